@@ -1,0 +1,134 @@
+//! The `portcullis` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::gateway::{self, Running};
+use crate::logging::{self, LogFormat};
+use crate::plugin::{Runtime, RuntimeOptions};
+
+/// Portcullis: an API gateway in which every policy is a sandboxed WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Log filter: a level (`info`, `debug`) or per-target directives (`info,plugin=debug`).
+    /// `RUST_LOG` wins when set.
+    #[arg(long, global = true, default_value = "info", env = "PORTCULLIS_LOG")]
+    log_level: String,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value = "human", env = "PORTCULLIS_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Where compiled plugins are cached between runs (default: the user's cache directory).
+    #[arg(long, global = true, env = "PORTCULLIS_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every plugin at start instead of using the cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gateway described by a manifest.
+    Run {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+    },
+    /// Check a manifest as `run` would load it: parse, resolve, compile and init every plugin
+    /// with its config. Prints every error; exits 1 if there is any (like `nginx -t`).
+    Check {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+    },
+}
+
+impl Cli {
+    /// Runs the command and returns the process exit code.
+    pub fn run(self) -> ExitCode {
+        if let Err(e) = logging::init(&self.global.log_level, self.global.log_format) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        let options = RuntimeOptions {
+            cache_dir: self.global.cache_dir.clone(),
+            no_cache: self.global.no_cache,
+        };
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match self.command {
+            Command::Run { manifest } => runtime.block_on(run(manifest, options)),
+            Command::Check { manifest } => runtime.block_on(check(manifest, options)),
+        }
+    }
+}
+
+async fn run(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
+    let running = match Running::start(&manifest, &options).await {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(manifest = %manifest.display(), "portcullis is serving");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    ExitCode::SUCCESS
+}
+
+async fn check(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
+    let runtime = match Runtime::new(&options) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match gateway::load(&runtime, &manifest, 1).await {
+        Ok(snapshot) => {
+            let plugins: usize = snapshot.routes.iter().map(|r| r.chain.len()).sum();
+            println!(
+                "{}: ok ({} routes, {} upstreams, {} plugin instances configured)",
+                manifest.display(),
+                snapshot.routes.len(),
+                snapshot.manifest.upstreams.len(),
+                plugins
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

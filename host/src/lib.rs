@@ -1,0 +1,17 @@
+//! Portcullis: an API gateway in which every policy is a sandboxed WebAssembly component.
+//!
+//! The modules follow a request's path: `config` (the manifest) and `router` are pure and know
+//! nothing of the network; `listener` accepts connections; `proxy` runs each request through the
+//! `plugin` chain of its route and on to an `upstream`; `snapshot` holds all of it as one
+//! immutable value that a reload swaps atomically; `gateway` and `cli` put it together.
+
+pub mod cli;
+pub mod config;
+pub mod gateway;
+pub mod listener;
+pub mod logging;
+pub mod plugin;
+pub mod proxy;
+pub mod router;
+pub mod snapshot;
+pub mod upstream;

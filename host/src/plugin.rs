@@ -1,0 +1,24 @@
+//! The plugin runtime: every policy is a Wasm component run by wasmtime, sandboxed and limited.
+//!
+//! - `bindings`: the host side of the WIT contract, generated once.
+//! - `engine`: the process-wide engine, compile cache and epoch ticker.
+//! - `store`, `output`, `host_impl`: what one instance holds and the imports it may call.
+//! - `exchange`: the request and response lent to a plugin for one call.
+//! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
+//! - `chain`: the ordered plugins of a route, with failure policies.
+//! - `catalog`: the prebuilt plugins embedded in the binary.
+
+pub(crate) mod bindings;
+pub mod catalog;
+pub mod chain;
+pub mod engine;
+pub mod exchange;
+mod host_impl;
+pub mod instance;
+mod output;
+mod store;
+
+pub use chain::{Chain, ChainFailure, RequestVerdict};
+pub use engine::{Compiled, EngineError, Runtime, RuntimeOptions};
+pub use exchange::{Context, Exchange, ResponseState};
+pub use instance::{CallError, ConfigureError, ConfiguredPlugin};

@@ -1,0 +1,162 @@
+//! A route's chain: the global plugins, then the route's own, in manifest order. `on-request`
+//! runs front to back and may stop early with a reply; `on-response` runs back to front for the
+//! plugins that ran, as in Envoy and Pingora. Failure policies are applied here.
+
+use std::sync::Arc;
+
+use super::bindings::{Needs, Reply, RequestAction};
+use super::exchange::{Exchange, Phase as ExchangePhase};
+use super::instance::{CallError, ConfiguredPlugin, Outcome, Phase};
+use crate::config::FailurePolicy;
+
+/// A plugin failed under `fail-closed`: the request fails.
+#[derive(Debug, Clone)]
+pub struct ChainFailure {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The phase that failed.
+    pub phase: &'static str,
+    /// What went wrong.
+    pub error: CallError,
+}
+
+/// What `on-request` decided for the whole chain.
+#[derive(Debug)]
+pub enum RequestVerdict {
+    /// Every plugin let the request through: call the upstream.
+    Forward,
+    /// A plugin answered. `ran` plugins (from the front) get `on-response`.
+    Respond {
+        /// The plugin's reply.
+        reply: Reply,
+        /// How many plugins ran `on-request`, including the one that answered.
+        ran: usize,
+    },
+    /// A fail-closed plugin failed. `ran` plugins before it get `on-response`.
+    Fail {
+        /// Who failed and why.
+        failure: ChainFailure,
+        /// How many plugins ran before the failing one.
+        ran: usize,
+    },
+}
+
+/// The plugins that run for one route.
+#[derive(Clone, Default)]
+pub struct Chain {
+    plugins: Vec<Arc<ConfiguredPlugin>>,
+    needs: Needs,
+}
+
+impl Chain {
+    /// A chain of `plugins`, in order.
+    pub fn new(plugins: Vec<Arc<ConfiguredPlugin>>) -> Self {
+        let needs = plugins.iter().fold(Needs::empty(), |acc, p| acc | p.needs());
+        Self { plugins, needs }
+    }
+
+    /// The plugins, in order.
+    pub fn plugins(&self) -> &[Arc<ConfiguredPlugin>] {
+        &self.plugins
+    }
+
+    /// Whether some plugin reads the request body (so it must be buffered).
+    pub fn needs_request_body(&self) -> bool {
+        self.needs.contains(Needs::REQUEST_BODY)
+    }
+
+    /// Whether some plugin reads the response body (so it must be buffered).
+    pub fn needs_response_body(&self) -> bool {
+        self.needs.contains(Needs::RESPONSE_BODY)
+    }
+
+    /// Whether some plugin has an `on-response` phase.
+    pub fn has_on_response(&self) -> bool {
+        self.needs.contains(Needs::ON_RESPONSE)
+    }
+
+    /// Runs `on-request` through the chain.
+    pub async fn on_request(&self, mut exchange: Box<Exchange>) -> (Box<Exchange>, RequestVerdict) {
+        exchange.phase = ExchangePhase::Request;
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            if !plugin.needs().contains(Needs::ON_REQUEST) {
+                continue;
+            }
+            let (back, result) = plugin.call(exchange, Phase::OnRequest).await;
+            exchange = back;
+            match result {
+                Ok(Outcome::Request(RequestAction::Continue)) | Ok(Outcome::Response) => {}
+                Ok(Outcome::Request(RequestAction::Respond(reply))) => {
+                    return (exchange, RequestVerdict::Respond { reply, ran: index + 1 });
+                }
+                Err(error) => {
+                    if let Some(failure) = apply_policy(plugin, "on-request", error, &exchange) {
+                        return (exchange, RequestVerdict::Fail { failure, ran: index });
+                    }
+                }
+            }
+        }
+        (exchange, RequestVerdict::Forward)
+    }
+
+    /// Runs `on-response` through the first `ran` plugins, last first.
+    pub async fn on_response(&self, mut exchange: Box<Exchange>, ran: usize) -> (Box<Exchange>, Result<(), ChainFailure>) {
+        exchange.phase = ExchangePhase::Response;
+        let ran = ran.min(self.plugins.len());
+        for plugin in self.plugins[..ran].iter().rev() {
+            if !plugin.needs().contains(Needs::ON_RESPONSE) {
+                continue;
+            }
+            let (back, result) = plugin.call(exchange, Phase::OnResponse).await;
+            exchange = back;
+            if let Err(error) = result
+                && let Some(failure) = apply_policy(plugin, "on-response", error, &exchange)
+            {
+                return (exchange, Err(failure));
+            }
+        }
+        (exchange, Ok(()))
+    }
+
+    /// The number of plugins in the chain.
+    pub fn len(&self) -> usize {
+        self.plugins.len()
+    }
+
+    /// Whether the chain has no plugin.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+}
+
+/// Logs a failed call and decides, by the plugin's failure policy, whether the request fails.
+fn apply_policy(
+    plugin: &ConfiguredPlugin,
+    phase: &'static str,
+    error: CallError,
+    exchange: &Exchange,
+) -> Option<ChainFailure> {
+    // The exchange names the route: a global plugin serves them all.
+    let (name, route, request_id) = (plugin.name(), &*exchange.route, &*exchange.id);
+    match plugin.failure_policy() {
+        FailurePolicy::FailOpen => {
+            plugin.record_skip();
+            tracing::warn!(
+                target: "plugin", plugin = name, route, request_id, phase, kind = error.kind(),
+                "plugin `{name}` on route `{route}` failed in {phase} and was skipped (fail-open): {error}"
+            );
+            None
+        }
+        FailurePolicy::FailClosed => {
+            tracing::error!(
+                target: "plugin", plugin = name, route, request_id, phase, kind = error.kind(),
+                "plugin `{name}` on route `{route}` failed in {phase}: {error}"
+            );
+            Some(ChainFailure {
+                plugin: name.to_owned(),
+                phase,
+                error,
+            })
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The one Wasm engine of the process: compilation (cached on disk by content), the linker with
+//! the host's imports, and the epoch ticker that bounds the CPU time of every plugin call.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings;
+use super::store::InstanceState;
+
+/// How often the epoch advances: the granularity of CPU limits.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The largest linear memory any plugin may be given (the pooling allocator's slot size).
+pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
+
+/// How the engine is set up.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Where compiled components are cached between runs; `None` for the user's cache directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Disable the disk cache (every start recompiles).
+    pub no_cache: bool,
+}
+
+/// Errors setting up the engine or compiling a component.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine could not be configured.
+    #[error("cannot set up the Wasm engine: {0:#}")]
+    Setup(wasmtime::Error),
+    /// The epoch ticker thread could not start.
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(std::io::Error),
+    /// The bytes are not a valid component.
+    #[error("{0}")]
+    Compile(String),
+}
+
+/// A compiled component and the hash of the bytes it came from.
+#[derive(Clone)]
+pub struct Compiled {
+    /// The compiled component.
+    pub component: Component,
+    /// SHA-256 of the component's bytes, hex.
+    pub hash: Arc<str>,
+}
+
+/// The process-wide Wasm runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    /// Compiled components by content hash: a reload recompiles only what changed.
+    compiled: DashMap<Arc<str>, Component>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Sets up the engine, the pooling allocator, the linker and the epoch ticker.
+    pub fn new(options: &RuntimeOptions) -> Result<Self, EngineError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
+        if !options.no_cache {
+            let dir = options.cache_dir.clone().or_else(default_cache_dir);
+            if let Some(dir) = dir {
+                let mut cache = CacheConfig::new();
+                cache.with_directory(dir);
+                let cache = Cache::new(cache).map_err(EngineError::Setup)?;
+                config.cache(Some(cache));
+            }
+        }
+        let engine = Engine::new(&config).map_err(EngineError::Setup)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(EngineError::Setup)?;
+        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(EngineError::Setup)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.clone(), ticker_stop.clone()).map_err(EngineError::Ticker)?;
+        Ok(Self {
+            engine,
+            linker,
+            compiled: DashMap::new(),
+            ticker_stop,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker holding the host's imports.
+    pub(crate) fn linker(&self) -> &Linker<InstanceState> {
+        &self.linker
+    }
+
+    /// Compiles `bytes` (or reuses the compilation of identical bytes).
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, EngineError> {
+        let hash: Arc<str> = hex(&Sha256::digest(bytes)).into();
+        if let Some(component) = self.compiled.get(&hash) {
+            return Ok(Compiled {
+                component: component.clone(),
+                hash,
+            });
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| EngineError::Compile(describe_compile_error(bytes, &e)))?;
+        self.compiled.insert(hash.clone(), component.clone());
+        Ok(Compiled { component, hash })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Pooling allocator settings (measured in `docs/plugin-runtime.md`).
+fn pooling() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(1000);
+    pool.total_core_instances(4000);
+    pool.total_memories(1000);
+    pool.total_tables(2000);
+    pool.max_memory_size(MAX_PLUGIN_MEMORY);
+    // Keep the first pages of each slot resident and zero them by hand instead of `madvise`:
+    // without this a fresh instance costs three system calls that contend across cores.
+    pool.linear_memory_keep_resident(2 << 20);
+    pool.table_keep_resident(1 << 20);
+    pool
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|dir| dir.join("portcullis").join("wasmtime"))
+}
+
+/// Advances the epoch every [`EPOCH_TICK`] until `stop` is set. Without it no deadline would
+/// fire, so failing to start it fails the runtime.
+fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("portcullis-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .map(drop)
+}
+
+/// Turns a compile failure into a message for the plugin's author: "not a component" is the
+/// usual mistake (a core module built for the wrong target).
+fn describe_compile_error(bytes: &[u8], error: &wasmtime::Error) -> String {
+    let is_core_module = bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0];
+    if is_core_module {
+        "this is a core Wasm module, not a component: build it for `wasm32-wasip2`, or turn it into a component with `wasm-tools component new`".to_string()
+    } else if !bytes.starts_with(b"\0asm") {
+        "this file is not WebAssembly (it lacks the `\\0asm` header)".to_string()
+    } else {
+        format!("the component does not compile: {error:#}")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

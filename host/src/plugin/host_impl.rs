@@ -1,0 +1,367 @@
+//! The host side of the WIT imports: `http` (the request and response resources), `context` and
+//! `log`. Each function reads or edits the exchange lent to the store for the current call.
+
+use std::str::FromStr;
+
+use http::header::{HeaderName, HeaderValue};
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderMap, Method, StatusCode};
+use wasmtime::component::Resource;
+
+use super::bindings::portcullis::plugin::{context, http as wit_http, log, types};
+use super::bindings::Header;
+use super::exchange::{Exchange, Phase, RequestHandle, ResponseHandle};
+use super::store::InstanceState;
+
+type EditResult = Result<(), String>;
+
+const NO_EXCHANGE: &str = "no request is in progress (called from init?)";
+
+impl InstanceState {
+    fn exchange(&self) -> Option<&Exchange> {
+        self.exchange.as_deref()
+    }
+
+    /// The request, if it may still be edited.
+    fn request_mut(&mut self) -> Result<&mut Exchange, String> {
+        let ex = self.exchange.as_deref_mut().ok_or(NO_EXCHANGE)?;
+        if ex.phase != Phase::Request {
+            return Err("the request was already sent upstream; it is read only in on-response".into());
+        }
+        Ok(ex)
+    }
+
+    fn response_mut(&mut self) -> Result<&mut super::exchange::ResponseState, String> {
+        let ex = self.exchange.as_deref_mut().ok_or(NO_EXCHANGE)?;
+        ex.response
+            .as_mut()
+            .ok_or_else(|| "there is no response yet; edit it in on-response".into())
+    }
+
+    fn response_headers(&self) -> Option<&HeaderMap> {
+        self.exchange()?.response.as_ref().map(|r| &r.parts.headers)
+    }
+}
+
+impl types::Host for InstanceState {}
+impl wit_http::Host for InstanceState {}
+
+impl wit_http::HostRequest for InstanceState {
+    fn method(&mut self, _: Resource<RequestHandle>) -> String {
+        self.exchange().map(|ex| ex.request.method.to_string()).unwrap_or_default()
+    }
+
+    fn set_method(&mut self, _: Resource<RequestHandle>, method: String) -> EditResult {
+        let method = Method::from_str(&method).map_err(|_| format!("`{method}` is not a valid HTTP method"))?;
+        self.request_mut()?.request.method = method;
+        Ok(())
+    }
+
+    fn path(&mut self, _: Resource<RequestHandle>) -> String {
+        self.exchange().map(|ex| ex.request.uri.path().to_string()).unwrap_or_default()
+    }
+
+    fn set_path(&mut self, _: Resource<RequestHandle>, path: String) -> EditResult {
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            return Err(format!("`{path}` is not a valid path: it must start with `/` and contain no `?` or `#`"));
+        }
+        let ex = self.request_mut()?;
+        let query = ex.request.uri.query().map(str::to_owned);
+        set_path_and_query(&mut ex.request.uri, &path, query.as_deref())
+    }
+
+    fn query(&mut self, _: Resource<RequestHandle>) -> Option<String> {
+        self.exchange()?.request.uri.query().map(str::to_owned)
+    }
+
+    fn set_query(&mut self, _: Resource<RequestHandle>, query: Option<String>) -> EditResult {
+        let ex = self.request_mut()?;
+        let path = ex.request.uri.path().to_owned();
+        set_path_and_query(&mut ex.request.uri, &path, query.as_deref())
+    }
+
+    fn authority(&mut self, _: Resource<RequestHandle>) -> Option<String> {
+        let request = &self.exchange()?.request;
+        request
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| request.headers.get(http::header::HOST)?.to_str().ok().map(str::to_owned))
+    }
+
+    fn header(&mut self, _: Resource<RequestHandle>, name: String) -> Option<String> {
+        first_value(&self.exchange()?.request.headers, &name)
+    }
+
+    fn header_values(&mut self, _: Resource<RequestHandle>, name: String) -> Vec<String> {
+        self.exchange().map(|ex| all_values(&ex.request.headers, &name)).unwrap_or_default()
+    }
+
+    fn headers(&mut self, _: Resource<RequestHandle>) -> Vec<Header> {
+        self.exchange().map(|ex| to_list(&ex.request.headers)).unwrap_or_default()
+    }
+
+    fn set_header(&mut self, _: Resource<RequestHandle>, name: String, value: String) -> EditResult {
+        let (name, value) = parse_field(&name, &value)?;
+        self.request_mut()?.request.headers.insert(name, value);
+        Ok(())
+    }
+
+    fn append_header(&mut self, _: Resource<RequestHandle>, name: String, value: String) -> EditResult {
+        let (name, value) = parse_field(&name, &value)?;
+        self.request_mut()?.request.headers.append(name, value);
+        Ok(())
+    }
+
+    fn remove_header(&mut self, _: Resource<RequestHandle>, name: String) -> EditResult {
+        let name = parse_name(&name)?;
+        self.request_mut()?.request.headers.remove(name);
+        Ok(())
+    }
+
+    fn body(&mut self, _: Resource<RequestHandle>) -> Option<Vec<u8>> {
+        if !self.needs.contains(types::Needs::REQUEST_BODY) {
+            return None;
+        }
+        self.exchange()?.request_body.as_ref().map(|b| b.to_vec())
+    }
+
+    fn set_body(&mut self, _: Resource<RequestHandle>, body: Vec<u8>) -> EditResult {
+        if !self.needs.contains(types::Needs::REQUEST_BODY) {
+            return Err("set-body needs `request-body` in the needs returned by init".into());
+        }
+        self.request_mut()?.request_body = Some(body.into());
+        Ok(())
+    }
+
+    fn route(&mut self, _: Resource<RequestHandle>) -> String {
+        self.exchange().map(|ex| ex.route.to_string()).unwrap_or_default()
+    }
+
+    fn route_param(&mut self, _: Resource<RequestHandle>, name: String) -> Option<String> {
+        let ex = self.exchange()?;
+        ex.params.iter().find(|(k, _)| **k == *name).map(|(_, v)| v.clone())
+    }
+
+    fn client_ip(&mut self, _: Resource<RequestHandle>) -> String {
+        self.exchange().map(|ex| ex.client_ip.to_string()).unwrap_or_default()
+    }
+
+    fn id(&mut self, _: Resource<RequestHandle>) -> String {
+        self.exchange().map(|ex| ex.id.to_string()).unwrap_or_default()
+    }
+
+    fn drop(&mut self, _: Resource<RequestHandle>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl wit_http::HostResponse for InstanceState {
+    fn status(&mut self, _: Resource<ResponseHandle>) -> u16 {
+        self.exchange()
+            .and_then(|ex| ex.response.as_ref())
+            .map_or(0, |r| r.parts.status.as_u16())
+    }
+
+    fn set_status(&mut self, _: Resource<ResponseHandle>, status: u16) -> EditResult {
+        let status = StatusCode::from_u16(status)
+            .ok()
+            .filter(|s| (100..600).contains(&s.as_u16()))
+            .ok_or_else(|| format!("{status} is not a valid status code (100 to 599)"))?;
+        self.response_mut()?.parts.status = status;
+        Ok(())
+    }
+
+    fn header(&mut self, _: Resource<ResponseHandle>, name: String) -> Option<String> {
+        first_value(self.response_headers()?, &name)
+    }
+
+    fn header_values(&mut self, _: Resource<ResponseHandle>, name: String) -> Vec<String> {
+        self.response_headers().map(|h| all_values(h, &name)).unwrap_or_default()
+    }
+
+    fn headers(&mut self, _: Resource<ResponseHandle>) -> Vec<Header> {
+        self.response_headers().map(to_list).unwrap_or_default()
+    }
+
+    fn set_header(&mut self, _: Resource<ResponseHandle>, name: String, value: String) -> EditResult {
+        let (name, value) = parse_field(&name, &value)?;
+        self.response_mut()?.parts.headers.insert(name, value);
+        Ok(())
+    }
+
+    fn append_header(&mut self, _: Resource<ResponseHandle>, name: String, value: String) -> EditResult {
+        let (name, value) = parse_field(&name, &value)?;
+        self.response_mut()?.parts.headers.append(name, value);
+        Ok(())
+    }
+
+    fn remove_header(&mut self, _: Resource<ResponseHandle>, name: String) -> EditResult {
+        let name = parse_name(&name)?;
+        self.response_mut()?.parts.headers.remove(name);
+        Ok(())
+    }
+
+    fn body(&mut self, _: Resource<ResponseHandle>) -> Option<Vec<u8>> {
+        if !self.needs.contains(types::Needs::RESPONSE_BODY) {
+            return None;
+        }
+        let response = self.exchange()?.response.as_ref()?;
+        response.body.as_ref().map(|b| b.to_vec())
+    }
+
+    fn set_body(&mut self, _: Resource<ResponseHandle>, body: Vec<u8>) -> EditResult {
+        self.check_response_body("set-body")?;
+        self.response_mut()?.body = Some(body.into());
+        Ok(())
+    }
+
+    fn trailers(&mut self, _: Resource<ResponseHandle>) -> Vec<Header> {
+        if !self.needs.contains(types::Needs::RESPONSE_BODY) {
+            return Vec::new();
+        }
+        self.exchange()
+            .and_then(|ex| ex.response.as_ref()?.trailers.as_ref())
+            .map(to_list)
+            .unwrap_or_default()
+    }
+
+    fn set_trailer(&mut self, _: Resource<ResponseHandle>, name: String, value: String) -> EditResult {
+        self.check_response_body("set-trailer")?;
+        let (name, value) = parse_field(&name, &value)?;
+        self.response_mut()?.trailers.get_or_insert_with(HeaderMap::new).insert(name, value);
+        Ok(())
+    }
+
+    fn remove_trailer(&mut self, _: Resource<ResponseHandle>, name: String) -> EditResult {
+        self.check_response_body("remove-trailer")?;
+        let name = parse_name(&name)?;
+        if let Some(trailers) = self.response_mut()?.trailers.as_mut() {
+            trailers.remove(name);
+        }
+        Ok(())
+    }
+
+    fn drop(&mut self, _: Resource<ResponseHandle>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl InstanceState {
+    fn check_response_body(&self, what: &str) -> EditResult {
+        if self.needs.contains(types::Needs::RESPONSE_BODY) {
+            Ok(())
+        } else {
+            Err(format!("{what} needs `response-body` in the needs returned by init"))
+        }
+    }
+}
+
+impl context::Host for InstanceState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.exchange()?.context.get(&key).map(str::to_owned)
+    }
+
+    fn set(&mut self, key: String, value: String) {
+        if let Some(ex) = self.exchange.as_deref_mut() {
+            ex.context.set(key, value);
+        }
+    }
+
+    fn remove(&mut self, key: String) {
+        if let Some(ex) = self.exchange.as_deref_mut() {
+            ex.context.remove(&key);
+        }
+    }
+}
+
+impl log::Host for InstanceState {
+    fn write(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
+        let (plugin, route) = (&*self.tag.plugin, &*self.tag.route);
+        let request_id = self.exchange().map(|ex| ex.id.clone());
+        let request_id = request_id.as_deref().unwrap_or("");
+        let fields = FieldList(&fields);
+        macro_rules! emit {
+            ($level:ident) => {
+                tracing::$level!(target: "plugin", plugin, route, request_id, fields = %fields, "{message}")
+            };
+        }
+        match level {
+            log::Level::Trace => emit!(trace),
+            log::Level::Debug => emit!(debug),
+            log::Level::Info => emit!(info),
+            log::Level::Warn => emit!(warn),
+            log::Level::Error => emit!(error),
+        }
+    }
+
+    fn enabled(&mut self, level: log::Level) -> bool {
+        match level {
+            log::Level::Trace => tracing::enabled!(target: "plugin", tracing::Level::TRACE),
+            log::Level::Debug => tracing::enabled!(target: "plugin", tracing::Level::DEBUG),
+            log::Level::Info => tracing::enabled!(target: "plugin", tracing::Level::INFO),
+            log::Level::Warn => tracing::enabled!(target: "plugin", tracing::Level::WARN),
+            log::Level::Error => tracing::enabled!(target: "plugin", tracing::Level::ERROR),
+        }
+    }
+}
+
+/// Shows a plugin's log fields as `key=value key=value`.
+struct FieldList<'a>(&'a [(String, String)]);
+
+impl std::fmt::Display for FieldList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        Ok(())
+    }
+}
+
+fn first_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).map(value_text)
+}
+
+fn all_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers.get_all(name).iter().map(value_text).collect()
+}
+
+fn to_list(headers: &HeaderMap) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.as_str().to_owned(),
+            value: value_text(value),
+        })
+        .collect()
+}
+
+fn value_text(value: &HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
+}
+
+fn parse_name(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))
+}
+
+fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = parse_name(name)?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| format!("the value given for header `{name}` contains a control character (CR, LF or NUL)"))?;
+    Ok((name, value))
+}
+
+fn set_path_and_query(uri: &mut Uri, path: &str, query: Option<&str>) -> EditResult {
+    let text = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let pq = PathAndQuery::from_str(&text).map_err(|e| format!("`{text}` is not a valid path and query: {e}"))?;
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq);
+    *uri = Uri::from_parts(parts).map_err(|e| format!("cannot rebuild the URI: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! One configured plugin (a component, its config, its limits) and the instances that run it.
+//!
+//! Life cycle, after spin's factors: the linker is built once per process (`engine.rs`); a plugin
+//! is *configured* once per manifest load (`InstancePre`, then `init` on a first instance, which
+//! validates the config and learns the plugin's needs); instances are created per request
+//! (`request` isolation) or kept warm and reused (`reuse`), on the pooling allocator, with an
+//! epoch deadline on every call.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use wasmtime::component::Resource;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::{self, Needs, RequestAction};
+use super::engine::{Compiled, Runtime, EPOCH_TICK, MAX_PLUGIN_MEMORY};
+use super::exchange::Exchange;
+use super::store::{Fault, InstanceState, PluginTag};
+use crate::config::{FailurePolicy, Isolation, PluginSpec};
+
+/// Most warm instances kept idle per plugin; more are dropped when returned.
+const MAX_IDLE: usize = 64;
+
+/// Why a plugin could not be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigureError {
+    /// The component does not fit the host: a missing export, an import the host does not grant.
+    #[error("{0}")]
+    Link(String),
+    /// `init` rejected the config.
+    #[error("rejected its config: {0}")]
+    Rejected(String),
+    /// `init` trapped or could not run.
+    #[error("failed in init: {0}")]
+    Init(String),
+    /// The limits asked for are beyond what the host allows.
+    #[error("{0}")]
+    Limits(String),
+}
+
+/// Why one plugin call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The plugin returned an error.
+    Plugin(String),
+    /// The call used up its CPU time.
+    CpuLimit(Duration),
+    /// The plugin outgrew its memory limit.
+    MemoryLimit(usize),
+    /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access...).
+    Trap(String),
+    /// No instance could be created (the pool is exhausted, or instantiation failed).
+    Instantiate(String),
+}
+
+impl CallError {
+    /// A short machine-readable kind, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Plugin(_) => "error",
+            CallError::CpuLimit(_) => "cpu-limit",
+            CallError::MemoryLimit(_) => "memory-limit",
+            CallError::Trap(_) => "trap",
+            CallError::Instantiate(_) => "instantiate",
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Plugin(message) => write!(f, "returned an error: {message}"),
+            CallError::CpuLimit(limit) => write!(f, "ran past its CPU limit of {limit:?} and was stopped"),
+            CallError::MemoryLimit(limit) => write!(f, "outgrew its memory limit of {limit} bytes"),
+            CallError::Trap(reason) => write!(f, "trapped: {reason}"),
+            CallError::Instantiate(reason) => write!(f, "could not be instantiated: {reason}"),
+        }
+    }
+}
+
+/// The phase to call.
+#[derive(Debug, Clone, Copy)]
+pub enum Phase {
+    /// `on-request`.
+    OnRequest,
+    /// `on-response`.
+    OnResponse,
+}
+
+/// What a successful call decided.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `on-request`'s decision.
+    Request(RequestAction),
+    /// `on-response` finished.
+    Response,
+}
+
+/// Counters per configured plugin.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Calls that failed, of any kind.
+    pub failures: AtomicU64,
+    /// Failures skipped under `fail-open`.
+    pub skipped: AtomicU64,
+    /// Instances created.
+    pub instantiations: AtomicU64,
+}
+
+/// A plugin as configured on one route (or globally).
+pub struct ConfiguredPlugin {
+    tag: Arc<PluginTag>,
+    pre: bindings::PluginPre<InstanceState>,
+    config: String,
+    needs: Needs,
+    isolation: Isolation,
+    failure: FailurePolicy,
+    memory: usize,
+    cpu_ticks: u64,
+    cpu: Duration,
+    max_requests: u64,
+    hash: Arc<str>,
+    idle: Mutex<Vec<Warm>>,
+    /// Counters for the admin API and metrics.
+    pub stats: PluginStats,
+}
+
+/// A live instance with its store.
+struct Warm {
+    store: Store<InstanceState>,
+    plugin: bindings::Plugin,
+    uses: u64,
+}
+
+impl ConfiguredPlugin {
+    /// Links `compiled` against the host, instantiates it once and calls `init` with the spec's
+    /// config. A reuse-mode plugin keeps that first instance warm.
+    pub async fn configure(
+        runtime: &Runtime,
+        compiled: &Compiled,
+        spec: &PluginSpec,
+        route: &str,
+    ) -> Result<Self, ConfigureError> {
+        if spec.limits.memory_bytes > MAX_PLUGIN_MEMORY {
+            return Err(ConfigureError::Limits(format!(
+                "asks for {} bytes of memory; the most a plugin may have is {MAX_PLUGIN_MEMORY}",
+                spec.limits.memory_bytes
+            )));
+        }
+        let instance_pre = runtime
+            .linker()
+            .instantiate_pre(&compiled.component)
+            .map_err(|e| ConfigureError::Link(format!("{e:#}")))?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| {
+            ConfigureError::Link(format!(
+                "does not implement the `portcullis:plugin/plugin@0.1.0` world: {e:#}"
+            ))
+        })?;
+        let cpu_ticks = (spec.limits.cpu.as_micros() / EPOCH_TICK.as_micros()).max(1);
+        let mut plugin = Self {
+            tag: Arc::new(PluginTag {
+                plugin: spec.name.as_str().into(),
+                route: route.into(),
+            }),
+            pre,
+            config: spec.config.to_string(),
+            needs: Needs::empty(),
+            isolation: spec.isolation,
+            failure: spec.failure,
+            memory: spec.limits.memory_bytes,
+            cpu_ticks: u64::try_from(cpu_ticks).unwrap_or(u64::MAX),
+            cpu: spec.limits.cpu,
+            max_requests: spec.limits.max_requests,
+            hash: compiled.hash.clone(),
+            idle: Mutex::new(Vec::new()),
+            stats: PluginStats::default(),
+        };
+        let (warm, needs) = plugin.instantiate().await.map_err(|e| match e {
+            InitError::Rejected(message) => ConfigureError::Rejected(message),
+            InitError::Failed(e) => ConfigureError::Init(e.to_string()),
+        })?;
+        plugin.needs = needs;
+        if plugin.isolation == Isolation::Reuse {
+            plugin.checkin(warm);
+        }
+        Ok(plugin)
+    }
+
+    /// The plugin's display name.
+    pub fn name(&self) -> &str {
+        &self.tag.plugin
+    }
+
+    /// The route it is configured on (`*` for global plugins).
+    pub fn route(&self) -> &str {
+        &self.tag.route
+    }
+
+    /// What the plugin asked for in `init`.
+    pub fn needs(&self) -> Needs {
+        self.needs
+    }
+
+    /// The failure policy.
+    pub fn failure_policy(&self) -> FailurePolicy {
+        self.failure
+    }
+
+    /// SHA-256 of the component's bytes.
+    pub fn content_hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Runs one phase with `exchange` lent to the plugin. The exchange always comes back, whatever
+    /// happened to the call.
+    pub async fn call(&self, exchange: Box<Exchange>, phase: Phase) -> (Box<Exchange>, Result<Outcome, CallError>) {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let mut warm = match self.checkout().await {
+            Ok(warm) => warm,
+            Err(e) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                return (exchange, Err(e));
+            }
+        };
+        let state = warm.store.data_mut();
+        state.exchange = Some(exchange);
+        state.ticks_left = self.cpu_ticks;
+        state.fault = None;
+        state.stderr.clear_tail();
+        warm.store.set_epoch_deadline(1);
+
+        let result = invoke(&mut warm, phase).await;
+        warm.uses += 1;
+        let exchange = warm
+            .store
+            .data_mut()
+            .exchange
+            .take()
+            .expect("the exchange stays in the store for the whole call");
+        let result = match result {
+            Ok(Ok(outcome)) => {
+                self.checkin(warm);
+                return (exchange, Ok(outcome));
+            }
+            Ok(Err(message)) => {
+                // The guest reported an error cleanly; its instance is still sound.
+                self.checkin(warm);
+                CallError::Plugin(message)
+            }
+            // A trapped instance cannot be entered again: `warm` is dropped here.
+            Err(error) => self.classify(warm.store.data(), &error),
+        };
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        (exchange, Err(result))
+    }
+
+    /// Records a failure skipped under `fail-open`.
+    pub fn record_skip(&self) {
+        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Names why a call into `state`'s instance failed: a limit the host enforced, or a trap
+    /// (with the guest's last words on stderr, such as a Rust panic message).
+    fn classify(&self, state: &InstanceState, error: &wasmtime::Error) -> CallError {
+        match state.fault {
+            Some(Fault::CpuLimit) => CallError::CpuLimit(self.cpu),
+            Some(Fault::MemoryLimit) => CallError::MemoryLimit(self.memory),
+            None => {
+                let stderr = state.stderr.take_tail();
+                let trap = match error.downcast_ref::<Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{error:#}"),
+                };
+                if stderr.is_empty() {
+                    CallError::Trap(trap)
+                } else {
+                    CallError::Trap(format!("{trap}; stderr: {stderr}"))
+                }
+            }
+        }
+    }
+
+    async fn checkout(&self) -> Result<Warm, CallError> {
+        if self.isolation == Isolation::Reuse {
+            let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            if let Some(warm) = idle {
+                return Ok(warm);
+            }
+        }
+        match self.instantiate().await {
+            Ok((warm, _)) => Ok(warm),
+            Err(InitError::Rejected(message)) => Err(CallError::Instantiate(format!("init rejected its config: {message}"))),
+            Err(InitError::Failed(e)) => Err(e),
+        }
+    }
+
+    fn checkin(&self, warm: Warm) {
+        if self.isolation != Isolation::Reuse || warm.uses >= self.max_requests {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push(warm);
+        }
+    }
+
+    /// A new instance, with `init` called.
+    async fn instantiate(&self) -> Result<(Warm, Needs), InitError> {
+        self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
+        let mut store = Store::new(self.pre.engine(), InstanceState::new(self.tag.clone(), self.memory));
+        store.limiter(|state| state);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if state.ticks_left == 0 {
+                state.fault = Some(Fault::CpuLimit);
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            state.ticks_left -= 1;
+            // Yield to tokio at every tick, so a slow plugin never holds a worker thread.
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+        });
+        store.data_mut().ticks_left = self.cpu_ticks;
+        store.set_epoch_deadline(1);
+
+        let mut warm = match self.pre.instantiate_async(&mut store).await {
+            Ok(plugin) => Warm { store, plugin, uses: 0 },
+            Err(e) => {
+                let error = match store.data().fault {
+                    Some(_) => self.classify(store.data(), &e),
+                    None => CallError::Instantiate(format!("{e:#}")),
+                };
+                return Err(InitError::Failed(error));
+            }
+        };
+        let handler = warm.plugin.portcullis_plugin_handler();
+        match handler.call_init(&mut warm.store, &self.config).await {
+            Ok(Ok(needs)) => {
+                warm.store.data_mut().needs = needs;
+                Ok((warm, needs))
+            }
+            Ok(Err(message)) => Err(InitError::Rejected(message)),
+            Err(e) => Err(InitError::Failed(self.classify(warm.store.data(), &e))),
+        }
+    }
+}
+
+enum InitError {
+    Rejected(String),
+    Failed(CallError),
+}
+
+async fn invoke(warm: &mut Warm, phase: Phase) -> wasmtime::Result<Result<Outcome, String>> {
+    let handler = warm.plugin.portcullis_plugin_handler();
+    // The handles carry no data: the exchange is in the store (see `exchange.rs`).
+    match phase {
+        Phase::OnRequest => handler
+            .call_on_request(&mut warm.store, Resource::new_borrow(0))
+            .await
+            .map(|r| r.map(Outcome::Request)),
+        Phase::OnResponse => handler
+            .call_on_response(&mut warm.store, Resource::new_borrow(0), Resource::new_borrow(0))
+            .await
+            .map(|r| r.map(|()| Outcome::Response)),
+    }
+}

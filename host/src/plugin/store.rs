@@ -1,0 +1,118 @@
+//! The data each plugin instance's `Store` carries: its sandbox (WASI with nothing granted), its
+//! limits, and the exchange lent to it for the call in progress.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::exchange::Exchange;
+use super::output::GuestOutput;
+use super::bindings::Needs;
+
+/// Which plugin an instance belongs to, for logs and errors.
+#[derive(Debug)]
+pub struct PluginTag {
+    /// The plugin's display name in the manifest.
+    pub plugin: Arc<str>,
+    /// The route it is configured on, or `*` for a global plugin.
+    pub route: Arc<str>,
+}
+
+/// Why a call was cut short by the host rather than by the guest itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call used up its CPU time.
+    CpuLimit,
+    /// The instance tried to grow its memory beyond its limit.
+    MemoryLimit,
+}
+
+/// The store data of one plugin instance.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The request being handled, lent for one call.
+    pub(crate) exchange: Option<Box<Exchange>>,
+    /// What the plugin asked for in `init`: gates body access.
+    pub(crate) needs: Needs,
+    pub(crate) tag: Arc<PluginTag>,
+    /// The guest's stderr, kept to explain traps.
+    pub(crate) stderr: GuestOutput,
+    /// Epoch ticks the call in progress may still run.
+    pub(crate) ticks_left: u64,
+    /// Set when the host cut the call short.
+    pub(crate) fault: Option<Fault>,
+    memory_limit: usize,
+}
+
+impl InstanceState {
+    /// A fresh sandbox for `tag`'s plugin with at most `memory_limit` bytes of linear memory.
+    pub(crate) fn new(tag: Arc<PluginTag>, memory_limit: usize) -> Self {
+        let stdout = GuestOutput::new(tag.clone(), false);
+        let stderr = GuestOutput::new(tag.clone(), true);
+        // No preopened directories, no environment, no arguments, no network: the builder grants
+        // nothing unless asked. Clocks and randomness stay, as Rust's std needs them to start.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout)
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            exchange: None,
+            needs: Needs::empty(),
+            tag,
+            stderr,
+            ticks_left: 0,
+            fault: None,
+            memory_limit,
+        }
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Most tables a plugin may grow to; generous for any real guest, small enough to stop a bomb.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl ResourceLimiter for InstanceState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            // An error (not `Ok(false)`) traps at once with a reason we can name, instead of
+            // letting the guest's allocator abort with a bare `unreachable`.
+            self.fault = Some(Fault::MemoryLimit);
+            wasmtime::bail!(
+                "memory limit of {} bytes reached (the plugin asked for {desired})",
+                self.memory_limit
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+

@@ -1,0 +1,10 @@
+//! The HTTP proxy: accepts requests, runs the plugin chain and forwards to upstreams.
+
+pub mod body;
+pub mod error;
+pub mod forward;
+pub mod request_id;
+pub mod service;
+
+pub use error::{ErrorKind, ProxyError};
+pub use service::{handle, ConnInfo};

@@ -1,0 +1,107 @@
+//! What a proxy must do to a message in transit (RFC 9110 section 7.6): drop hop-by-hop fields,
+//! say who forwarded it (`Via`, `X-Forwarded-*`), and point the request at the chosen target.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::Version;
+
+/// Fields that describe one connection, never forwarded (RFC 9110 7.6.1, plus the legacy
+/// `Keep-Alive` and `Proxy-Connection`).
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The pseudonym this gateway gives itself in `Via`.
+const VIA_NAME: &str = "portcullis";
+
+/// Removes hop-by-hop fields, including those the `Connection` field names. `TE: trailers` is
+/// kept on requests: it is end-to-end in meaning, and gRPC needs it.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let te_trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))));
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Adds this hop to `Via` (RFC 9110 7.6.3): `1.1 portcullis`, `2 portcullis`.
+pub fn append_via(headers: &mut HeaderMap, version: Version) {
+    let value = match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!("{value} {VIA_NAME}")) {
+        headers.append(header::VIA, value);
+    }
+}
+
+/// Sets the `X-Forwarded-*` fields: the client is appended to `X-Forwarded-For`; proto and host
+/// describe the request as this gateway received it.
+pub fn set_forwarded(headers: &mut HeaderMap, client_ip: IpAddr, scheme: &Scheme, host: Option<&str>) {
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(previous) if !previous.trim().is_empty() => format!("{previous}, {client_ip}"),
+        _ => client_ip.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(scheme.as_str()) {
+        headers.insert(X_FORWARDED_PROTO.clone(), value);
+    }
+    match host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        Some(value) => {
+            headers.insert(X_FORWARDED_HOST.clone(), value);
+        }
+        None => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
+}
+
+/// The host the client asked for: the URI's authority (HTTP/2, absolute-form) or `Host`.
+pub fn requested_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    uri.authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| headers.get(header::HOST)?.to_str().ok().map(str::to_owned))
+}
+
+/// The URI to send upstream: the target's authority with the request's path and query.
+pub fn upstream_uri(target: &Authority, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+    Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(target.clone())
+        .path_and_query(path_and_query.map_or("/", PathAndQuery::as_str))
+        .build()
+}
+
+#[cfg(test)]
+mod tests;

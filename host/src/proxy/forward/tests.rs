@@ -1,0 +1,60 @@
+use super::*;
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+    }
+    map
+}
+
+#[test]
+fn hop_by_hop_fields_and_those_named_by_connection_are_removed() {
+    let mut h = headers(&[
+        ("connection", "keep-alive, x-secret-hop"),
+        ("keep-alive", "timeout=5"),
+        ("x-secret-hop", "1"),
+        ("transfer-encoding", "chunked"),
+        ("upgrade", "h2c"),
+        ("proxy-connection", "keep-alive"),
+        ("x-end-to-end", "stays"),
+    ]);
+    strip_hop_by_hop(&mut h);
+    let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["x-end-to-end"]);
+}
+
+#[test]
+fn te_trailers_survives_but_other_te_values_do_not() {
+    let mut h = headers(&[("te", "gzip, trailers")]);
+    strip_hop_by_hop(&mut h);
+    assert_eq!(h.get("te").unwrap(), "trailers");
+    let mut h = headers(&[("te", "gzip")]);
+    strip_hop_by_hop(&mut h);
+    assert!(h.get("te").is_none());
+}
+
+#[test]
+fn via_names_the_protocol_version_and_appends_to_earlier_hops() {
+    let mut h = headers(&[("via", "1.0 edge")]);
+    append_via(&mut h, Version::HTTP_2);
+    let via: Vec<_> = h.get_all("via").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(via, ["1.0 edge", "2 portcullis"]);
+}
+
+#[test]
+fn x_forwarded_for_appends_the_client_and_proto_host_are_replaced() {
+    let mut h = headers(&[("x-forwarded-for", "10.0.0.1"), ("x-forwarded-proto", "https")]);
+    set_forwarded(&mut h, "127.0.0.1".parse().unwrap(), &Scheme::HTTP, Some("api.example.com"));
+    assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
+    assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+    assert_eq!(h.get("x-forwarded-host").unwrap(), "api.example.com");
+}
+
+#[test]
+fn upstream_uri_keeps_path_and_query() {
+    let target: Authority = "127.0.0.1:9000".parse().unwrap();
+    let pq: PathAndQuery = "/a/b?x=1".parse().unwrap();
+    assert_eq!(upstream_uri(&target, Some(&pq)).unwrap(), "http://127.0.0.1:9000/a/b?x=1");
+    assert_eq!(upstream_uri(&target, None).unwrap(), "http://127.0.0.1:9000/");
+}

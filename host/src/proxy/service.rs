@@ -1,0 +1,278 @@
+//! One request's path through the gateway:
+//! snapshot -> route -> `on-request` chain -> upstream -> `on-response` chain -> client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::uri::Scheme;
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+use super::body::{self, BufferError, ProxyBody};
+use super::error::{ErrorKind, ProxyError};
+use super::forward;
+use super::request_id;
+use crate::plugin::bindings::Reply;
+use crate::plugin::exchange::{Phase, ResponseState};
+use crate::plugin::{Context, Exchange, RequestVerdict};
+use crate::snapshot::{Current, RouteRuntime, Snapshot};
+
+/// The most body bytes buffered for a plugin that reads bodies.
+pub const MAX_BUFFERED_BODY: usize = 16 << 20;
+
+/// What the proxy knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// `http` or `https`.
+    pub tls: bool,
+}
+
+/// Handles one request against the snapshot in service.
+pub async fn handle(current: &Current, request: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+    let snapshot = current.load();
+    let id = request_id::from_request(request.headers());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = match proxy(&snapshot, request, conn, &id).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::debug!(request_id = &*id, %error, "answered with an error");
+            error.to_response(&id)
+        }
+    };
+    tracing::info!(
+        target: "access",
+        request_id = &*id,
+        client = %conn.peer.ip(),
+        method = %method,
+        path,
+        status = response.status().as_u16(),
+        duration_us = started.elapsed().as_micros() as u64,
+    );
+    response
+}
+
+async fn proxy(snapshot: &Snapshot, request: Request<Incoming>, conn: ConnInfo, id: &Arc<str>) -> Result<Response<ProxyBody>, ProxyError> {
+    let (mut parts, incoming) = request.into_parts();
+    let host = forward::requested_host(&parts.uri, &parts.headers);
+    let found = snapshot
+        .router
+        .find(host.as_deref(), parts.uri.path(), &parts.method, &parts.headers)
+        .ok_or_else(|| ProxyError::new(ErrorKind::NoRoute, format!("no route matches {} {}", parts.method, parts.uri.path())))?;
+    let Some(route) = snapshot.routes.get(found.route) else {
+        return Err(ProxyError::new(ErrorKind::NoRoute, "the matched route is not loaded"));
+    };
+    let scheme = if conn.tls { Scheme::HTTPS } else { Scheme::HTTP };
+    if let Ok(value) = HeaderValue::from_str(id) {
+        parts.headers.insert(request_id::HEADER.clone(), value);
+    }
+
+    // Fast path: no plugin, nothing lent, the body streams through.
+    if route.chain.is_empty() {
+        let upstream_request = Request::from_parts(parts, body::streamed(incoming));
+        let response = forward_upstream(route, upstream_request, conn, &scheme, host.as_deref()).await?;
+        return Ok(finish(response.map(body::streamed)));
+    }
+
+    // Buffer the body only when a plugin on the route asked to see it; otherwise it streams.
+    let (request_body, streaming_request_body) = if route.chain.needs_request_body() {
+        match body::buffer(incoming, MAX_BUFFERED_BODY).await {
+            Ok((bytes, _)) => (Some(bytes), None),
+            Err(BufferError::TooLarge(limit)) => {
+                return Err(ProxyError::new(ErrorKind::RequestTooLarge, format!("the request body is larger than {limit} bytes")));
+            }
+            Err(BufferError::Read(e)) => {
+                return Err(ProxyError::new(ErrorKind::BadRequestBody, format!("the request body could not be read: {e}")));
+            }
+        }
+    } else {
+        (None, Some(incoming))
+    };
+
+    let exchange = Box::new(Exchange {
+        request: parts,
+        request_body,
+        route: route.id.clone(),
+        params: found.params.into_owned_pairs(),
+        client_ip: conn.peer.ip(),
+        id: id.clone(),
+        context: Context::default(),
+        response: None,
+        phase: Phase::Request,
+    });
+    let (mut exchange, verdict) = route.chain.on_request(exchange).await;
+
+    let ran = match verdict {
+        RequestVerdict::Forward => {
+            // `on-response` may read the request as sent; otherwise it can move out.
+            let parts = if route.chain.has_on_response() {
+                exchange.request.clone()
+            } else {
+                std::mem::replace(&mut exchange.request, Request::new(()).into_parts().0)
+            };
+            let request_body = match (exchange.request_body.clone(), streaming_request_body) {
+                (Some(bytes), _) => body::full(bytes, None),
+                (None, Some(incoming)) => body::streamed(incoming),
+                (None, None) => body::empty(),
+            };
+            let mut upstream_request = Request::from_parts(parts, request_body);
+            if exchange.request_body.is_some() {
+                fix_content_length(upstream_request.headers_mut(), exchange.request_body.as_ref());
+            }
+            let response = forward_upstream(route, upstream_request, conn, &scheme, host.as_deref()).await?;
+            let (parts, incoming) = response.into_parts();
+            let (body, trailers, streaming) = if route.chain.needs_response_body() {
+                match body::buffer(incoming, MAX_BUFFERED_BODY).await {
+                    Ok((bytes, trailers)) => (Some(bytes), trailers, None),
+                    Err(e) => {
+                        let detail = match e {
+                            BufferError::TooLarge(limit) => format!("the upstream's response is larger than {limit} bytes"),
+                            BufferError::Read(e) => format!("the upstream's response could not be read: {e}"),
+                        };
+                        return Err(ProxyError::new(ErrorKind::BadUpstreamResponse, detail));
+                    }
+                }
+            } else {
+                (None, None, Some(incoming))
+            };
+            exchange.response = Some(ResponseState { parts, body, trailers });
+            let (back, result) = route.chain.on_response(exchange, route.chain.len()).await;
+            return respond_after_chain(back, result.err(), streaming.map(body::streamed));
+        }
+        RequestVerdict::Respond { reply, ran } => {
+            let (parts, bytes) = reply_parts(reply)?;
+            exchange.response = Some(ResponseState { parts, body: Some(bytes), trailers: None });
+            ran
+        }
+        RequestVerdict::Fail { failure, ran } => {
+            let error = ProxyError::new(ErrorKind::PluginFailed, format!("plugin `{}` failed", failure.plugin));
+            let (parts, bytes) = error.to_parts(id);
+            exchange.response = Some(ResponseState { parts, body: Some(bytes), trailers: None });
+            ran
+        }
+    };
+    // A plugin answered (or failed): the plugins that ran see the response, last first.
+    let (back, result) = route.chain.on_response(exchange, ran).await;
+    respond_after_chain(back, result.err(), None)
+}
+
+/// Builds the client's response from the exchange after `on-response`.
+fn respond_after_chain(
+    exchange: Box<Exchange>,
+    failure: Option<crate::plugin::ChainFailure>,
+    streaming: Option<ProxyBody>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if let Some(failure) = failure {
+        return Err(ProxyError::new(ErrorKind::PluginFailed, format!("plugin `{}` failed", failure.plugin)));
+    }
+    let Exchange { response, .. } = *exchange;
+    let Some(ResponseState { mut parts, body: buffered, trailers }) = response else {
+        return Err(ProxyError::new(ErrorKind::BadUpstreamResponse, "no response"));
+    };
+    let body = match (buffered, streaming) {
+        (Some(bytes), _) => {
+            fix_content_length(&mut parts.headers, Some(&bytes));
+            body::full(bytes, trailers)
+        }
+        (None, Some(stream)) => stream,
+        (None, None) => body::empty(),
+    };
+    Ok(finish(Response::from_parts(parts, body)))
+}
+
+/// Sends `request` to the route's upstream and waits for the response headers.
+async fn forward_upstream(
+    route: &RouteRuntime,
+    mut request: Request<ProxyBody>,
+    conn: ConnInfo,
+    scheme: &Scheme,
+    host: Option<&str>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let upstream = &route.upstream;
+    let target = upstream
+        .pick()
+        .ok_or_else(|| ProxyError::new(ErrorKind::UpstreamUnavailable, format!("upstream `{}` has no target", upstream.name())))?
+        .clone();
+    let version = request.version();
+    let headers = request.headers_mut();
+    forward::strip_hop_by_hop(headers);
+    forward::set_forwarded(headers, conn.peer.ip(), scheme, host);
+    forward::append_via(headers, version);
+    if !headers.contains_key(header::HOST) {
+        // HTTP/2 clients send `:authority` instead; HTTP/1.1 upstreams need `Host`.
+        if let Some(value) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+            headers.insert(header::HOST, value);
+        }
+    }
+    *request.uri_mut() = forward::upstream_uri(&target, request.uri().path_and_query())
+        .map_err(|e| ProxyError::new(ErrorKind::BadRequestBody, format!("cannot build the upstream URI: {e}")))?;
+    *request.version_mut() = Version::HTTP_11;
+
+    match tokio::time::timeout(route.timeout, upstream.client().request(request)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => {
+            tracing::warn!(upstream = upstream.name(), target = %target, error = %describe_client_error(&e), "upstream request failed");
+            let message = if e.is_connect() {
+                format!("upstream `{}` refused the connection", upstream.name())
+            } else {
+                format!("upstream `{}` closed the connection", upstream.name())
+            };
+            Err(ProxyError::new(ErrorKind::UpstreamUnavailable, message))
+        }
+        Err(_) => Err(ProxyError::new(
+            ErrorKind::UpstreamTimeout,
+            format!("upstream `{}` did not answer within {:?}", upstream.name(), route.timeout),
+        )),
+    }
+}
+
+fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {
+    use std::error::Error;
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Prepares a response for the client: hop-by-hop fields dropped, `Via` added.
+fn finish(response: Response<ProxyBody>) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    let version = parts.version;
+    forward::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::TE);
+    forward::append_via(&mut parts.headers, version);
+    Response::from_parts(parts, body)
+}
+
+/// Turns a plugin's reply into response parts, refusing what is not valid HTTP.
+fn reply_parts(reply: Reply) -> Result<(http::response::Parts, Bytes), ProxyError> {
+    let bad = |what: String| ProxyError::new(ErrorKind::BadPluginReply, what);
+    let status = StatusCode::from_u16(reply.status)
+        .ok()
+        .filter(|s| (100..600).contains(&s.as_u16()))
+        .ok_or_else(|| bad(format!("a plugin replied with status {}", reply.status)))?;
+    let mut builder = Response::builder().status(status);
+    for h in reply.headers {
+        let name = header::HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(format!("a plugin replied with header name `{}`", h.name)))?;
+        let value = HeaderValue::from_str(&h.value).map_err(|_| bad(format!("a plugin replied with an invalid value for `{name}`")))?;
+        builder = builder.header(name, value);
+    }
+    let response = builder.body(()).map_err(|e| bad(e.to_string()))?;
+    Ok((response.into_parts().0, Bytes::from(reply.body)))
+}
+
+fn fix_content_length(headers: &mut http::HeaderMap, body: Option<&Bytes>) {
+    if let Some(body) = body {
+        headers.remove(header::TRANSFER_ENCODING);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+}

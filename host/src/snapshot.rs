@@ -1,0 +1,215 @@
+//! The runtime state of the gateway as one immutable value: routes, router, upstreams and plugin
+//! chains, built from a manifest off the request path and published with one atomic swap.
+//! A request keeps the `Arc<Snapshot>` it started with to the end, so a reload never changes a
+//! request half way through.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+
+use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
+use crate::plugin::{catalog, Chain, ConfiguredPlugin, Runtime};
+use crate::router::Router;
+use crate::upstream::Upstream;
+
+/// One route, ready to serve.
+pub struct RouteRuntime {
+    /// The route's id in the manifest.
+    pub id: Arc<str>,
+    /// Global plugins, then the route's own.
+    pub chain: Chain,
+    /// Where requests go.
+    pub upstream: Arc<Upstream>,
+    /// How long to wait for the upstream's response headers.
+    pub timeout: Duration,
+}
+
+/// Everything a request needs, immutable.
+pub struct Snapshot {
+    /// Increases by one with every successful load.
+    pub version: u64,
+    /// When this snapshot was built.
+    pub loaded_at: SystemTime,
+    /// The manifest it was built from.
+    pub manifest: Manifest,
+    /// Finds the route of a request.
+    pub router: Router,
+    /// Routes, indexed like `manifest.routes`.
+    pub routes: Vec<RouteRuntime>,
+}
+
+/// A manifest that could not be turned into a snapshot: every problem, rendered against the
+/// manifest's text (file, line, column, caret), and the count.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The rendered errors, in manifest order.
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for error in &self.errors {
+            writeln!(f, "{error}")?;
+        }
+        let n = self.errors.len();
+        write!(f, "{n} error{} found", if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl Snapshot {
+    /// Builds a snapshot: compiles every component (reusing compilations of unchanged bytes),
+    /// configures every plugin with its config, and builds the router and upstream clients.
+    /// Every failure is collected; none is fatal to the others.
+    pub async fn build(runtime: &Runtime, manifest: Manifest, version: u64) -> Result<Self, LoadError> {
+        let mut errors = Vec::new();
+        let mut diagnose = |span: &std::ops::Range<usize>, message: String, help: Option<String>| {
+            errors.push(manifest.source.render(&Diagnostic {
+                message,
+                span: Some(span.clone()),
+                help,
+            }));
+        };
+
+        let mut upstreams = Vec::with_capacity(manifest.upstreams.len());
+        for spec in &manifest.upstreams {
+            match Upstream::new(&spec.name, &spec.targets, spec.connect_timeout, spec.timeout) {
+                Ok(upstream) => upstreams.push(Arc::new(upstream)),
+                Err(e) => diagnose(&spec.span, e.to_string(), None),
+            }
+        }
+
+        let mut global = Vec::new();
+        for spec in &manifest.global_plugins {
+            match configure(runtime, &manifest, spec, "*").await {
+                Ok(plugin) => global.push(Arc::new(plugin)),
+                Err((message, help)) => diagnose(&spec.span, message, help),
+            }
+        }
+
+        let mut routes = Vec::with_capacity(manifest.routes.len());
+        for route in &manifest.routes {
+            let mut chain = global.clone();
+            for spec in &route.plugins {
+                match configure(runtime, &manifest, spec, &route.id).await {
+                    Ok(plugin) => chain.push(Arc::new(plugin)),
+                    Err((message, help)) => diagnose(&spec.span, message, help),
+                }
+            }
+            if let Some(upstream) = upstreams.get(route.upstream) {
+                routes.push(RouteRuntime {
+                    id: route.id.as_str().into(),
+                    chain: Chain::new(chain),
+                    upstream: upstream.clone(),
+                    timeout: route.timeout,
+                });
+            }
+        }
+
+        let matchers = manifest.routes.iter().enumerate().map(|(i, r)| (i, r.matcher.clone())).collect();
+        let router = match Router::new(matchers) {
+            Ok(router) => Some(router),
+            Err(conflicts) => {
+                for conflict in conflicts {
+                    let route = &manifest.routes[conflict.second];
+                    diagnose(&route.span, format!("route `{}` conflicts with route `{}`", route.id, manifest.routes[conflict.first].id), None);
+                }
+                None
+            }
+        };
+        match router {
+            Some(router) if errors.is_empty() => Ok(Self {
+                version,
+                loaded_at: SystemTime::now(),
+                manifest,
+                router,
+                routes,
+            }),
+            _ => Err(LoadError { errors }),
+        }
+    }
+
+    /// The content hash of every plugin component, by plugin name.
+    pub fn plugin_hashes(&self) -> HashMap<String, String> {
+        self.routes
+            .iter()
+            .flat_map(|r| r.chain.plugins())
+            .map(|p| (p.name().to_owned(), p.content_hash().to_owned()))
+            .collect()
+    }
+}
+
+/// Compiles and configures one plugin entry; the error is a message and an optional help line.
+async fn configure(
+    runtime: &Runtime,
+    manifest: &Manifest,
+    spec: &PluginSpec,
+    route: &str,
+) -> Result<ConfiguredPlugin, (String, Option<String>)> {
+    let on = if route == "*" { "(global)".to_owned() } else { format!("on route `{route}`") };
+    let name = &spec.name;
+    let bytes = match &spec.source {
+        PluginSource::Prebuilt(prebuilt) => match catalog::get(prebuilt) {
+            Some(bytes) => std::borrow::Cow::Borrowed(bytes),
+            None => {
+                let known: Vec<_> = catalog::names().collect();
+                return Err((
+                    format!("plugin `{name}` {on}: there is no prebuilt plugin `{prebuilt}`"),
+                    Some(format!("prebuilt plugins are: {}", known.join(", "))),
+                ));
+            }
+        },
+        PluginSource::File(path) => match std::fs::read(path) {
+            Ok(bytes) => std::borrow::Cow::Owned(bytes),
+            Err(e) => {
+                return Err((
+                    format!("plugin `{name}` {on}: cannot read `{}`: {e}", path.display()),
+                    Some("check the `wasm` path; it is relative to the manifest's directory".into()),
+                ));
+            }
+        },
+    };
+    let compiled = runtime
+        .compile(&bytes)
+        .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
+    let _ = manifest;
+    ConfiguredPlugin::configure(runtime, &compiled, spec, route)
+        .await
+        .map_err(|e| (format!("plugin `{name}` {on} {e}"), config_help(&e)))
+}
+
+fn config_help(error: &crate::plugin::ConfigureError) -> Option<String> {
+    match error {
+        crate::plugin::ConfigureError::Rejected(_) => {
+            Some("fix the plugin's `config` table; its docs page lists every key".into())
+        }
+        _ => None,
+    }
+}
+
+/// The snapshot in service, swapped atomically on reload.
+pub struct Current {
+    snapshot: ArcSwap<Snapshot>,
+}
+
+impl Current {
+    /// Starts serving `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    /// The snapshot for a new request.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Publishes `snapshot` for every request that starts from now on.
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+}

@@ -1,0 +1,109 @@
+//! The `portcullis` command line as an operator meets it: `check` exit codes and messages,
+//! `--help` everywhere.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn portcullis() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-wasm-cache");
+    cmd.arg("--cache-dir").arg(cache);
+    cmd
+}
+
+fn write_manifest(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, text).expect("write the manifest");
+    (dir, path)
+}
+
+#[test]
+fn check_accepts_the_quickstart_manifest_and_exits_0() {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/portcullis.toml");
+
+    let output = portcullis().arg("check").arg(&manifest).output().expect("run portcullis check");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("ok"), "{stdout}");
+}
+
+#[test]
+fn check_reports_every_error_with_its_position_and_exits_1() {
+    let (_dir, path) = write_manifest(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.demo]
+targets = ["127.0.0.1:3000"]
+
+[routes.a]
+upstream = "dmeo"
+match.path = "/a"
+
+[routes.b]
+upstream = "demo"
+match.path = "/b"
+
+[[routes.b.plugins]]
+plugin = "key-auth"
+config = { consumers = { alice = ["k"] }, unknown-option = true }
+"#,
+    );
+
+    let output = portcullis().arg("check").arg(&path).output().expect("run portcullis check");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("portcullis.toml:9:"), "the unknown upstream is located: {stderr}");
+    assert!(stderr.contains("dmeo"), "{stderr}");
+    assert!(stderr.contains("did you mean `demo`"), "{stderr}");
+}
+
+#[test]
+fn check_reports_a_plugin_config_error_naming_plugin_and_route() {
+    let (_dir, path) = write_manifest(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.demo]
+targets = ["127.0.0.1:3000"]
+
+[routes.orders]
+upstream = "demo"
+match.path = "/orders"
+
+[[routes.orders.plugins]]
+plugin = "key-auth"
+config = { consumers = { alice = ["k"] }, unknown-option = true }
+"#,
+    );
+
+    let output = portcullis().arg("check").arg(&path).output().expect("run portcullis check");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("plugin `key-auth` on route `orders` rejected its config"), "{stderr}");
+    assert!(stderr.contains("unknown-option"), "{stderr}");
+    assert!(stderr.contains("portcullis.toml:12:"), "the plugin entry is located: {stderr}");
+}
+
+#[test]
+fn check_of_a_missing_file_says_so_and_exits_1() {
+    let output = portcullis().args(["check", "/nonexistent/portcullis.toml"]).output().expect("run portcullis check");
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/portcullis.toml"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [&["--help"][..], &["run", "--help"], &["check", "--help"]] {
+        let output = portcullis().args(args).output().expect("run portcullis --help");
+        assert!(output.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("Usage"), "{args:?}");
+    }
+}

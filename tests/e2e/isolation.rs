@@ -1,0 +1,61 @@
+//! Isolation modes: `request` gives every request a fresh instance, so nothing a plugin keeps
+//! in memory survives it; `reuse` keeps warm instances and recycles them after `max-requests`.
+
+use portcullis_tests::{EchoUpstream, TestGateway};
+
+fn manifest(upstream: &EchoUpstream, isolation: &str) -> String {
+    format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.echo]
+targets = ["{}"]
+
+[routes.count]
+upstream = "echo"
+match.path-prefix = "/"
+
+[[routes.count.plugins]]
+wasm = "@MISBEHAVE@"
+{isolation}
+config = {{ mode = "stateful" }}
+"#,
+        upstream.authority()
+    )
+}
+
+async fn counts(gateway: &TestGateway, n: usize) -> Vec<String> {
+    let client = gateway.client();
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let response = client.get("/").await;
+        assert_eq!(response.status, 200);
+        seen.push(response.header("x-count").expect("the plugin's counter").to_owned());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn request_isolation_gives_every_request_a_fresh_instance() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream, r#"isolation = "request""#)).await;
+
+    assert_eq!(counts(&gateway, 4).await, ["1", "1", "1", "1"]);
+}
+
+#[tokio::test]
+async fn reuse_isolation_keeps_an_instance_across_sequential_requests() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream, r#"isolation = "reuse""#)).await;
+
+    assert_eq!(counts(&gateway, 4).await, ["1", "2", "3", "4"]);
+}
+
+#[tokio::test]
+async fn reuse_isolation_recycles_an_instance_after_max_requests() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream, "isolation = \"reuse\"\nmax-requests = 3")).await;
+
+    assert_eq!(counts(&gateway, 7).await, ["1", "2", "3", "1", "2", "3", "1"]);
+}

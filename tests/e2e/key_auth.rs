@@ -1,0 +1,77 @@
+//! `key-auth` in front of a real upstream, the quickstart's 401-then-200 story.
+
+use portcullis_tests::{EchoUpstream, TestGateway};
+
+fn manifest(upstream: &EchoUpstream) -> String {
+    format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.echo]
+targets = ["{}"]
+
+[routes.api]
+upstream = "echo"
+match.path-prefix = "/"
+
+[[routes.api.plugins]]
+plugin = "key-auth"
+config = {{ consumers = {{ alice = ["alice-key"], bob = ["bob-key-1", "bob-key-2"] }} }}
+
+[[routes.api.plugins]]
+plugin = "headers"
+config = {{ request = {{ set = {{ x-consumer-name = "${{consumer}}" }} }} }}
+"#,
+        upstream.authority()
+    )
+}
+
+#[tokio::test]
+async fn a_request_without_a_key_gets_401_with_www_authenticate_and_never_reaches_the_upstream() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway.client().get("/orders").await;
+
+    assert_eq!(response.status, 401);
+    let challenge = response.header("www-authenticate").expect("a WWW-Authenticate challenge");
+    assert!(challenge.starts_with("Key"), "challenge: {challenge}");
+    assert_eq!(response.json()["error"], "unauthorized");
+    assert_eq!(upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_wrong_key_gets_401() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway.client().get_with("/orders", &[("apikey", "nope")]).await;
+
+    assert_eq!(response.status, 401);
+    assert_eq!(upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_valid_key_passes_and_the_upstream_sees_the_consumer_but_not_the_key() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway.client().get_with("/orders", &[("apikey", "bob-key-2")]).await;
+
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.upstream_saw_header("x-consumer-name"), ["bob"]);
+    assert!(response.upstream_saw_header("apikey").is_empty(), "the key must not reach the upstream");
+}
+
+#[tokio::test]
+async fn a_key_in_the_query_string_works_and_is_removed_from_the_query() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway.client().get("/orders?apikey=alice-key&page=2").await;
+
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.json()["query"], "page=2");
+    assert_eq!(response.upstream_saw_header("x-consumer-name"), ["alice"]);
+}

@@ -1,0 +1,9 @@
+//! End-to-end specifications of the gateway: real sockets on 127.0.0.1, real upstreams, real
+//! Wasm components built from this repository.
+
+mod chain;
+mod errors;
+mod isolation;
+mod key_auth;
+mod protocols;
+mod sandbox;

@@ -1,0 +1,67 @@
+//! HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same listener.
+
+use bytes::Bytes;
+use http::Method;
+use portcullis_tests::{EchoUpstream, TestGateway};
+
+fn manifest(upstream: &EchoUpstream) -> String {
+    format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.echo]
+targets = ["{}"]
+
+[routes.api]
+upstream = "echo"
+match.path-prefix = "/"
+
+[[routes.api.plugins]]
+plugin = "headers"
+config = {{ response = {{ set = {{ x-through = "chain" }} }} }}
+"#,
+        upstream.authority()
+    )
+}
+
+#[tokio::test]
+async fn an_h2c_request_goes_through_the_chain_to_an_http1_upstream() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway.h2c_client().get("/h2/path?q=1").await;
+
+    assert_eq!(response.version, http::Version::HTTP_2);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-through"), Some("chain"));
+    let seen = response.json();
+    assert_eq!(seen["path"], "/h2/path");
+    assert_eq!(seen["version"], "HTTP/1.1");
+    assert_eq!(response.upstream_saw_header("via"), ["2 portcullis"]);
+    assert!(!response.upstream_saw_header("host").is_empty(), "HTTP/1.1 upstreams need a Host");
+}
+
+#[tokio::test]
+async fn http1_and_h2c_share_one_listener() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let h1 = gateway.client().get("/").await;
+    let h2 = gateway.h2c_client().get("/").await;
+
+    assert_eq!((h1.version, h1.status.as_u16()), (http::Version::HTTP_11, 200));
+    assert_eq!((h2.version, h2.status.as_u16()), (http::Version::HTTP_2, 200));
+}
+
+#[tokio::test]
+async fn request_bodies_stream_through_unchanged() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+    let body = "x".repeat(256 * 1024);
+
+    let response = gateway.client().send(Method::POST, "/upload", &[], Bytes::from(body.clone())).await;
+
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["body"].as_str().map(str::len), Some(body.len()));
+}

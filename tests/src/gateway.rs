@@ -1,0 +1,99 @@
+//! A real gateway for a test: the manifest written to a temporary directory, listeners on
+//! ephemeral ports, served in the test's own tokio runtime.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use portcullis::gateway::Running;
+use portcullis::plugin::{Runtime, RuntimeOptions};
+
+use crate::client::Client;
+
+/// One Wasm runtime for the whole test process, as in production: each engine reserves address
+/// space for its instance pool, and compiled components are shared.
+pub fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let options = RuntimeOptions {
+                cache_dir: Some(cache_dir()),
+                no_cache: false,
+            };
+            Arc::new(Runtime::new(&options).expect("the Wasm runtime starts"))
+        })
+        .clone()
+}
+
+/// Compiled components are cached under `target/`, so reruns do not recompile.
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-wasm-cache")
+}
+
+/// A gateway serving a manifest.
+pub struct TestGateway {
+    running: Option<Running>,
+    dir: tempfile::TempDir,
+}
+
+impl TestGateway {
+    /// Starts a gateway on `manifest`. In the text, `@MISBEHAVE@` is replaced by the path of the
+    /// `misbehave` test component; listeners should use `127.0.0.1:0`.
+    pub async fn start(manifest: &str) -> Self {
+        Self::try_start(manifest).await.unwrap_or_else(|e| panic!("the gateway did not start:\n{e}"))
+    }
+
+    /// Like `start`, returning the error instead.
+    pub async fn try_start(manifest: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("portcullis.toml");
+        let text = manifest.replace("@MISBEHAVE@", crate::guests::MISBEHAVE);
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        let running = Running::start_with(runtime(), &path).await.map_err(|e| e.to_string())?;
+        Ok(Self {
+            running: Some(running),
+            dir,
+        })
+    }
+
+    /// The address of the first listener.
+    pub fn address(&self) -> SocketAddr {
+        self.running().addresses()[0].1
+    }
+
+    /// An HTTP/1.1 client for the first listener.
+    pub fn client(&self) -> Client {
+        Client::http1(self.address())
+    }
+
+    /// An h2c client for the first listener.
+    pub fn h2c_client(&self) -> Client {
+        Client::h2c(self.address())
+    }
+
+    /// The running gateway.
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("the gateway is running")
+    }
+
+    /// The directory holding the manifest.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
+}
+
+/// The options tests use (kept for tests that build their own runtime).
+pub fn options() -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: Some(cache_dir()),
+        no_cache: false,
+    }
+}

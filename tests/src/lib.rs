@@ -1,0 +1,16 @@
+//! Test support: real upstream servers, a real gateway on an ephemeral port, and a small HTTP
+//! client, so end-to-end tests read as "given this manifest, this request gets that answer".
+
+pub mod client;
+pub mod gateway;
+pub mod logs;
+pub mod upstream;
+
+/// Paths of the test-only Wasm components, built by `build.rs`.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+pub use client::{Client, TestResponse};
+pub use gateway::TestGateway;
+pub use upstream::EchoUpstream;
