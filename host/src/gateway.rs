@@ -36,8 +36,8 @@ pub enum StartError {
 
 /// Parses, validates and builds a snapshot of the manifest at `path`, as `portcullis check` does.
 pub async fn load(runtime: &Runtime, path: &Path, version: u64) -> Result<Snapshot, LoadError> {
-    let known = |name: &str| catalog::get(name).is_some();
-    let manifest = Manifest::load(path, &known).map_err(|diagnostics| LoadError {
+    let prebuilt: Vec<&str> = catalog::names().collect();
+    let manifest = Manifest::load(path, &prebuilt).map_err(|diagnostics| LoadError {
         errors: diagnostics.render_each(),
     })?;
     Snapshot::build(runtime, manifest, version).await

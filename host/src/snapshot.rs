@@ -109,17 +109,13 @@ impl Snapshot {
             }
         }
 
+        // The manifest already rejected conflicting routes, so this cannot fail; if it ever
+        // does, refuse the snapshot rather than serve an ambiguous router.
         let matchers = manifest.routes.iter().enumerate().map(|(i, r)| (i, r.matcher.clone())).collect();
-        let router = match Router::new(matchers) {
-            Ok(router) => Some(router),
-            Err(conflicts) => {
-                for conflict in conflicts {
-                    let route = &manifest.routes[conflict.second];
-                    diagnose(&route.span, format!("route `{}` conflicts with route `{}`", route.id, manifest.routes[conflict.first].id), None);
-                }
-                None
-            }
-        };
+        let router = Router::new(matchers).ok();
+        if router.is_none() {
+            errors.push(format!("{}: routes conflict (internal check)", manifest.source.path.display()));
+        }
         match router {
             Some(router) if errors.is_empty() => Ok(Self {
                 version,

@@ -1,0 +1,262 @@
+//! The manifest: what an operator writes (TOML, see `docs/manifest.md`) turned into a validated,
+//! immutable model. Two stages: `raw` deserializes each section with positions kept, then
+//! `validate` and `plugin` check meaning; every error from both is collected, sorted and rendered
+//! against the text by `diagnostic`. Pure: no I/O but reading the file and checking that plugin
+//! files exist.
+//!
+//! # The manifest reference (`docs/manifest.md`)
+//!
+#![doc = include_str!("../../docs/manifest.md")]
+
+mod diagnostic;
+mod plugin;
+mod raw;
+mod suggest;
+mod units;
+mod validate;
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Source};
+
+use crate::router::RouteMatcher;
+
+/// A validated manifest. Indices (`Route::upstream`) are always in range.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The text it was read from, to render later errors (a plugin rejecting its config).
+    pub source: Source,
+    /// Where to accept connections; at least one.
+    pub listeners: Vec<Listener>,
+    /// Backends, in manifest order.
+    pub upstreams: Vec<Upstream>,
+    /// `[[plugins]]`: run before every route's own plugins, in order.
+    pub global_plugins: Vec<PluginSpec>,
+    /// Routes, in manifest order; their matchers never conflict.
+    pub routes: Vec<Route>,
+}
+
+/// A `[listeners.<name>]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// The section's name.
+    pub name: String,
+    /// The address to bind.
+    pub address: SocketAddr,
+    /// Where the section's name is in the manifest.
+    pub span: Range<usize>,
+}
+
+/// An `[upstreams.<name>]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The section's name.
+    pub name: String,
+    /// `host:port` authorities (names or IP addresses), at least one.
+    pub targets: Vec<String>,
+    /// How long to wait for a TCP connection (default 2s).
+    pub connect_timeout: Duration,
+    /// How long to wait for response headers, unless a route overrides it (default 30s).
+    pub timeout: Duration,
+    /// Where the section's name is in the manifest.
+    pub span: Range<usize>,
+}
+
+/// A `[routes.<id>]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The section's name.
+    pub id: String,
+    /// What requests it takes.
+    pub matcher: RouteMatcher,
+    /// Index into [`Manifest::upstreams`].
+    pub upstream: usize,
+    /// The route's `timeout`, or its upstream's.
+    pub timeout: Duration,
+    /// Its own plugins, in order (after the global ones).
+    pub plugins: Vec<PluginSpec>,
+    /// Where the route's id is in the manifest.
+    pub span: Range<usize>,
+}
+
+/// One plugin entry, global or in a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    /// Display name: `name`, else the prebuilt plugin's name, else the file stem.
+    pub name: String,
+    /// Where the component comes from.
+    pub source: PluginSource,
+    /// The `config` table as JSON (`{}` when absent).
+    pub config: serde_json::Value,
+    /// Instance life cycle.
+    pub isolation: Isolation,
+    /// What a failing plugin does to the request.
+    pub failure: FailurePolicy,
+    /// Resource limits per instance and call.
+    pub limits: Limits,
+    /// The whole entry in the manifest.
+    pub span: Range<usize>,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// `plugin = "<name>"`: one shipped with the gateway.
+    Prebuilt(String),
+    /// `wasm = "<path>"`: a component file, resolved to an absolute path.
+    File(PathBuf),
+}
+
+/// `isolation`: how long a plugin instance lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Reused across requests on a worker, recycled after `max-requests` or a trap (default).
+    #[default]
+    Reuse,
+    /// A fresh instance for every request.
+    Request,
+}
+
+/// `failure`: what happens to the request when a plugin traps or times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// The request fails with an error (default).
+    #[default]
+    FailClosed,
+    /// The plugin is skipped and the request goes on.
+    FailOpen,
+}
+
+/// Resource limits of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory, in bytes (default 16 MiB; 64 KiB to 4 GiB).
+    pub memory_bytes: usize,
+    /// CPU time per call (default 50ms).
+    pub cpu: Duration,
+    /// Requests served by one instance in `reuse` mode before it is recycled (default 10000).
+    pub max_requests: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 16 << 20,
+            cpu: Duration::from_millis(50),
+            max_requests: 10_000,
+        }
+    }
+}
+
+/// The prebuilt plugins a manifest may name with `plugin = "..."`.
+pub trait PluginCatalog {
+    /// Whether `name` is a prebuilt plugin.
+    fn contains(&self, name: &str) -> bool;
+    /// All names, for "did you mean" help; empty if unknown.
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl<F: Fn(&str) -> bool> PluginCatalog for F {
+    fn contains(&self, name: &str) -> bool {
+        self(name)
+    }
+}
+
+impl PluginCatalog for [&str] {
+    fn contains(&self, name: &str) -> bool {
+        <[&str]>::contains(self, &name)
+    }
+    fn names(&self) -> Vec<String> {
+        self.iter().map(|n| (*n).to_owned()).collect()
+    }
+}
+
+impl PluginCatalog for Vec<&str> {
+    fn contains(&self, name: &str) -> bool {
+        PluginCatalog::contains(self.as_slice(), name)
+    }
+    fn names(&self) -> Vec<String> {
+        self.as_slice().names()
+    }
+}
+
+impl<const N: usize> PluginCatalog for [&str; N] {
+    fn contains(&self, name: &str) -> bool {
+        PluginCatalog::contains(&self[..], name)
+    }
+    fn names(&self) -> Vec<String> {
+        self[..].names()
+    }
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`; `wasm` paths are relative to its directory.
+    pub fn load(path: &Path, plugins: &dyn PluginCatalog) -> Result<Self, Diagnostics> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(path, &text, plugins),
+            Err(e) => Err(Diagnostics::new(
+                Source::new(path, ""),
+                vec![Diagnostic {
+                    message: format!("cannot read the manifest: {e}"),
+                    span: None,
+                    help: Some("check the path given to portcullis".into()),
+                }],
+            )),
+        }
+    }
+
+    /// Validates `text`, read from `path` (shown in messages; `wasm` paths are relative to its
+    /// directory). Reports every error found, sorted by position.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        plugins: &dyn PluginCatalog,
+    ) -> Result<Self, Diagnostics> {
+        let source = Source::new(path, text);
+        let mut errors = Vec::new();
+        let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
+        for error in syntax {
+            errors.push(Diagnostic {
+                message: format!("invalid TOML: {}", error.message().trim()),
+                span: error.span(),
+                help: Some(syntax_help(error.message())),
+            });
+        }
+        if !errors.is_empty() {
+            // What was recovered is incomplete; checking it would report errors that are not there.
+            return Err(Diagnostics::new(source, errors));
+        }
+        let raw = raw::split(doc.into_inner(), &mut errors);
+        let base = path.parent().unwrap_or(Path::new(""));
+        let manifest = validate::manifest(raw, source.clone(), base, plugins, &mut errors);
+        match manifest {
+            Some(manifest) if errors.is_empty() => Ok(manifest),
+            _ => Err(Diagnostics::new(source, errors)),
+        }
+    }
+
+    /// The route with id `id`.
+    pub fn route(&self, id: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.id == id)
+    }
+}
+
+fn syntax_help(message: &str) -> String {
+    if message.contains("unclosed") {
+        "close it where it should end".into()
+    } else if message.contains("invalid") || message.contains("unquoted") {
+        "put text values in double quotes, e.g. `address = \"127.0.0.1:8080\"`".into()
+    } else if message.contains("duplicate key") {
+        "each key may appear once per table; remove or rename one of them".into()
+    } else {
+        "fix the TOML syntax here (see https://toml.io)".into()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! The manifest's behaviour: valid manifests give the expected model, and every invalid one in
+//! `tests/ui/invalid/` gives exactly the diagnostics in its `.err` file (`BLESS=1` rewrites them).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use http::Method;
+
+use super::*;
+use crate::router::{HeaderValueMatch, HostPattern, PathPattern};
+
+const PREBUILT: [&str; 3] = ["key-auth", "headers", "path-rewrite"];
+
+fn parse(text: &str) -> Result<Manifest, Diagnostics> {
+    Manifest::parse(Path::new("portcullis.toml"), text, &PREBUILT)
+}
+
+const MINIMAL: &str = r#"
+[listeners.public]
+address = "127.0.0.1:8080"
+
+[upstreams.demo]
+targets = ["127.0.0.1:3000"]
+
+[routes.all]
+upstream = "demo"
+match.path-prefix = "/"
+"#;
+
+#[test]
+fn a_minimal_manifest_gets_every_default() {
+    let m = parse(MINIMAL).unwrap();
+    assert_eq!(m.listeners[0].address, "127.0.0.1:8080".parse().unwrap());
+    let upstream = &m.upstreams[0];
+    assert_eq!(
+        (upstream.connect_timeout, upstream.timeout),
+        (Duration::from_secs(2), Duration::from_secs(30))
+    );
+    let route = &m.routes[0];
+    assert_eq!(
+        (route.id.as_str(), route.upstream, route.timeout),
+        ("all", 0, Duration::from_secs(30))
+    );
+    assert_eq!(route.matcher.path, PathPattern::Prefix("/".into()));
+    assert!(
+        route.matcher.host.is_none()
+            && route.matcher.methods.is_empty()
+            && route.plugins.is_empty()
+    );
+    assert_eq!(&m.source.text[route.span.clone()], "all");
+}
+
+#[test]
+fn a_full_manifest_is_modelled_in_manifest_order() {
+    let text = r#"
+[listeners.public]
+address = "0.0.0.0:8080"
+[listeners.admin]
+address = "[::1]:9000"
+
+[upstreams.zeta]
+targets = ["10.0.0.1:80", "backend.internal:8080"]
+connect-timeout = "500ms"
+timeout = "1m30s"
+
+[[plugins]]
+plugin = "key-auth"
+config = { consumers = { alice = ["k1"] }, ratio = 0.5, enabled = true }
+
+[routes.orders]
+upstream = "zeta"
+timeout = "10s"
+[routes.orders.match]
+host = "*.Example.com"
+path = "/users/{id}/orders/{order}"
+methods = ["GET", "POST"]
+headers = { x-version = "2", x-beta = true }
+[[routes.orders.plugins]]
+plugin = "headers"
+name = "stamp"
+isolation = "request"
+failure = "fail-open"
+memory = "1MiB"
+cpu = "5ms"
+max-requests = 7
+"#;
+    let m = parse(text).unwrap();
+    let names: Vec<_> = m.listeners.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["public", "admin"]);
+    assert_eq!(
+        m.upstreams[0].targets,
+        ["10.0.0.1:80", "backend.internal:8080"]
+    );
+    assert_eq!(m.upstreams[0].connect_timeout, Duration::from_millis(500));
+    let global = &m.global_plugins[0];
+    assert_eq!(global.source, PluginSource::Prebuilt("key-auth".into()));
+    assert_eq!(
+        global.config,
+        serde_json::json!({"consumers": {"alice": ["k1"]}, "ratio": 0.5, "enabled": true})
+    );
+    assert_eq!(
+        (global.isolation, global.failure, global.limits),
+        (
+            Isolation::Reuse,
+            FailurePolicy::FailClosed,
+            Limits::default()
+        )
+    );
+    assert_eq!(m.source.line_col(global.span.start), (12, 1)); // the `[[plugins]]` header
+    let route = m.route("orders").unwrap();
+    assert_eq!(route.timeout, Duration::from_secs(10));
+    assert_eq!(
+        route.matcher.host,
+        Some(HostPattern::Wildcard(".example.com".into()))
+    );
+    assert_eq!(route.matcher.methods, [Method::GET, Method::POST]);
+    assert_eq!(route.matcher.headers.len(), 2);
+    assert!(
+        route
+            .matcher
+            .headers
+            .iter()
+            .any(|(n, v)| n == "x-beta" && *v == HeaderValueMatch::Present)
+    );
+    let plugin = &route.plugins[0];
+    assert_eq!(
+        (plugin.name.as_str(), plugin.isolation, plugin.failure),
+        ("stamp", Isolation::Request, FailurePolicy::FailOpen)
+    );
+    assert_eq!(
+        plugin.limits,
+        Limits {
+            memory_bytes: 1 << 20,
+            cpu: Duration::from_millis(5),
+            max_requests: 7
+        }
+    );
+    assert_eq!(plugin.config, serde_json::json!({}));
+}
+
+#[test]
+fn a_route_without_timeout_inherits_its_upstreams() {
+    let m = parse(&MINIMAL.replace("targets =", "timeout = \"3s\"\ntargets =")).unwrap();
+    assert_eq!(m.routes[0].timeout, Duration::from_secs(3));
+}
+
+#[test]
+fn a_wasm_path_is_resolved_against_the_manifest_directory_and_named_by_its_stem() {
+    let dir = std::env::temp_dir().join(format!("portcullis-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::write(dir.join("plugins/custom.wasm"), b"\0asm").unwrap();
+    let text = format!("{MINIMAL}\n[[routes.all.plugins]]\nwasm = \"plugins/custom.wasm\"\n");
+    std::fs::write(dir.join("portcullis.toml"), &text).unwrap();
+    let m = Manifest::load(&dir.join("portcullis.toml"), &PREBUILT).unwrap();
+    let plugin = &m.routes[0].plugins[0];
+    assert_eq!(plugin.name, "custom");
+    assert_eq!(
+        plugin.source,
+        PluginSource::File(std::path::absolute(dir.join("plugins/custom.wasm")).unwrap())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_closure_can_decide_which_prebuilt_plugins_exist() {
+    let text = format!("{MINIMAL}\n[[routes.all.plugins]]\nplugin = \"anything\"\n");
+    let known = |name: &str| name == "anything";
+    assert!(Manifest::parse(Path::new("m.toml"), &text, &known).is_ok());
+}
+
+#[test]
+fn a_missing_file_is_one_error_without_position() {
+    let err = Manifest::load(Path::new("/nonexistent/portcullis.toml"), &PREBUILT).unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert!(err.errors[0].span.is_none());
+}
+
+#[test]
+fn rendering_points_at_line_and_character_column() {
+    let source = Source::new("m.toml", "a = 1\nné = \"x\"\n");
+    let diag = Diagnostic::new(12..15, "bad", "fix it");
+    assert_eq!(source.line_col(12), (2, 6));
+    let expected =
+        "error: bad\n --> m.toml:2:6\n  |\n2 | né = \"x\"\n  |      ^^^\n  = help: fix it\n";
+    assert_eq!(source.render(&diag), expected);
+}
+
+#[test]
+fn invalid_manifests_match_their_snapshots() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/invalid");
+    let bless = std::env::var_os("BLESS").is_some();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 12,
+        "expected at least 12 cases in {}",
+        dir.display()
+    );
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let shown = Path::new("tests/ui/invalid").join(&name);
+        let text = std::fs::read_to_string(&case).unwrap();
+        let actual = match Manifest::parse(&shown, &text, &PREBUILT) {
+            Ok(_) => format!("unexpectedly valid: {name}\n"),
+            Err(diagnostics) => format!("{diagnostics}\n"),
+        };
+        let expected_path = case.with_extension("err");
+        if bless {
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != actual {
+            failures.push(format!(
+                "--- {name}: expected\n{expected}--- actual\n{actual}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "run with BLESS=1 to accept\n{}",
+        failures.join("\n")
+    );
+}
