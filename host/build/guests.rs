@@ -9,18 +9,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The Rust target guests are built for: it produces components directly.
-pub const TARGET: &str = "wasm32-wasip2";
+pub(crate) const TARGET: &str = "wasm32-wasip2";
 
-/// Builds `packages` (workspace package names) for [`TARGET`] in release mode and returns the
+/// The cargo profile guests are built with (see the root `Cargo.toml`).
+const PROFILE: &str = "guest";
+
+/// Builds `packages` (workspace package names) for [`TARGET`] with [`PROFILE`] and returns the
 /// path of each component, in the order given.
-pub fn build(workspace: &Path, packages: &[&str]) -> Vec<PathBuf> {
+pub(crate) fn build(workspace: &Path, packages: &[&str]) -> Vec<PathBuf> {
     ensure_target();
     // A separate target directory: the outer cargo holds the lock on `target/<profile>`.
     let target_dir = workspace.join("target").join("wasm-guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .args(["build", "--profile", PROFILE, "--target", TARGET, "--target-dir"])
         .arg(&target_dir);
     for package in packages {
         cmd.args(["-p", package]);
@@ -37,13 +40,13 @@ pub fn build(workspace: &Path, packages: &[&str]) -> Vec<PathBuf> {
         .iter()
         .map(|package| {
             let file = format!("{}.wasm", package.replace('-', "_"));
-            target_dir.join(TARGET).join("release").join(file)
+            target_dir.join(TARGET).join(PROFILE).join(file)
         })
         .collect()
 }
 
 /// Tells cargo to rerun the build script when any guest source may have changed.
-pub fn rerun_if_changed(workspace: &Path, dirs: &[&str]) {
+pub(crate) fn rerun_if_changed(workspace: &Path, dirs: &[&str]) {
     for dir in dirs {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }

@@ -46,10 +46,7 @@ match.path = "/a"
 [routes.b]
 upstream = "demo"
 match.path = "/b"
-
-[[routes.b.plugins]]
-plugin = "key-auth"
-config = { consumers = { alice = ["k"] }, unknown-option = true }
+timeout = "soon"
 "#,
     );
 
@@ -59,7 +56,9 @@ config = { consumers = { alice = ["k"] }, unknown-option = true }
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("portcullis.toml:9:"), "the unknown upstream is located: {stderr}");
     assert!(stderr.contains("dmeo"), "{stderr}");
-    assert!(stderr.contains("did you mean `demo`"), "{stderr}");
+    assert!(stderr.contains("portcullis.toml:14:"), "the bad duration is located too: {stderr}");
+    assert!(stderr.contains("2 errors"), "{stderr}");
+    assert!(stderr.contains("defined upstreams: `demo`"), "{stderr}");
 }
 
 #[test]

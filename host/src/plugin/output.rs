@@ -20,7 +20,7 @@ const MAX_LINE: usize = 4096;
 
 /// One of a plugin instance's output streams.
 #[derive(Clone)]
-pub struct GuestOutput {
+pub(crate) struct GuestOutput {
     inner: Arc<Mutex<Inner>>,
 }
 

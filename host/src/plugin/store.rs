@@ -13,7 +13,7 @@ use super::bindings::Needs;
 
 /// Which plugin an instance belongs to, for logs and errors.
 #[derive(Debug)]
-pub struct PluginTag {
+pub(crate) struct PluginTag {
     /// The plugin's display name in the manifest.
     pub plugin: Arc<str>,
     /// The route it is configured on, or `*` for a global plugin.
@@ -22,7 +22,7 @@ pub struct PluginTag {
 
 /// Why a call was cut short by the host rather than by the guest itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// The call used up its CPU time.
     CpuLimit,
     /// The instance tried to grow its memory beyond its limit.
@@ -30,7 +30,7 @@ pub enum Fault {
 }
 
 /// The store data of one plugin instance.
-pub struct InstanceState {
+pub(crate) struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// The request being handled, lent for one call.

@@ -1,0 +1,38 @@
+use super::*;
+
+fn plugin(json: &str) -> Result<Headers, Error> {
+    Headers::new(serde_json::from_str(json).map_err(Error::from)?)
+}
+
+#[test]
+fn templates_split_text_and_placeholders() {
+    let t = Template::parse("Bearer ${consumer}-$${literal}$x").unwrap();
+    assert!(!t.is_literal());
+    assert_eq!(t.render(&Vars::none()), "Bearer -${literal}$x");
+    assert!(Template::parse("plain").unwrap().is_literal());
+}
+
+#[test]
+fn a_bad_template_is_a_config_error_naming_the_header() {
+    let error = plugin(r#"{"request": {"set": {"x-a": "${unclosed"}}}"#).err().unwrap();
+    assert!(error.message().contains("header `x-a`"), "{error}");
+    assert!(plugin(r#"{"request": {"set": {"x-a": "${}"}}}"#).is_err());
+}
+
+#[test]
+fn an_invalid_header_name_is_a_config_error() {
+    let error = plugin(r#"{"response": {"remove": ["bad header"]}}"#).err().unwrap();
+    assert!(error.message().contains("`bad header` is not a valid header name"), "{error}");
+}
+
+#[test]
+fn the_plugin_asks_only_for_the_phases_it_edits() {
+    assert_eq!(plugin(r#"{"request": {"set": {"a": "1"}}}"#).unwrap().needs(), Needs::ON_REQUEST);
+    assert_eq!(plugin(r#"{"response": {"add": {"a": "1"}}}"#).unwrap().needs(), Needs::ON_RESPONSE);
+}
+
+#[test]
+fn a_config_with_no_edit_is_refused() {
+    assert!(plugin("{}").is_err());
+    assert!(plugin(r#"{"request": {"sett": {}}}"#).err().unwrap().message().contains("unknown field `sett`"));
+}

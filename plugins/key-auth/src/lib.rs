@@ -1,0 +1,123 @@
+//! `key-auth`: API keys per named consumer, from a header or a query parameter.
+//!
+//! A request without a valid key gets 401 with a `WWW-Authenticate` challenge and never reaches
+//! the upstream. With a valid key, the consumer's name goes into the request context
+//! (`consumer`, read by later plugins and the access log) and, by default, into a header for the
+//! upstream; the key itself is removed so the upstream never sees it.
+
+mod config;
+mod query;
+
+use portcullis_sdk::{context, export_plugin, Action, Error, Needs, Plugin, Reply, Request};
+
+pub use config::Config;
+
+/// The plugin, built from a validated config.
+pub struct KeyAuth {
+    config: Config,
+    /// (key, consumer), for lookup.
+    keys: Vec<(String, String)>,
+}
+
+impl Plugin for KeyAuth {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, Error> {
+        let keys = config.validate()?;
+        Ok(Self { config, keys })
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::ON_REQUEST
+    }
+
+    fn on_request(&self, req: &Request) -> Result<Action, Error> {
+        let Some(found) = self.find_key(req) else {
+            return Ok(Action::Respond(self.unauthorized(None, "no API key found in the request")));
+        };
+        let Some(consumer) = self.consumer_of(&found.key) else {
+            return Ok(Action::Respond(self.unauthorized(Some("invalid_key"), "the API key is not valid")));
+        };
+        if self.config.hide_credentials {
+            match found.place {
+                Place::Header(name) => req.remove_header(name)?,
+                Place::Query(name) => {
+                    let query = req.query().unwrap_or_default();
+                    let rest = query::without(&query, name);
+                    req.set_query(if rest.is_empty() { None } else { Some(&rest) })?;
+                }
+            }
+        }
+        context::set("consumer", consumer);
+        if let Some(header) = self.config.consumer_header.as_deref().filter(|h| !h.is_empty()) {
+            req.set_header(header, consumer)?;
+        }
+        Ok(Action::Continue)
+    }
+}
+
+/// Where the key was found.
+enum Place<'a> {
+    Header(&'a str),
+    Query(&'a str),
+}
+
+struct Found<'a> {
+    key: String,
+    place: Place<'a>,
+}
+
+impl KeyAuth {
+    fn find_key(&self, req: &Request) -> Option<Found<'_>> {
+        for name in &self.config.key_names {
+            if self.config.in_header
+                && let Some(key) = req.header(name).filter(|k| !k.is_empty())
+            {
+                return Some(Found { key, place: Place::Header(name) });
+            }
+        }
+        if self.config.in_query {
+            let query = req.query()?;
+            for name in &self.config.key_names {
+                if let Some(key) = query::get(&query, name).filter(|k| !k.is_empty()) {
+                    return Some(Found { key, place: Place::Query(name) });
+                }
+            }
+        }
+        None
+    }
+
+    /// The consumer owning `key`. Every key is compared, in constant time, so the answer's
+    /// timing says nothing about which key came close.
+    fn consumer_of(&self, key: &str) -> Option<&str> {
+        let mut owner = None;
+        for (candidate, consumer) in &self.keys {
+            if constant_time_eq(candidate.as_bytes(), key.as_bytes()) {
+                owner = Some(consumer.as_str());
+            }
+        }
+        owner
+    }
+
+    fn unauthorized(&self, error: Option<&str>, message: &str) -> Reply {
+        let challenge = match error {
+            Some(error) => format!("Key realm=\"{}\", error=\"{error}\"", self.config.realm),
+            None => format!("Key realm=\"{}\"", self.config.realm),
+        };
+        Reply::json(401, &serde_json::json!({ "error": "unauthorized", "message": message }))
+            .header("www-authenticate", challenge)
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+export_plugin!(KeyAuth);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+//! A test-only plugin that misbehaves on purpose, in each of the ways a plugin can, so the tests
+//! can prove the gateway contains it: `trap`, `panic`, `error`, `loop`, `memory`,
+//! `reject-config`; `stateful` counts requests in plugin memory (to tell isolation modes
+//! apart); `none` behaves. With `after = N` it misbehaves only on every N-th request.
+
+// Only the component is ever used; a native build (clippy, `cargo test --workspace`) sees no caller.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
+use std::cell::Cell;
+
+use portcullis_sdk::{export_plugin, Action, Error, Needs, Plugin, Request, Response};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum Mode {
+    None,
+    Trap,
+    Panic,
+    Error,
+    Loop,
+    Memory,
+    RejectConfig,
+    Stateful,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    mode: Mode,
+    #[serde(default)]
+    after: Option<u64>,
+}
+
+struct Misbehave {
+    mode: Mode,
+    after: Option<u64>,
+    requests: Cell<u64>,
+}
+
+impl Plugin for Misbehave {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, Error> {
+        if config.mode == Mode::RejectConfig {
+            return Err("mode reject-config always rejects its config".into());
+        }
+        Ok(Self {
+            mode: config.mode,
+            after: config.after,
+            requests: Cell::new(0),
+        })
+    }
+
+    fn on_request(&self, _req: &Request) -> Result<Action, Error> {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        let now = self.after.is_none_or(|after| after > 0 && n % after == 0);
+        if !now {
+            return Ok(Action::Continue);
+        }
+        match self.mode {
+            Mode::None | Mode::Stateful | Mode::RejectConfig => Ok(Action::Continue),
+            Mode::Trap => trap(),
+            Mode::Panic => panic!("misbehave asked to panic"),
+            Mode::Error => Err("misbehave asked to fail".into()),
+            Mode::Loop => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            Mode::Memory => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+        }
+    }
+
+    fn on_response(&self, _req: &Request, resp: &Response) -> Result<(), Error> {
+        resp.set_header("x-misbehave", "ok")?;
+        if self.mode == Mode::Stateful {
+            resp.set_header("x-count", &self.requests.get().to_string())?;
+        }
+        Ok(())
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::ON_REQUEST | Needs::ON_RESPONSE
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn trap() -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn trap() -> ! {
+    std::process::abort()
+}
+
+export_plugin!(Misbehave);
