@@ -20,7 +20,10 @@ fn main() {
     let mut code = String::from("/// The prebuilt plugins: (name, component bytes).\n");
     code.push_str("pub(crate) static CATALOG: &[(&str, &[u8])] = &[\n");
     for (name, path) in CATALOG.iter().zip(&components) {
-        code.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", path.display().to_string()));
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("catalog.rs");

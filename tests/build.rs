@@ -9,13 +9,18 @@ const TEST_GUESTS: &[&str] = &["misbehave"];
 
 fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let workspace = Path::new(&manifest_dir).parent().expect("tests/ lives in the workspace root");
+    let workspace = Path::new(&manifest_dir)
+        .parent()
+        .expect("tests/ lives in the workspace root");
     guests::rerun_if_changed(workspace, &["tests/plugins", "plugin-sdk", "wit"]);
     let components = guests::build(workspace, TEST_GUESTS);
     let mut code = String::new();
     for (name, path) in TEST_GUESTS.iter().zip(&components) {
         let constant = name.to_uppercase().replace('-', "_");
-        code.push_str(&format!("/// The `{name}` test component.\npub const {constant}: &str = {:?};\n", path.display().to_string()));
+        code.push_str(&format!(
+            "/// The `{name}` test component.\npub const {constant}: &str = {:?};\n",
+            path.display().to_string()
+        ));
     }
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
     std::fs::write(out, code).expect("write guests.rs");

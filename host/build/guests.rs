@@ -23,7 +23,14 @@ pub(crate) fn build(workspace: &Path, packages: &[&str]) -> Vec<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--profile", PROFILE, "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            PROFILE,
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for package in packages {
         cmd.args(["-p", package]);
@@ -50,7 +57,10 @@ pub(crate) fn rerun_if_changed(workspace: &Path, dirs: &[&str]) {
     for dir in dirs {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
 }
 
 /// Adds the Wasm target with rustup when the toolchain lacks it.
@@ -68,8 +78,12 @@ fn ensure_target() {
     {
         return;
     }
-    println!("cargo:warning=adding the {TARGET} target with rustup (needed to build the Wasm plugins)");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    println!(
+        "cargo:warning=adding the {TARGET} target with rustup (needed to build the Wasm plugins)"
+    );
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     assert!(
         matches!(status, Ok(s) if s.success()),
         "`rustup target add {TARGET}` failed; run it by hand and build again"
@@ -81,14 +95,26 @@ fn ensure_target() {
 fn scrub_env(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
-        let keep = matches!(key, "CARGO_HOME" | "CARGO_NET_OFFLINE" | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL")
-            || key.starts_with("CARGO_HTTP")
+        let keep = matches!(
+            key,
+            "CARGO_HOME" | "CARGO_NET_OFFLINE" | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL"
+        ) || key.starts_with("CARGO_HTTP")
             || key.starts_with("CARGO_REGISTR");
         let leaks = key.starts_with("CARGO_")
             || matches!(
                 key,
-                "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "RUSTFLAGS" | "RUSTDOCFLAGS" | "RUSTC"
-                    | "TARGET" | "HOST" | "OUT_DIR" | "OPT_LEVEL" | "PROFILE" | "DEBUG" | "NUM_JOBS"
+                "RUSTC_WRAPPER"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "RUSTFLAGS"
+                    | "RUSTDOCFLAGS"
+                    | "RUSTC"
+                    | "TARGET"
+                    | "HOST"
+                    | "OUT_DIR"
+                    | "OPT_LEVEL"
+                    | "PROFILE"
+                    | "DEBUG"
+                    | "NUM_JOBS"
             );
         if leaks && !keep {
             cmd.env_remove(key);

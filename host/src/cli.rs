@@ -26,7 +26,13 @@ struct GlobalArgs {
     #[arg(long, global = true, default_value = "info", env = "PORTCULLIS_LOG")]
     log_level: String,
     /// Log line format.
-    #[arg(long, global = true, value_enum, default_value = "human", env = "PORTCULLIS_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "human",
+        env = "PORTCULLIS_LOG_FORMAT"
+    )]
     log_format: LogFormat,
     /// Where compiled plugins are cached between runs (default: the user's cache directory).
     #[arg(long, global = true, env = "PORTCULLIS_CACHE_DIR")]
@@ -62,7 +68,10 @@ impl Cli {
             cache_dir: self.global.cache_dir.clone(),
             no_cache: self.global.no_cache,
         };
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(runtime) => runtime,
             Err(e) => {
                 eprintln!("error: cannot start the async runtime: {e}");
@@ -121,7 +130,7 @@ async fn check(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Manifest;
 use crate::listener::Listener;
-use crate::plugin::{catalog, Runtime, RuntimeOptions};
+use crate::plugin::{Runtime, RuntimeOptions, catalog};
 use crate::snapshot::{Current, LoadError, Snapshot};
 
 /// Why the gateway could not start.
@@ -63,11 +63,13 @@ impl Running {
         let snapshot = load(&runtime, path, 1).await?;
         let mut listeners = Vec::new();
         for spec in &snapshot.manifest.listeners {
-            let listener = Listener::bind(&spec.name, spec.address).await.map_err(|source| StartError::Bind {
-                name: spec.name.clone(),
-                address: spec.address,
-                source,
-            })?;
+            let listener = Listener::bind(&spec.name, spec.address)
+                .await
+                .map_err(|source| StartError::Bind {
+                    name: spec.name.clone(),
+                    address: spec.address,
+                    source,
+                })?;
             let address = listener.local_addr().map_err(|source| StartError::Bind {
                 name: spec.name.clone(),
                 address: spec.address,
@@ -100,7 +102,10 @@ impl Running {
 
     /// The address of the listener named `name`.
     pub fn address(&self, name: &str) -> Option<SocketAddr> {
-        self.addresses.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+        self.addresses
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
     }
 
     /// The snapshot in service.

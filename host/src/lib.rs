@@ -5,6 +5,9 @@
 //! `plugin` chain of its route and on to an `upstream`; `snapshot` holds all of it as one
 //! immutable value that a reload swaps atomically; `gateway` and `cli` put it together.
 
+// The host handles untrusted input: no `unwrap` outside tests.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 pub mod cli;
 pub mod config;
 pub mod gateway;

@@ -64,7 +64,10 @@ impl Listener {
                     let current = current.clone();
                     async move { Ok::<_, Infallible>(proxy::handle(&current, request, conn).await) }
                 });
-                if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+                if let Err(e) = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::debug!(client = %peer, error = %e, "connection ended with an error");
                 }
             });

@@ -18,7 +18,7 @@ pub mod instance;
 mod output;
 mod store;
 
-pub use chain::{Chain, ChainFailure, RequestVerdict};
+pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};
 pub use engine::{Compiled, EngineError, Runtime, RuntimeOptions};
 pub use exchange::{Context, Exchange, ResponseState};
 pub use instance::{CallError, ConfigureError, ConfiguredPlugin};

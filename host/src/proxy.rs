@@ -7,4 +7,4 @@ pub mod request_id;
 pub mod service;
 
 pub use error::{ErrorKind, ProxyError};
-pub use service::{handle, ConnInfo};
+pub use service::{ConnInfo, handle};

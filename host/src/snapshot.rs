@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
-use crate::plugin::{catalog, Chain, ConfiguredPlugin, Runtime};
+use crate::plugin::{Chain, ConfiguredPlugin, Runtime, catalog};
 use crate::router::Router;
 use crate::upstream::Upstream;
 
@@ -64,19 +64,29 @@ impl Snapshot {
     /// Builds a snapshot: compiles every component (reusing compilations of unchanged bytes),
     /// configures every plugin with its config, and builds the router and upstream clients.
     /// Every failure is collected; none is fatal to the others.
-    pub async fn build(runtime: &Runtime, manifest: Manifest, version: u64) -> Result<Self, LoadError> {
+    pub async fn build(
+        runtime: &Runtime,
+        manifest: Manifest,
+        version: u64,
+    ) -> Result<Self, LoadError> {
         let mut errors = Vec::new();
-        let mut diagnose = |span: &std::ops::Range<usize>, message: String, help: Option<String>| {
-            errors.push(manifest.source.render(&Diagnostic {
-                message,
-                span: Some(span.clone()),
-                help,
-            }));
-        };
+        let mut diagnose =
+            |span: &std::ops::Range<usize>, message: String, help: Option<String>| {
+                errors.push(manifest.source.render(&Diagnostic {
+                    message,
+                    span: Some(span.clone()),
+                    help,
+                }));
+            };
 
         let mut upstreams = Vec::with_capacity(manifest.upstreams.len());
         for spec in &manifest.upstreams {
-            match Upstream::new(&spec.name, &spec.targets, spec.connect_timeout, spec.timeout) {
+            match Upstream::new(
+                &spec.name,
+                &spec.targets,
+                spec.connect_timeout,
+                spec.timeout,
+            ) {
                 Ok(upstream) => upstreams.push(Arc::new(upstream)),
                 Err(e) => diagnose(&spec.span, e.to_string(), None),
             }
@@ -111,10 +121,18 @@ impl Snapshot {
 
         // The manifest already rejected conflicting routes, so this cannot fail; if it ever
         // does, refuse the snapshot rather than serve an ambiguous router.
-        let matchers = manifest.routes.iter().enumerate().map(|(i, r)| (i, r.matcher.clone())).collect();
+        let matchers = manifest
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.matcher.clone()))
+            .collect();
         let router = Router::new(matchers).ok();
         if router.is_none() {
-            errors.push(format!("{}: routes conflict (internal check)", manifest.source.path.display()));
+            errors.push(format!(
+                "{}: routes conflict (internal check)",
+                manifest.source.path.display()
+            ));
         }
         match router {
             Some(router) if errors.is_empty() => Ok(Self {
@@ -145,7 +163,11 @@ async fn configure(
     spec: &PluginSpec,
     route: &str,
 ) -> Result<ConfiguredPlugin, (String, Option<String>)> {
-    let on = if route == "*" { "(global)".to_owned() } else { format!("on route `{route}`") };
+    let on = if route == "*" {
+        "(global)".to_owned()
+    } else {
+        format!("on route `{route}`")
+    };
     let name = &spec.name;
     let bytes = match &spec.source {
         PluginSource::Prebuilt(prebuilt) => match catalog::get(prebuilt) {
@@ -162,8 +184,13 @@ async fn configure(
             Ok(bytes) => std::borrow::Cow::Owned(bytes),
             Err(e) => {
                 return Err((
-                    format!("plugin `{name}` {on}: cannot read `{}`: {e}", path.display()),
-                    Some("check the `wasm` path; it is relative to the manifest's directory".into()),
+                    format!(
+                        "plugin `{name}` {on}: cannot read `{}`: {e}",
+                        path.display()
+                    ),
+                    Some(
+                        "check the `wasm` path; it is relative to the manifest's directory".into(),
+                    ),
                 ));
             }
         },

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::uri::Authority;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::proxy::body::ProxyBody;
@@ -40,7 +40,12 @@ pub struct BadTarget {
 impl Upstream {
     /// An upstream over `targets` (`host:port`), connecting within `connect_timeout`, with
     /// `timeout` as the default time to wait for a response.
-    pub fn new(name: &str, targets: &[String], connect_timeout: Duration, timeout: Duration) -> Result<Self, BadTarget> {
+    pub fn new(
+        name: &str,
+        targets: &[String],
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Self, BadTarget> {
         let targets = targets
             .iter()
             .map(|t| {

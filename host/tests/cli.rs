@@ -20,12 +20,21 @@ fn write_manifest(text: &str) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn check_accepts_the_quickstart_manifest_and_exits_0() {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/portcullis.toml");
+    let manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/portcullis.toml");
 
-    let output = portcullis().arg("check").arg(&manifest).output().expect("run portcullis check");
+    let output = portcullis()
+        .arg("check")
+        .arg(&manifest)
+        .output()
+        .expect("run portcullis check");
 
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("ok"), "{stdout}");
 }
 
@@ -50,13 +59,23 @@ timeout = "soon"
 "#,
     );
 
-    let output = portcullis().arg("check").arg(&path).output().expect("run portcullis check");
+    let output = portcullis()
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run portcullis check");
 
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("portcullis.toml:9:"), "the unknown upstream is located: {stderr}");
+    assert!(
+        stderr.contains("portcullis.toml:9:"),
+        "the unknown upstream is located: {stderr}"
+    );
     assert!(stderr.contains("dmeo"), "{stderr}");
-    assert!(stderr.contains("portcullis.toml:14:"), "the bad duration is located too: {stderr}");
+    assert!(
+        stderr.contains("portcullis.toml:15:"),
+        "the bad duration is located too: {stderr}"
+    );
     assert!(stderr.contains("2 errors"), "{stderr}");
     assert!(stderr.contains("defined upstreams: `demo`"), "{stderr}");
 }
@@ -81,18 +100,31 @@ config = { consumers = { alice = ["k"] }, unknown-option = true }
 "#,
     );
 
-    let output = portcullis().arg("check").arg(&path).output().expect("run portcullis check");
+    let output = portcullis()
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run portcullis check");
 
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("plugin `key-auth` on route `orders` rejected its config"), "{stderr}");
+    assert!(
+        stderr.contains("plugin `key-auth` on route `orders` rejected its config"),
+        "{stderr}"
+    );
     assert!(stderr.contains("unknown-option"), "{stderr}");
-    assert!(stderr.contains("portcullis.toml:12:"), "the plugin entry is located: {stderr}");
+    assert!(
+        stderr.contains("portcullis.toml:12:"),
+        "the plugin entry is located: {stderr}"
+    );
 }
 
 #[test]
 fn check_of_a_missing_file_says_so_and_exits_1() {
-    let output = portcullis().args(["check", "/nonexistent/portcullis.toml"]).output().expect("run portcullis check");
+    let output = portcullis()
+        .args(["check", "/nonexistent/portcullis.toml"])
+        .output()
+        .expect("run portcullis check");
 
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/portcullis.toml"));
@@ -101,8 +133,14 @@ fn check_of_a_missing_file_says_so_and_exits_1() {
 #[test]
 fn every_command_has_help() {
     for args in [&["--help"][..], &["run", "--help"], &["check", "--help"]] {
-        let output = portcullis().args(args).output().expect("run portcullis --help");
+        let output = portcullis()
+            .args(args)
+            .output()
+            .expect("run portcullis --help");
         assert!(output.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&output.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
 }

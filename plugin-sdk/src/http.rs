@@ -2,8 +2,8 @@
 //! method is one call into the host, which reads or edits its own copy in place; nothing is
 //! copied into the plugin unless asked for.
 
-use crate::bindings::portcullis::plugin::http as wit;
 use crate::Error;
+use crate::bindings::portcullis::plugin::http as wit;
 
 /// The request, as changed by the plugins before this one.
 ///

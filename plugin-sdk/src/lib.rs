@@ -4,7 +4,7 @@
 //! This crate generates the bindings once and hides them behind a [`Plugin`] trait with a default
 //! for every phase and a typed config, so a plugin implements only what it needs:
 //!
-//! ```ignore
+//! ```no_run
 //! use portcullis_sdk::{export_plugin, Action, Error, Needs, Plugin, Request};
 //! use serde::Deserialize;
 //!
@@ -44,8 +44,8 @@
 
 #![deny(missing_docs)]
 
-mod http;
 pub mod context;
+mod http;
 pub mod log;
 mod reply;
 
@@ -207,7 +207,8 @@ pub mod __runtime {
 
     /// Deserializes the config, builds the plugin and keeps it for later calls.
     pub fn init<P: Plugin>(config: &str) -> Result<Needs, String> {
-        let config: P::Config = serde_json::from_str(config).map_err(|e| describe_config_error(&e))?;
+        let config: P::Config =
+            serde_json::from_str(config).map_err(|e| describe_config_error(&e))?;
         let plugin = P::new(config).map_err(|e| e.to_string())?;
         let needs = plugin.needs();
         INSTANCE.with(|slot| *slot.borrow_mut() = Some(Box::new(plugin)));
@@ -217,7 +218,9 @@ pub mod __runtime {
     /// Runs `on_request` on the plugin built by `init`.
     pub fn on_request<P: Plugin>(req: &wit::Request) -> Result<types::RequestAction, String> {
         with_plugin::<P, _>(|plugin| {
-            let action = plugin.on_request(&Request::wrap(req)).map_err(|e| e.to_string())?;
+            let action = plugin
+                .on_request(&Request::wrap(req))
+                .map_err(|e| e.to_string())?;
             Ok(match action {
                 Action::Continue => types::RequestAction::Continue,
                 Action::Respond(reply) => types::RequestAction::Respond(reply.into_wit()),
@@ -257,4 +260,8 @@ pub mod __runtime {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test that unwraps fails with the value in its message"
+)]
 mod tests;

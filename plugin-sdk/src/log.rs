@@ -6,6 +6,9 @@ use crate::bindings::portcullis::plugin::log as wit;
 /// How much a message matters.
 pub use wit::Level;
 
+/// The macros, also here so that `use portcullis_sdk::log::info;` reads well.
+pub use crate::{debug, error, info, trace, warn};
+
 /// Writes `message` at `level` with extra `fields`.
 pub fn write(level: Level, message: &str, fields: &[(&str, &str)]) {
     let fields: Vec<(String, String)> = fields

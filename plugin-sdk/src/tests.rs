@@ -18,7 +18,10 @@ fn a_config_error_names_the_field_without_json_positions() {
 fn a_json_reply_sets_the_content_type_and_body() {
     let reply = Reply::json(401, &serde_json::json!({"error": "unauthorized"}));
     assert_eq!(reply.status(), 401);
-    assert_eq!(reply.headers(), [("content-type".to_owned(), "application/json".to_owned())]);
+    assert_eq!(
+        reply.headers(),
+        [("content-type".to_owned(), "application/json".to_owned())]
+    );
     assert_eq!(reply.body_bytes(), br#"{"error":"unauthorized"}"#);
 }
 

@@ -42,8 +42,16 @@ match.path-prefix = "/"
     let response = gateway.client().get("/").await;
 
     assert_eq!(response.status, 200);
-    assert_eq!(response.upstream_saw_header("x-chain"), ["global", "first", "second", "third"]);
-    let on_response: Vec<_> = response.headers.get_all("x-chain").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(
+        response.upstream_saw_header("x-chain"),
+        ["global", "first", "second", "third"]
+    );
+    let on_response: Vec<_> = response
+        .headers
+        .get_all("x-chain")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(on_response, ["third", "second", "first", "global"]);
 }
 
@@ -70,7 +78,10 @@ config = {{ request = {{ set = {{ x-env = "prod" }}, remove = ["x-internal"] }},
     );
     let gateway = TestGateway::start(&manifest).await;
 
-    let response = gateway.client().get_with("/", &[("x-internal", "secret"), ("x-env", "dev")]).await;
+    let response = gateway
+        .client()
+        .get_with("/", &[("x-internal", "secret"), ("x-env", "dev")])
+        .await;
 
     assert_eq!(response.status, 200);
     assert_eq!(response.upstream_saw_header("x-env"), ["prod"]);
@@ -141,16 +152,34 @@ match.path-prefix = "/"
 
     let response = gateway
         .client()
-        .get_with("/", &[("connection", "x-hop"), ("x-hop", "1"), ("x-forwarded-for", "203.0.113.9"), ("host", "api.example.com")])
+        .get_with(
+            "/",
+            &[
+                ("connection", "x-hop"),
+                ("x-hop", "1"),
+                ("x-forwarded-for", "203.0.113.9"),
+                ("host", "api.example.com"),
+            ],
+        )
         .await;
 
     assert_eq!(response.status, 200);
-    assert_eq!(response.upstream_saw_header("x-forwarded-for"), ["203.0.113.9, 127.0.0.1"]);
+    assert_eq!(
+        response.upstream_saw_header("x-forwarded-for"),
+        ["203.0.113.9, 127.0.0.1"]
+    );
     assert_eq!(response.upstream_saw_header("x-forwarded-proto"), ["http"]);
-    assert_eq!(response.upstream_saw_header("x-forwarded-host"), ["api.example.com"]);
+    assert_eq!(
+        response.upstream_saw_header("x-forwarded-host"),
+        ["api.example.com"]
+    );
     assert_eq!(response.upstream_saw_header("host"), ["api.example.com"]);
     assert_eq!(response.upstream_saw_header("via"), ["1.1 portcullis"]);
     assert!(response.upstream_saw_header("x-hop").is_empty());
     assert_eq!(response.upstream_saw_header("x-request-id").len(), 1);
-    assert!(response.header("via").is_some_and(|v| v.ends_with("1.1 portcullis")));
+    assert!(
+        response
+            .header("via")
+            .is_some_and(|v| v.ends_with("1.1 portcullis"))
+    );
 }

@@ -38,7 +38,11 @@ async fn no_matching_route_is_a_404_with_a_json_body_and_request_id() {
 #[tokio::test]
 async fn an_upstream_that_refuses_connections_gives_502() {
     // Bind a port, then free it: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let gateway = TestGateway::start(&manifest(&format!("127.0.0.1:{port}"), "5s")).await;
 
     let response = gateway.client().get("/api/orders").await;
@@ -78,7 +82,13 @@ async fn a_client_supplied_request_id_is_kept_and_forwarded() {
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream.authority(), "5s")).await;
 
-    let response = gateway.client().get_with("/api/x", &[("x-request-id", "trace-abc-123")]).await;
+    let response = gateway
+        .client()
+        .get_with("/api/x", &[("x-request-id", "trace-abc-123")])
+        .await;
 
-    assert_eq!(response.upstream_saw_header("x-request-id"), ["trace-abc-123"]);
+    assert_eq!(
+        response.upstream_saw_header("x-request-id"),
+        ["trace-abc-123"]
+    );
 }

@@ -31,7 +31,12 @@ async fn counts(gateway: &TestGateway, n: usize) -> Vec<String> {
     for _ in 0..n {
         let response = client.get("/").await;
         assert_eq!(response.status, 200);
-        seen.push(response.header("x-count").expect("the plugin's counter").to_owned());
+        seen.push(
+            response
+                .header("x-count")
+                .expect("the plugin's counter")
+                .to_owned(),
+        );
     }
     seen
 }
@@ -55,7 +60,14 @@ async fn reuse_isolation_keeps_an_instance_across_sequential_requests() {
 #[tokio::test]
 async fn reuse_isolation_recycles_an_instance_after_max_requests() {
     let upstream = EchoUpstream::start("echo").await;
-    let gateway = TestGateway::start(&manifest(&upstream, "isolation = \"reuse\"\nmax-requests = 3")).await;
+    let gateway = TestGateway::start(&manifest(
+        &upstream,
+        "isolation = \"reuse\"\nmax-requests = 3",
+    ))
+    .await;
 
-    assert_eq!(counts(&gateway, 7).await, ["1", "2", "3", "1", "2", "3", "1"]);
+    assert_eq!(
+        counts(&gateway, 7).await,
+        ["1", "2", "3", "1", "2", "3", "1"]
+    );
 }

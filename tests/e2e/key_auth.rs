@@ -35,7 +35,9 @@ async fn a_request_without_a_key_gets_401_with_www_authenticate_and_never_reache
     let response = gateway.client().get("/orders").await;
 
     assert_eq!(response.status, 401);
-    let challenge = response.header("www-authenticate").expect("a WWW-Authenticate challenge");
+    let challenge = response
+        .header("www-authenticate")
+        .expect("a WWW-Authenticate challenge");
     assert!(challenge.starts_with("Key"), "challenge: {challenge}");
     assert_eq!(response.json()["error"], "unauthorized");
     assert_eq!(upstream.requests(), 0);
@@ -46,7 +48,10 @@ async fn a_wrong_key_gets_401() {
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream)).await;
 
-    let response = gateway.client().get_with("/orders", &[("apikey", "nope")]).await;
+    let response = gateway
+        .client()
+        .get_with("/orders", &[("apikey", "nope")])
+        .await;
 
     assert_eq!(response.status, 401);
     assert_eq!(upstream.requests(), 0);
@@ -57,11 +62,17 @@ async fn a_valid_key_passes_and_the_upstream_sees_the_consumer_but_not_the_key()
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream)).await;
 
-    let response = gateway.client().get_with("/orders", &[("apikey", "bob-key-2")]).await;
+    let response = gateway
+        .client()
+        .get_with("/orders", &[("apikey", "bob-key-2")])
+        .await;
 
     assert_eq!(response.status, 200, "{:?}", response.body);
     assert_eq!(response.upstream_saw_header("x-consumer-name"), ["bob"]);
-    assert!(response.upstream_saw_header("apikey").is_empty(), "the key must not reach the upstream");
+    assert!(
+        response.upstream_saw_header("apikey").is_empty(),
+        "the key must not reach the upstream"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +80,10 @@ async fn a_key_in_the_query_string_works_and_is_removed_from_the_query() {
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream)).await;
 
-    let response = gateway.client().get("/orders?apikey=alice-key&page=2").await;
+    let response = gateway
+        .client()
+        .get("/orders?apikey=alice-key&page=2")
+        .await;
 
     assert_eq!(response.status, 200, "{:?}", response.body);
     assert_eq!(response.json()["query"], "page=2");

@@ -39,7 +39,10 @@ async fn an_h2c_request_goes_through_the_chain_to_an_http1_upstream() {
     assert_eq!(seen["path"], "/h2/path");
     assert_eq!(seen["version"], "HTTP/1.1");
     assert_eq!(response.upstream_saw_header("via"), ["2 portcullis"]);
-    assert!(!response.upstream_saw_header("host").is_empty(), "HTTP/1.1 upstreams need a Host");
+    assert!(
+        !response.upstream_saw_header("host").is_empty(),
+        "HTTP/1.1 upstreams need a Host"
+    );
 }
 
 #[tokio::test]
@@ -50,8 +53,14 @@ async fn http1_and_h2c_share_one_listener() {
     let h1 = gateway.client().get("/").await;
     let h2 = gateway.h2c_client().get("/").await;
 
-    assert_eq!((h1.version, h1.status.as_u16()), (http::Version::HTTP_11, 200));
-    assert_eq!((h2.version, h2.status.as_u16()), (http::Version::HTTP_2, 200));
+    assert_eq!(
+        (h1.version, h1.status.as_u16()),
+        (http::Version::HTTP_11, 200)
+    );
+    assert_eq!(
+        (h2.version, h2.status.as_u16()),
+        (http::Version::HTTP_2, 200)
+    );
 }
 
 #[tokio::test]
@@ -60,8 +69,14 @@ async fn request_bodies_stream_through_unchanged() {
     let gateway = TestGateway::start(&manifest(&upstream)).await;
     let body = "x".repeat(256 * 1024);
 
-    let response = gateway.client().send(Method::POST, "/upload", &[], Bytes::from(body.clone())).await;
+    let response = gateway
+        .client()
+        .send(Method::POST, "/upload", &[], Bytes::from(body.clone()))
+        .await;
 
     assert_eq!(response.status, 200);
-    assert_eq!(response.json()["body"].as_str().map(str::len), Some(body.len()));
+    assert_eq!(
+        response.json()["body"].as_str().map(str::len),
+        Some(body.len())
+    );
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_tests::{logs, EchoUpstream, TestGateway};
+use portcullis_tests::{EchoUpstream, TestGateway, logs};
 
 fn manifest(upstream: &EchoUpstream, plugin: &str) -> String {
     format!(
@@ -41,8 +41,17 @@ async fn a_trapping_plugin_under_fail_closed_fails_the_request_with_a_json_500()
 
     assert_eq!(response.status, 500);
     assert_eq!(response.json()["error"], "plugin_failed");
-    assert!(response.json()["message"].as_str().unwrap().contains("misbehave"));
-    assert_eq!(upstream.requests(), 0, "a fail-closed failure must not reach the upstream");
+    assert!(
+        response.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("misbehave")
+    );
+    assert_eq!(
+        upstream.requests(),
+        0,
+        "a fail-closed failure must not reach the upstream"
+    );
     assert_eq!(gateway.client().get("/fast").await.status, 200);
 }
 
@@ -72,15 +81,27 @@ async fn a_panic_message_from_the_plugin_reaches_the_log() {
     assert_eq!(response.status, 500);
     let id = response.json()["request_id"].as_str().unwrap().to_owned();
     let line = logs::wait_for(&[&id, "failed in on-request"], Duration::from_secs(5))
-        .expect("a log line for the failed request");
-    assert!(line.contains("misbehave asked to panic"), "the panic message is in the log: {line}");
+        .unwrap_or_else(|| {
+            panic!(
+                "a log line for the failed request; the log:\n{}",
+                logs::all()
+            )
+        });
+    assert!(
+        line.contains("misbehave asked to panic"),
+        "the panic message is in the log: {line}"
+    );
     assert!(line.contains("bad"), "the route is named: {line}");
 }
 
 #[tokio::test]
 async fn an_endless_loop_is_cut_at_its_cpu_deadline_while_other_requests_are_served() {
     let upstream = EchoUpstream::start("echo").await;
-    let gateway = TestGateway::start(&manifest(&upstream, "cpu = \"1500ms\"\nconfig = { mode = \"loop\" }")).await;
+    let gateway = TestGateway::start(&manifest(
+        &upstream,
+        "cpu = \"1500ms\"\nconfig = { mode = \"loop\" }",
+    ))
+    .await;
     let client = gateway.client();
 
     let looping = tokio::spawn({
@@ -95,25 +116,43 @@ async fn an_endless_loop_is_cut_at_its_cpu_deadline_while_other_requests_are_ser
     for _ in 0..20 {
         assert_eq!(client.get("/fast").await.status, 200);
     }
-    assert!(!looping.is_finished(), "twenty requests on another route were served while the loop still ran");
+    assert!(
+        !looping.is_finished(),
+        "twenty requests on another route were served while the loop still ran"
+    );
 
     let (response, elapsed) = looping.await.unwrap();
     assert_eq!(response.status, 500);
     assert_eq!(response.json()["error"], "plugin_failed");
-    assert!(elapsed >= Duration::from_millis(1400), "the loop ran to its deadline, not less: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1400),
+        "the loop ran to its deadline, not less: {elapsed:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_memory_bomb_is_stopped_at_its_limit_and_the_next_request_gets_a_fresh_instance() {
     let upstream = EchoUpstream::start("echo").await;
-    let gateway = TestGateway::start(&manifest(&upstream, "memory = \"32MiB\"\nconfig = { mode = \"memory\", after = 2 }")).await;
+    let gateway = TestGateway::start(&manifest(
+        &upstream,
+        "memory = \"32MiB\"\nconfig = { mode = \"memory\", after = 2 }",
+    ))
+    .await;
     let client = gateway.client();
 
-    assert_eq!(client.get("/bad").await.status, 200, "first request: behaves");
+    assert_eq!(
+        client.get("/bad").await.status,
+        200,
+        "first request: behaves"
+    );
     let bombed = client.get("/bad").await;
     assert_eq!(bombed.status, 500, "second request: the bomb");
     assert_eq!(bombed.json()["error"], "plugin_failed");
-    assert_eq!(client.get("/bad").await.status, 200, "a fresh instance serves the next request");
+    assert_eq!(
+        client.get("/bad").await.status,
+        200,
+        "a fresh instance serves the next request"
+    );
     assert_eq!(client.get("/fast").await.status, 200);
 }
 
@@ -132,14 +171,26 @@ async fn a_plugin_error_is_a_request_failure_not_a_trap() {
 async fn a_config_the_plugin_rejects_is_a_load_error_naming_plugin_route_and_position() {
     let upstream = EchoUpstream::start("echo").await;
 
-    let error = TestGateway::try_start(&manifest(&upstream, r#"config = { mode = "reject-config" }"#))
-        .await
-        .err()
-        .expect("the manifest is refused");
+    let error = TestGateway::try_start(&manifest(
+        &upstream,
+        r#"config = { mode = "reject-config" }"#,
+    ))
+    .await
+    .err()
+    .expect("the manifest is refused");
 
-    assert!(error.contains("plugin `misbehave` on route `bad` rejected its config"), "{error}");
-    assert!(error.contains("mode reject-config always rejects its config"), "{error}");
-    assert!(error.contains("portcullis.toml:"), "the manifest position is shown: {error}");
+    assert!(
+        error.contains("plugin `misbehave` on route `bad` rejected its config"),
+        "{error}"
+    );
+    assert!(
+        error.contains("mode reject-config always rejects its config"),
+        "{error}"
+    );
+    assert!(
+        error.contains("portcullis.toml:"),
+        "the manifest position is shown: {error}"
+    );
 }
 
 #[tokio::test]
@@ -164,8 +215,14 @@ config = {{ consumerz = {{ alice = ["k"] }} }}
         upstream.authority()
     );
 
-    let error = TestGateway::try_start(&manifest).await.err().expect("the manifest is refused");
+    let error = TestGateway::try_start(&manifest)
+        .await
+        .err()
+        .expect("the manifest is refused");
 
-    assert!(error.contains("plugin `key-auth` on route `api` rejected its config"), "{error}");
+    assert!(
+        error.contains("plugin `key-auth` on route `api` rejected its config"),
+        "{error}"
+    );
     assert!(error.contains("consumerz"), "{error}");
 }

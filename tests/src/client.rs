@@ -5,8 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 /// The most any test request may take: a hung gateway fails the test instead of hanging it.
@@ -28,8 +28,12 @@ pub struct TestResponse {
 impl TestResponse {
     /// The body parsed as JSON (panics with the body when it is not JSON).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// A header's value as text.
@@ -41,7 +45,12 @@ impl TestResponse {
     pub fn upstream_saw_header(&self, name: &str) -> Vec<String> {
         self.json()["headers"][name]
             .as_array()
-            .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -66,7 +75,9 @@ impl Client {
     pub fn h2c(address: std::net::SocketAddr) -> Self {
         Self {
             base: format!("http://{address}"),
-            inner: HyperClient::builder(TokioExecutor::new()).http2_only(true).build_http(),
+            inner: HyperClient::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build_http(),
         }
     }
 
@@ -81,8 +92,16 @@ impl Client {
     }
 
     /// Any request.
-    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> TestResponse {
-        let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
         for (k, v) in headers {
             request = request.header(*k, *v);
         }

@@ -40,7 +40,9 @@ impl TestGateway {
     /// Starts a gateway on `manifest`. In the text, `@MISBEHAVE@` is replaced by the path of the
     /// `misbehave` test component; listeners should use `127.0.0.1:0`.
     pub async fn start(manifest: &str) -> Self {
-        Self::try_start(manifest).await.unwrap_or_else(|e| panic!("the gateway did not start:\n{e}"))
+        Self::try_start(manifest)
+            .await
+            .unwrap_or_else(|e| panic!("the gateway did not start:\n{e}"))
     }
 
     /// Like `start`, returning the error instead.
@@ -49,7 +51,9 @@ impl TestGateway {
         let path = dir.path().join("portcullis.toml");
         let text = manifest.replace("@MISBEHAVE@", crate::guests::MISBEHAVE);
         std::fs::write(&path, text).map_err(|e| e.to_string())?;
-        let running = Running::start_with(runtime(), &path).await.map_err(|e| e.to_string())?;
+        let running = Running::start_with(runtime(), &path)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             running: Some(running),
             dir,

@@ -10,7 +10,9 @@ struct Capture;
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        LOG.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -47,4 +49,9 @@ pub fn wait_for(needles: &[&str], timeout: Duration) -> Option<String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Everything captured so far (for failure messages).
+pub fn all() -> String {
+    String::from_utf8_lossy(&LOG.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
 }

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,14 +29,18 @@ pub struct EchoUpstream {
 impl EchoUpstream {
     /// Starts an upstream named `name` (sent back in `x-upstream`) on an ephemeral port.
     pub async fn start(name: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the upstream");
         let address = listener.local_addr().expect("upstream address");
         let requests = Arc::new(AtomicUsize::new(0));
         let name: Arc<str> = name.into();
         let counter = requests.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let name = name.clone();
                 let counter = counter.clone();
                 tokio::spawn(async move {
@@ -50,7 +54,11 @@ impl EchoUpstream {
                 });
             }
         });
-        Self { address, requests, task }
+        Self {
+            address,
+            requests,
+            task,
+        }
     }
 
     /// `host:port` of the upstream.
@@ -70,9 +78,16 @@ impl Drop for EchoUpstream {
     }
 }
 
-async fn echo(name: Arc<str>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn echo(
+    name: Arc<str>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -5,7 +5,10 @@ include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
 /// The component bytes of the prebuilt plugin `name`.
 pub fn get(name: &str) -> Option<&'static [u8]> {
-    CATALOG.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    CATALOG
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
 }
 
 /// The names of every prebuilt plugin.

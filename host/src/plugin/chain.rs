@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::bindings::{Needs, Reply, RequestAction};
 use super::exchange::{Exchange, Phase as ExchangePhase};
-use super::instance::{CallError, ConfiguredPlugin, Outcome, Phase};
+use super::instance::{CallError, ConfiguredPlugin, Held, Outcome, Phase};
 use crate::config::FailurePolicy;
 
 /// A plugin failed under `fail-closed`: the request fails.
@@ -41,6 +41,32 @@ pub enum RequestVerdict {
     },
 }
 
+/// What one request holds of its chain between `on-request` and `on-response`: the instances of
+/// plugins that will see the response. Dropping it gives them back, whether or not
+/// `on-response` ran (a client that went away, an upstream error).
+pub struct ChainState {
+    held: Vec<(Arc<ConfiguredPlugin>, Held)>,
+}
+
+impl ChainState {
+    fn new(plugins: &[Arc<ConfiguredPlugin>]) -> Self {
+        Self {
+            held: plugins
+                .iter()
+                .map(|p| (p.clone(), Held::default()))
+                .collect(),
+        }
+    }
+}
+
+impl Drop for ChainState {
+    fn drop(&mut self) {
+        for (plugin, held) in &mut self.held {
+            plugin.release(held);
+        }
+    }
+}
+
 /// The plugins that run for one route.
 #[derive(Clone, Default)]
 pub struct Chain {
@@ -51,7 +77,9 @@ pub struct Chain {
 impl Chain {
     /// A chain of `plugins`, in order.
     pub fn new(plugins: Vec<Arc<ConfiguredPlugin>>) -> Self {
-        let needs = plugins.iter().fold(Needs::empty(), |acc, p| acc | p.needs());
+        let needs = plugins
+            .iter()
+            .fold(Needs::empty(), |acc, p| acc | p.needs());
         Self { plugins, needs }
     }
 
@@ -75,39 +103,62 @@ impl Chain {
         self.needs.contains(Needs::ON_RESPONSE)
     }
 
-    /// Runs `on-request` through the chain.
-    pub async fn on_request(&self, mut exchange: Box<Exchange>) -> (Box<Exchange>, RequestVerdict) {
+    /// Runs `on-request` through the chain. The returned state goes to `on_response`.
+    pub async fn on_request(
+        &self,
+        mut exchange: Box<Exchange>,
+    ) -> (Box<Exchange>, RequestVerdict, ChainState) {
         exchange.phase = ExchangePhase::Request;
-        for (index, plugin) in self.plugins.iter().enumerate() {
+        let mut state = ChainState::new(&self.plugins);
+        for (index, (plugin, held)) in state.held.iter_mut().enumerate() {
             if !plugin.needs().contains(Needs::ON_REQUEST) {
                 continue;
             }
-            let (back, result) = plugin.call(exchange, Phase::OnRequest).await;
+            let (back, result) = plugin.call(exchange, Phase::OnRequest, held).await;
             exchange = back;
             match result {
                 Ok(Outcome::Request(RequestAction::Continue)) | Ok(Outcome::Response) => {}
                 Ok(Outcome::Request(RequestAction::Respond(reply))) => {
-                    return (exchange, RequestVerdict::Respond { reply, ran: index + 1 });
+                    return (
+                        exchange,
+                        RequestVerdict::Respond {
+                            reply,
+                            ran: index + 1,
+                        },
+                        state,
+                    );
                 }
                 Err(error) => {
                     if let Some(failure) = apply_policy(plugin, "on-request", error, &exchange) {
-                        return (exchange, RequestVerdict::Fail { failure, ran: index });
+                        return (
+                            exchange,
+                            RequestVerdict::Fail {
+                                failure,
+                                ran: index,
+                            },
+                            state,
+                        );
                     }
                 }
             }
         }
-        (exchange, RequestVerdict::Forward)
+        (exchange, RequestVerdict::Forward, state)
     }
 
     /// Runs `on-response` through the first `ran` plugins, last first.
-    pub async fn on_response(&self, mut exchange: Box<Exchange>, ran: usize) -> (Box<Exchange>, Result<(), ChainFailure>) {
+    pub async fn on_response(
+        &self,
+        mut exchange: Box<Exchange>,
+        ran: usize,
+        mut state: ChainState,
+    ) -> (Box<Exchange>, Result<(), ChainFailure>) {
         exchange.phase = ExchangePhase::Response;
-        let ran = ran.min(self.plugins.len());
-        for plugin in self.plugins[..ran].iter().rev() {
+        let ran = ran.min(state.held.len());
+        for (plugin, held) in state.held[..ran].iter_mut().rev() {
             if !plugin.needs().contains(Needs::ON_RESPONSE) {
                 continue;
             }
-            let (back, result) = plugin.call(exchange, Phase::OnResponse).await;
+            let (back, result) = plugin.call(exchange, Phase::OnResponse, held).await;
             exchange = back;
             if let Err(error) = result
                 && let Some(failure) = apply_policy(plugin, "on-response", error, &exchange)

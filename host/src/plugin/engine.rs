@@ -2,14 +2,16 @@
 //! the host's imports, and the epoch ticker that bounds the CPU time of every plugin call.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use super::bindings;
 use super::store::InstanceState;
@@ -113,7 +115,8 @@ impl Runtime {
                 hash,
             });
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| EngineError::Compile(describe_compile_error(bytes, &e)))?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| EngineError::Compile(describe_compile_error(bytes, &e)))?;
         self.compiled.insert(hash.clone(), component.clone());
         Ok(Compiled { component, hash })
     }
@@ -173,8 +176,10 @@ fn describe_compile_error(bytes: &[u8], error: &wasmtime::Error) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

@@ -8,8 +8,8 @@ use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, Method, StatusCode};
 use wasmtime::component::Resource;
 
-use super::bindings::portcullis::plugin::{context, http as wit_http, log, types};
 use super::bindings::Header;
+use super::bindings::portcullis::plugin::{context, http as wit_http, log, types};
 use super::exchange::{Exchange, Phase, RequestHandle, ResponseHandle};
 use super::store::InstanceState;
 
@@ -26,7 +26,9 @@ impl InstanceState {
     fn request_mut(&mut self) -> Result<&mut Exchange, String> {
         let ex = self.exchange.as_deref_mut().ok_or(NO_EXCHANGE)?;
         if ex.phase != Phase::Request {
-            return Err("the request was already sent upstream; it is read only in on-response".into());
+            return Err(
+                "the request was already sent upstream; it is read only in on-response".into(),
+            );
         }
         Ok(ex)
     }
@@ -48,22 +50,29 @@ impl wit_http::Host for InstanceState {}
 
 impl wit_http::HostRequest for InstanceState {
     fn method(&mut self, _: Resource<RequestHandle>) -> String {
-        self.exchange().map(|ex| ex.request.method.to_string()).unwrap_or_default()
+        self.exchange()
+            .map(|ex| ex.request.method.to_string())
+            .unwrap_or_default()
     }
 
     fn set_method(&mut self, _: Resource<RequestHandle>, method: String) -> EditResult {
-        let method = Method::from_str(&method).map_err(|_| format!("`{method}` is not a valid HTTP method"))?;
+        let method = Method::from_str(&method)
+            .map_err(|_| format!("`{method}` is not a valid HTTP method"))?;
         self.request_mut()?.request.method = method;
         Ok(())
     }
 
     fn path(&mut self, _: Resource<RequestHandle>) -> String {
-        self.exchange().map(|ex| ex.request.uri.path().to_string()).unwrap_or_default()
+        self.exchange()
+            .map(|ex| ex.request.uri.path().to_string())
+            .unwrap_or_default()
     }
 
     fn set_path(&mut self, _: Resource<RequestHandle>, path: String) -> EditResult {
         if !path.starts_with('/') || path.contains(['?', '#']) {
-            return Err(format!("`{path}` is not a valid path: it must start with `/` and contain no `?` or `#`"));
+            return Err(format!(
+                "`{path}` is not a valid path: it must start with `/` and contain no `?` or `#`"
+            ));
         }
         let ex = self.request_mut()?;
         let query = ex.request.uri.query().map(str::to_owned);
@@ -86,7 +95,14 @@ impl wit_http::HostRequest for InstanceState {
             .uri
             .authority()
             .map(|a| a.as_str().to_owned())
-            .or_else(|| request.headers.get(http::header::HOST)?.to_str().ok().map(str::to_owned))
+            .or_else(|| {
+                request
+                    .headers
+                    .get(http::header::HOST)?
+                    .to_str()
+                    .ok()
+                    .map(str::to_owned)
+            })
     }
 
     fn header(&mut self, _: Resource<RequestHandle>, name: String) -> Option<String> {
@@ -94,20 +110,34 @@ impl wit_http::HostRequest for InstanceState {
     }
 
     fn header_values(&mut self, _: Resource<RequestHandle>, name: String) -> Vec<String> {
-        self.exchange().map(|ex| all_values(&ex.request.headers, &name)).unwrap_or_default()
+        self.exchange()
+            .map(|ex| all_values(&ex.request.headers, &name))
+            .unwrap_or_default()
     }
 
     fn headers(&mut self, _: Resource<RequestHandle>) -> Vec<Header> {
-        self.exchange().map(|ex| to_list(&ex.request.headers)).unwrap_or_default()
+        self.exchange()
+            .map(|ex| to_list(&ex.request.headers))
+            .unwrap_or_default()
     }
 
-    fn set_header(&mut self, _: Resource<RequestHandle>, name: String, value: String) -> EditResult {
+    fn set_header(
+        &mut self,
+        _: Resource<RequestHandle>,
+        name: String,
+        value: String,
+    ) -> EditResult {
         let (name, value) = parse_field(&name, &value)?;
         self.request_mut()?.request.headers.insert(name, value);
         Ok(())
     }
 
-    fn append_header(&mut self, _: Resource<RequestHandle>, name: String, value: String) -> EditResult {
+    fn append_header(
+        &mut self,
+        _: Resource<RequestHandle>,
+        name: String,
+        value: String,
+    ) -> EditResult {
         let (name, value) = parse_field(&name, &value)?;
         self.request_mut()?.request.headers.append(name, value);
         Ok(())
@@ -135,20 +165,29 @@ impl wit_http::HostRequest for InstanceState {
     }
 
     fn route(&mut self, _: Resource<RequestHandle>) -> String {
-        self.exchange().map(|ex| ex.route.to_string()).unwrap_or_default()
+        self.exchange()
+            .map(|ex| ex.route.to_string())
+            .unwrap_or_default()
     }
 
     fn route_param(&mut self, _: Resource<RequestHandle>, name: String) -> Option<String> {
         let ex = self.exchange()?;
-        ex.params.iter().find(|(k, _)| **k == *name).map(|(_, v)| v.clone())
+        ex.params
+            .iter()
+            .find(|(k, _)| **k == *name)
+            .map(|(_, v)| v.clone())
     }
 
     fn client_ip(&mut self, _: Resource<RequestHandle>) -> String {
-        self.exchange().map(|ex| ex.client_ip.to_string()).unwrap_or_default()
+        self.exchange()
+            .map(|ex| ex.client_ip.to_string())
+            .unwrap_or_default()
     }
 
     fn id(&mut self, _: Resource<RequestHandle>) -> String {
-        self.exchange().map(|ex| ex.id.to_string()).unwrap_or_default()
+        self.exchange()
+            .map(|ex| ex.id.to_string())
+            .unwrap_or_default()
     }
 
     fn drop(&mut self, _: Resource<RequestHandle>) -> wasmtime::Result<()> {
@@ -177,20 +216,32 @@ impl wit_http::HostResponse for InstanceState {
     }
 
     fn header_values(&mut self, _: Resource<ResponseHandle>, name: String) -> Vec<String> {
-        self.response_headers().map(|h| all_values(h, &name)).unwrap_or_default()
+        self.response_headers()
+            .map(|h| all_values(h, &name))
+            .unwrap_or_default()
     }
 
     fn headers(&mut self, _: Resource<ResponseHandle>) -> Vec<Header> {
         self.response_headers().map(to_list).unwrap_or_default()
     }
 
-    fn set_header(&mut self, _: Resource<ResponseHandle>, name: String, value: String) -> EditResult {
+    fn set_header(
+        &mut self,
+        _: Resource<ResponseHandle>,
+        name: String,
+        value: String,
+    ) -> EditResult {
         let (name, value) = parse_field(&name, &value)?;
         self.response_mut()?.parts.headers.insert(name, value);
         Ok(())
     }
 
-    fn append_header(&mut self, _: Resource<ResponseHandle>, name: String, value: String) -> EditResult {
+    fn append_header(
+        &mut self,
+        _: Resource<ResponseHandle>,
+        name: String,
+        value: String,
+    ) -> EditResult {
         let (name, value) = parse_field(&name, &value)?;
         self.response_mut()?.parts.headers.append(name, value);
         Ok(())
@@ -226,10 +277,18 @@ impl wit_http::HostResponse for InstanceState {
             .unwrap_or_default()
     }
 
-    fn set_trailer(&mut self, _: Resource<ResponseHandle>, name: String, value: String) -> EditResult {
+    fn set_trailer(
+        &mut self,
+        _: Resource<ResponseHandle>,
+        name: String,
+        value: String,
+    ) -> EditResult {
         self.check_response_body("set-trailer")?;
         let (name, value) = parse_field(&name, &value)?;
-        self.response_mut()?.trailers.get_or_insert_with(HeaderMap::new).insert(name, value);
+        self.response_mut()?
+            .trailers
+            .get_or_insert_with(HeaderMap::new)
+            .insert(name, value);
         Ok(())
     }
 
@@ -252,7 +311,9 @@ impl InstanceState {
         if self.needs.contains(types::Needs::RESPONSE_BODY) {
             Ok(())
         } else {
-            Err(format!("{what} needs `response-body` in the needs returned by init"))
+            Err(format!(
+                "{what} needs `response-body` in the needs returned by init"
+            ))
         }
     }
 }
@@ -344,13 +405,15 @@ fn value_text(value: &HeaderValue) -> String {
 }
 
 fn parse_name(name: &str) -> Result<HeaderName, String> {
-    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a valid header name"))
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("`{name}` is not a valid header name"))
 }
 
 fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let name = parse_name(name)?;
-    let value = HeaderValue::from_str(value)
-        .map_err(|_| format!("the value given for header `{name}` contains a control character (CR, LF or NUL)"))?;
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        format!("the value given for header `{name}` contains a control character (CR, LF or NUL)")
+    })?;
     Ok((name, value))
 }
 
@@ -359,7 +422,8 @@ fn set_path_and_query(uri: &mut Uri, path: &str, query: Option<&str>) -> EditRes
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
     };
-    let pq = PathAndQuery::from_str(&text).map_err(|e| format!("`{text}` is not a valid path and query: {e}"))?;
+    let pq = PathAndQuery::from_str(&text)
+        .map_err(|e| format!("`{text}` is not a valid path and query: {e}"))?;
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(pq);
     *uri = Uri::from_parts(parts).map_err(|e| format!("cannot rebuild the URI: {e}"))?;

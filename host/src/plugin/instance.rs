@@ -14,7 +14,7 @@ use wasmtime::component::Resource;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, Needs, RequestAction};
-use super::engine::{Compiled, Runtime, EPOCH_TICK, MAX_PLUGIN_MEMORY};
+use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
 use super::store::{Fault, InstanceState, PluginTag};
 use crate::config::{FailurePolicy, Isolation, PluginSpec};
@@ -71,7 +71,9 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Plugin(message) => write!(f, "returned an error: {message}"),
-            CallError::CpuLimit(limit) => write!(f, "ran past its CPU limit of {limit:?} and was stopped"),
+            CallError::CpuLimit(limit) => {
+                write!(f, "ran past its CPU limit of {limit:?} and was stopped")
+            }
             CallError::MemoryLimit(limit) => write!(f, "outgrew its memory limit of {limit} bytes"),
             CallError::Trap(reason) => write!(f, "trapped: {reason}"),
             CallError::Instantiate(reason) => write!(f, "could not be instantiated: {reason}"),
@@ -127,6 +129,11 @@ pub struct ConfiguredPlugin {
     /// Counters for the admin API and metrics.
     pub stats: PluginStats,
 }
+
+/// The instance a request holds between its `on-request` and `on-response` calls, so a plugin
+/// sees one instance (one memory) for the whole request, in either isolation mode.
+#[derive(Default)]
+pub struct Held(Option<Warm>);
 
 /// A live instance with its store.
 struct Warm {
@@ -216,14 +223,26 @@ impl ConfiguredPlugin {
 
     /// Runs one phase with `exchange` lent to the plugin. The exchange always comes back, whatever
     /// happened to the call.
-    pub async fn call(&self, exchange: Box<Exchange>, phase: Phase) -> (Box<Exchange>, Result<Outcome, CallError>) {
+    ///
+    /// The instance comes from `held` when this request already has one, else from the pool (or
+    /// is created). After `on-request` a plugin with an `on-response` phase keeps it in `held`;
+    /// otherwise it goes back to the pool (`reuse`) or is dropped (`request`).
+    pub async fn call(
+        &self,
+        exchange: Box<Exchange>,
+        phase: Phase,
+        held: &mut Held,
+    ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let mut warm = match self.checkout().await {
-            Ok(warm) => warm,
-            Err(e) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                return (exchange, Err(e));
-            }
+        let mut warm = match held.0.take() {
+            Some(warm) => warm,
+            None => match self.checkout().await {
+                Ok(warm) => warm,
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    return (exchange, Err(e));
+                }
+            },
         };
         let state = warm.store.data_mut();
         state.exchange = Some(exchange);
@@ -233,28 +252,41 @@ impl ConfiguredPlugin {
         warm.store.set_epoch_deadline(1);
 
         let result = invoke(&mut warm, phase).await;
-        warm.uses += 1;
         let exchange = warm
             .store
             .data_mut()
             .exchange
             .take()
             .expect("the exchange stays in the store for the whole call");
-        let result = match result {
-            Ok(Ok(outcome)) => {
-                self.checkin(warm);
-                return (exchange, Ok(outcome));
-            }
-            Ok(Err(message)) => {
-                // The guest reported an error cleanly; its instance is still sound.
-                self.checkin(warm);
-                CallError::Plugin(message)
+        if matches!(phase, Phase::OnRequest) {
+            warm.uses += 1;
+        }
+        let keep = matches!(phase, Phase::OnRequest) && self.needs.contains(Needs::ON_RESPONSE);
+        let error = match result {
+            // The guest answered, or reported an error cleanly: its instance is still sound.
+            Ok(answer) => {
+                if keep {
+                    held.0 = Some(warm);
+                } else {
+                    self.checkin(warm);
+                }
+                match answer {
+                    Ok(outcome) => return (exchange, Ok(outcome)),
+                    Err(message) => CallError::Plugin(message),
+                }
             }
             // A trapped instance cannot be entered again: `warm` is dropped here.
             Err(error) => self.classify(warm.store.data(), &error),
         };
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
-        (exchange, Err(result))
+        (exchange, Err(error))
+    }
+
+    /// Gives back an instance a request held (the request is over).
+    pub fn release(&self, held: &mut Held) {
+        if let Some(warm) = held.0.take() {
+            self.checkin(warm);
+        }
     }
 
     /// Records a failure skipped under `fail-open`.
@@ -285,14 +317,20 @@ impl ConfiguredPlugin {
 
     async fn checkout(&self) -> Result<Warm, CallError> {
         if self.isolation == Isolation::Reuse {
-            let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
             if let Some(warm) = idle {
                 return Ok(warm);
             }
         }
         match self.instantiate().await {
             Ok((warm, _)) => Ok(warm),
-            Err(InitError::Rejected(message)) => Err(CallError::Instantiate(format!("init rejected its config: {message}"))),
+            Err(InitError::Rejected(message)) => Err(CallError::Instantiate(format!(
+                "init rejected its config: {message}"
+            ))),
             Err(InitError::Failed(e)) => Err(e),
         }
     }
@@ -310,7 +348,10 @@ impl ConfiguredPlugin {
     /// A new instance, with `init` called.
     async fn instantiate(&self) -> Result<(Warm, Needs), InitError> {
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
-        let mut store = Store::new(self.pre.engine(), InstanceState::new(self.tag.clone(), self.memory));
+        let mut store = Store::new(
+            self.pre.engine(),
+            InstanceState::new(self.tag.clone(), self.memory),
+        );
         store.limiter(|state| state);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
@@ -320,13 +361,20 @@ impl ConfiguredPlugin {
             }
             state.ticks_left -= 1;
             // Yield to tokio at every tick, so a slow plugin never holds a worker thread.
-            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
         store.data_mut().ticks_left = self.cpu_ticks;
         store.set_epoch_deadline(1);
 
         let mut warm = match self.pre.instantiate_async(&mut store).await {
-            Ok(plugin) => Warm { store, plugin, uses: 0 },
+            Ok(plugin) => Warm {
+                store,
+                plugin,
+                uses: 0,
+            },
             Err(e) => {
                 let error = match store.data().fault {
                     Some(_) => self.classify(store.data(), &e),
@@ -361,7 +409,11 @@ async fn invoke(warm: &mut Warm, phase: Phase) -> wasmtime::Result<Result<Outcom
             .await
             .map(|r| r.map(Outcome::Request)),
         Phase::OnResponse => handler
-            .call_on_response(&mut warm.store, Resource::new_borrow(0), Resource::new_borrow(0))
+            .call_on_response(
+                &mut warm.store,
+                Resource::new_borrow(0),
+                Resource::new_borrow(0),
+            )
             .await
             .map(|r| r.map(|()| Outcome::Response)),
     }

@@ -50,12 +50,19 @@ impl GuestOutput {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes what was written since the last call, flushing a partial line to the log.
+    /// Takes what was written since the last call as one line (for a log record), flushing a
+    /// partial line to the log. Rust's "run with RUST_BACKTRACE" hint is dropped: it cannot
+    /// apply to a plugin.
     pub(crate) fn take_tail(&self) -> String {
         let mut inner = self.lock();
         inner.flush_line();
         let tail = std::mem::take(&mut inner.tail);
-        String::from_utf8_lossy(&tail).trim_end().to_string()
+        String::from_utf8_lossy(&tail)
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Forgets earlier output, so the tail describes the next call only.
@@ -90,6 +97,10 @@ impl Inner {
         }
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim_end();
+        if text.is_empty() {
+            self.line.clear();
+            return;
+        }
         let (plugin, route) = (&*self.tag.plugin, &*self.tag.route);
         if self.is_stderr {
             tracing::warn!(target: "plugin", plugin, route, stream = "stderr", "{text}");
@@ -140,7 +151,11 @@ impl OutputStream for GuestOutput {
 }
 
 impl AsyncWrite for GuestOutput {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.lock().write(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::bindings::Needs;
 use super::exchange::Exchange;
 use super::output::GuestOutput;
-use super::bindings::Needs;
 
 /// Which plugin an instance belongs to, for logs and errors.
 #[derive(Debug)]
@@ -115,4 +115,3 @@ impl ResourceLimiter for InstanceState {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
-

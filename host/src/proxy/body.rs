@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, Limited};
+use http_body_util::{BodyExt, Empty, Full, Limited, combinators::BoxBody};
 
 /// Any error from a body in transit.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -24,7 +24,9 @@ where
 pub fn full(data: Bytes, trailers: Option<HeaderMap>) -> ProxyBody {
     let body = Full::new(data).map_err(|never| match never {});
     match trailers {
-        Some(trailers) => body.with_trailers(async move { Some(Ok(trailers)) }).boxed(),
+        Some(trailers) => body
+            .with_trailers(async move { Some(Ok(trailers)) })
+            .boxed(),
         None => body.boxed(),
     }
 }
@@ -44,7 +46,10 @@ pub enum BufferError {
 }
 
 /// Reads a whole body (and its trailers) into memory, up to `limit` bytes.
-pub async fn buffer(body: hyper::body::Incoming, limit: usize) -> Result<(Bytes, Option<HeaderMap>), BufferError> {
+pub async fn buffer(
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<(Bytes, Option<HeaderMap>), BufferError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => {
             let trailers = collected.trailers().cloned();

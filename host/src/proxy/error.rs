@@ -3,9 +3,9 @@
 //! carries the request id, so a user's report can be matched to the log line.
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode, header};
 
-use super::body::{full, ProxyBody};
+use super::body::{ProxyBody, full};
 
 /// Which side of the proxy an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +48,13 @@ impl ErrorKind {
             ErrorKind::NoRoute => StatusCode::NOT_FOUND,
             ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::BadRequestBody => StatusCode::BAD_REQUEST,
-            ErrorKind::UpstreamUnavailable | ErrorKind::BadUpstreamResponse => StatusCode::BAD_GATEWAY,
+            ErrorKind::UpstreamUnavailable | ErrorKind::BadUpstreamResponse => {
+                StatusCode::BAD_GATEWAY
+            }
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorKind::PluginFailed | ErrorKind::BadPluginReply => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::PluginFailed | ErrorKind::BadPluginReply => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -71,10 +75,12 @@ impl ErrorKind {
     /// Where the error came from.
     pub fn side(self) -> Side {
         match self {
-            ErrorKind::NoRoute | ErrorKind::RequestTooLarge | ErrorKind::BadRequestBody => Side::Downstream,
-            ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamTimeout | ErrorKind::BadUpstreamResponse => {
-                Side::Upstream
+            ErrorKind::NoRoute | ErrorKind::RequestTooLarge | ErrorKind::BadRequestBody => {
+                Side::Downstream
             }
+            ErrorKind::UpstreamUnavailable
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::BadUpstreamResponse => Side::Upstream,
             ErrorKind::PluginFailed | ErrorKind::BadPluginReply => Side::Plugin,
         }
     }
@@ -119,7 +125,10 @@ impl ProxyError {
         let mut response = Response::new(());
         *response.status_mut() = self.kind.status();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Ok(id) = HeaderValue::from_str(request_id) {
             headers.insert("x-request-id", id);
         }

@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
+use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
-use http::Version;
 
 /// Fields that describe one connection, never forwarded (RFC 9110 7.6.1, plus the legacy
 /// `Keep-Alive` and `Proxy-Connection`).
@@ -38,10 +38,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    let te_trailers = headers
-        .get_all(header::TE)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))));
+    let te_trailers = headers.get_all(header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    });
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
@@ -66,7 +68,12 @@ pub fn append_via(headers: &mut HeaderMap, version: Version) {
 
 /// Sets the `X-Forwarded-*` fields: the client is appended to `X-Forwarded-For`; proto and host
 /// describe the request as this gateway received it.
-pub fn set_forwarded(headers: &mut HeaderMap, client_ip: IpAddr, scheme: &Scheme, host: Option<&str>) {
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    client_ip: IpAddr,
+    scheme: &Scheme,
+    host: Option<&str>,
+) {
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(previous) if !previous.trim().is_empty() => format!("{previous}, {client_ip}"),
         _ => client_ip.to_string(),
@@ -95,7 +102,10 @@ pub fn requested_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The URI to send upstream: the target's authority with the request's path and query.
-pub fn upstream_uri(target: &Authority, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+pub fn upstream_uri(
+    target: &Authority,
+    path_and_query: Option<&PathAndQuery>,
+) -> Result<Uri, http::Error> {
     Uri::builder()
         .scheme(Scheme::HTTP)
         .authority(target.clone())

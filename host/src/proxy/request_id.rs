@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use http::header::HeaderName;
 use http::HeaderMap;
+use http::header::HeaderName;
 
 /// The header that carries the id, to the upstream and back to the client.
 pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");

@@ -32,7 +32,11 @@ pub struct ConnInfo {
 }
 
 /// Handles one request against the snapshot in service.
-pub async fn handle(current: &Current, request: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+pub async fn handle(
+    current: &Current,
+    request: Request<Incoming>,
+    conn: ConnInfo,
+) -> Response<ProxyBody> {
     let snapshot = current.load();
     let id = request_id::from_request(request.headers());
     let method = request.method().clone();
@@ -57,17 +61,39 @@ pub async fn handle(current: &Current, request: Request<Incoming>, conn: ConnInf
     response
 }
 
-async fn proxy(snapshot: &Snapshot, request: Request<Incoming>, conn: ConnInfo, id: &Arc<str>) -> Result<Response<ProxyBody>, ProxyError> {
+async fn proxy(
+    snapshot: &Snapshot,
+    request: Request<Incoming>,
+    conn: ConnInfo,
+    id: &Arc<str>,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let (mut parts, incoming) = request.into_parts();
     let host = forward::requested_host(&parts.uri, &parts.headers);
     let found = snapshot
         .router
-        .find(host.as_deref(), parts.uri.path(), &parts.method, &parts.headers)
-        .ok_or_else(|| ProxyError::new(ErrorKind::NoRoute, format!("no route matches {} {}", parts.method, parts.uri.path())))?;
+        .find(
+            host.as_deref(),
+            parts.uri.path(),
+            &parts.method,
+            &parts.headers,
+        )
+        .ok_or_else(|| {
+            ProxyError::new(
+                ErrorKind::NoRoute,
+                format!("no route matches {} {}", parts.method, parts.uri.path()),
+            )
+        })?;
     let Some(route) = snapshot.routes.get(found.route) else {
-        return Err(ProxyError::new(ErrorKind::NoRoute, "the matched route is not loaded"));
+        return Err(ProxyError::new(
+            ErrorKind::NoRoute,
+            "the matched route is not loaded",
+        ));
     };
-    let scheme = if conn.tls { Scheme::HTTPS } else { Scheme::HTTP };
+    let scheme = if conn.tls {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
     if let Ok(value) = HeaderValue::from_str(id) {
         parts.headers.insert(request_id::HEADER.clone(), value);
     }
@@ -75,7 +101,8 @@ async fn proxy(snapshot: &Snapshot, request: Request<Incoming>, conn: ConnInfo, 
     // Fast path: no plugin, nothing lent, the body streams through.
     if route.chain.is_empty() {
         let upstream_request = Request::from_parts(parts, body::streamed(incoming));
-        let response = forward_upstream(route, upstream_request, conn, &scheme, host.as_deref()).await?;
+        let response =
+            forward_upstream(route, upstream_request, conn, &scheme, host.as_deref()).await?;
         return Ok(finish(response.map(body::streamed)));
     }
 
@@ -84,10 +111,16 @@ async fn proxy(snapshot: &Snapshot, request: Request<Incoming>, conn: ConnInfo, 
         match body::buffer(incoming, MAX_BUFFERED_BODY).await {
             Ok((bytes, _)) => (Some(bytes), None),
             Err(BufferError::TooLarge(limit)) => {
-                return Err(ProxyError::new(ErrorKind::RequestTooLarge, format!("the request body is larger than {limit} bytes")));
+                return Err(ProxyError::new(
+                    ErrorKind::RequestTooLarge,
+                    format!("the request body is larger than {limit} bytes"),
+                ));
             }
             Err(BufferError::Read(e)) => {
-                return Err(ProxyError::new(ErrorKind::BadRequestBody, format!("the request body could not be read: {e}")));
+                return Err(ProxyError::new(
+                    ErrorKind::BadRequestBody,
+                    format!("the request body could not be read: {e}"),
+                ));
             }
         }
     } else {
@@ -105,9 +138,9 @@ async fn proxy(snapshot: &Snapshot, request: Request<Incoming>, conn: ConnInfo, 
         response: None,
         phase: Phase::Request,
     });
-    let (mut exchange, verdict) = route.chain.on_request(exchange).await;
+    let (mut exchange, verdict, state) = route.chain.on_request(exchange).await;
 
-    let ran = match verdict {
+    let (ran, streaming) = match verdict {
         RequestVerdict::Forward => {
             // `on-response` may read the request as sent; otherwise it can move out.
             let parts = if route.chain.has_on_response() {
@@ -122,43 +155,94 @@ async fn proxy(snapshot: &Snapshot, request: Request<Incoming>, conn: ConnInfo, 
             };
             let mut upstream_request = Request::from_parts(parts, request_body);
             if exchange.request_body.is_some() {
-                fix_content_length(upstream_request.headers_mut(), exchange.request_body.as_ref());
+                fix_content_length(
+                    upstream_request.headers_mut(),
+                    exchange.request_body.as_ref(),
+                );
             }
-            let response = forward_upstream(route, upstream_request, conn, &scheme, host.as_deref()).await?;
-            let (parts, incoming) = response.into_parts();
-            let (body, trailers, streaming) = if route.chain.needs_response_body() {
-                match body::buffer(incoming, MAX_BUFFERED_BODY).await {
-                    Ok((bytes, trailers)) => (Some(bytes), trailers, None),
-                    Err(e) => {
-                        let detail = match e {
-                            BufferError::TooLarge(limit) => format!("the upstream's response is larger than {limit} bytes"),
-                            BufferError::Read(e) => format!("the upstream's response could not be read: {e}"),
-                        };
-                        return Err(ProxyError::new(ErrorKind::BadUpstreamResponse, detail));
+            let answer =
+                match forward_upstream(route, upstream_request, conn, &scheme, host.as_deref())
+                    .await
+                {
+                    Ok(response) => {
+                        read_response(response, route.chain.needs_response_body()).await
                     }
-                }
-            } else {
-                (None, None, Some(incoming))
-            };
-            exchange.response = Some(ResponseState { parts, body, trailers });
-            let (back, result) = route.chain.on_response(exchange, route.chain.len()).await;
-            return respond_after_chain(back, result.err(), streaming.map(body::streamed));
+                    Err(error) => Err(error),
+                };
+            // The gateway's own errors (502, 504) go through `on-response` too, so plugins can
+            // decorate them (CORS headers on an error, for one).
+            let (response, streaming) =
+                answer.unwrap_or_else(|error| (error_state(&error, id), None));
+            exchange.response = Some(response);
+            (route.chain.len(), streaming)
         }
         RequestVerdict::Respond { reply, ran } => {
             let (parts, bytes) = reply_parts(reply)?;
-            exchange.response = Some(ResponseState { parts, body: Some(bytes), trailers: None });
-            ran
+            exchange.response = Some(ResponseState {
+                parts,
+                body: Some(bytes),
+                trailers: None,
+            });
+            (ran, None)
         }
         RequestVerdict::Fail { failure, ran } => {
-            let error = ProxyError::new(ErrorKind::PluginFailed, format!("plugin `{}` failed", failure.plugin));
-            let (parts, bytes) = error.to_parts(id);
-            exchange.response = Some(ResponseState { parts, body: Some(bytes), trailers: None });
-            ran
+            let error = ProxyError::new(
+                ErrorKind::PluginFailed,
+                format!("plugin `{}` failed", failure.plugin),
+            );
+            exchange.response = Some(error_state(&error, id));
+            (ran, None)
         }
     };
-    // A plugin answered (or failed): the plugins that ran see the response, last first.
-    let (back, result) = route.chain.on_response(exchange, ran).await;
-    respond_after_chain(back, result.err(), None)
+    // Plugins that ran `on-request` see the response, last first.
+    let (exchange, result) = route.chain.on_response(exchange, ran, state).await;
+    respond_after_chain(exchange, result.err(), streaming)
+}
+
+/// The upstream's response as plugins will see it: the body buffered when a plugin reads it,
+/// else left to stream (returned apart).
+async fn read_response(
+    response: Response<Incoming>,
+    buffer: bool,
+) -> Result<(ResponseState, Option<ProxyBody>), ProxyError> {
+    let (parts, incoming) = response.into_parts();
+    if !buffer {
+        let state = ResponseState {
+            parts,
+            body: None,
+            trailers: None,
+        };
+        return Ok((state, Some(body::streamed(incoming))));
+    }
+    match body::buffer(incoming, MAX_BUFFERED_BODY).await {
+        Ok((bytes, trailers)) => Ok((
+            ResponseState {
+                parts,
+                body: Some(bytes),
+                trailers,
+            },
+            None,
+        )),
+        Err(e) => {
+            let detail = match e {
+                BufferError::TooLarge(limit) => {
+                    format!("the upstream's response is larger than {limit} bytes")
+                }
+                BufferError::Read(e) => format!("the upstream's response could not be read: {e}"),
+            };
+            Err(ProxyError::new(ErrorKind::BadUpstreamResponse, detail))
+        }
+    }
+}
+
+/// An error answer as a response plugins can see and edit.
+fn error_state(error: &ProxyError, id: &str) -> ResponseState {
+    let (parts, bytes) = error.to_parts(id);
+    ResponseState {
+        parts,
+        body: Some(bytes),
+        trailers: None,
+    }
 }
 
 /// Builds the client's response from the exchange after `on-response`.
@@ -168,11 +252,22 @@ fn respond_after_chain(
     streaming: Option<ProxyBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     if let Some(failure) = failure {
-        return Err(ProxyError::new(ErrorKind::PluginFailed, format!("plugin `{}` failed", failure.plugin)));
+        return Err(ProxyError::new(
+            ErrorKind::PluginFailed,
+            format!("plugin `{}` failed", failure.plugin),
+        ));
     }
     let Exchange { response, .. } = *exchange;
-    let Some(ResponseState { mut parts, body: buffered, trailers }) = response else {
-        return Err(ProxyError::new(ErrorKind::BadUpstreamResponse, "no response"));
+    let Some(ResponseState {
+        mut parts,
+        body: buffered,
+        trailers,
+    }) = response
+    else {
+        return Err(ProxyError::new(
+            ErrorKind::BadUpstreamResponse,
+            "no response",
+        ));
     };
     let body = match (buffered, streaming) {
         (Some(bytes), _) => {
@@ -196,7 +291,12 @@ async fn forward_upstream(
     let upstream = &route.upstream;
     let target = upstream
         .pick()
-        .ok_or_else(|| ProxyError::new(ErrorKind::UpstreamUnavailable, format!("upstream `{}` has no target", upstream.name())))?
+        .ok_or_else(|| {
+            ProxyError::new(
+                ErrorKind::UpstreamUnavailable,
+                format!("upstream `{}` has no target", upstream.name()),
+            )
+        })?
         .clone();
     let version = request.version();
     let headers = request.headers_mut();
@@ -209,8 +309,13 @@ async fn forward_upstream(
             headers.insert(header::HOST, value);
         }
     }
-    *request.uri_mut() = forward::upstream_uri(&target, request.uri().path_and_query())
-        .map_err(|e| ProxyError::new(ErrorKind::BadRequestBody, format!("cannot build the upstream URI: {e}")))?;
+    *request.uri_mut() =
+        forward::upstream_uri(&target, request.uri().path_and_query()).map_err(|e| {
+            ProxyError::new(
+                ErrorKind::BadRequestBody,
+                format!("cannot build the upstream URI: {e}"),
+            )
+        })?;
     *request.version_mut() = Version::HTTP_11;
 
     match tokio::time::timeout(route.timeout, upstream.client().request(request)).await {
@@ -226,7 +331,11 @@ async fn forward_upstream(
         }
         Err(_) => Err(ProxyError::new(
             ErrorKind::UpstreamTimeout,
-            format!("upstream `{}` did not answer within {:?}", upstream.name(), route.timeout),
+            format!(
+                "upstream `{}` did not answer within {:?}",
+                upstream.name(),
+                route.timeout
+            ),
         )),
     }
 }
@@ -262,8 +371,13 @@ fn reply_parts(reply: Reply) -> Result<(http::response::Parts, Bytes), ProxyErro
         .ok_or_else(|| bad(format!("a plugin replied with status {}", reply.status)))?;
     let mut builder = Response::builder().status(status);
     for h in reply.headers {
-        let name = header::HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad(format!("a plugin replied with header name `{}`", h.name)))?;
-        let value = HeaderValue::from_str(&h.value).map_err(|_| bad(format!("a plugin replied with an invalid value for `{name}`")))?;
+        let name = header::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| bad(format!("a plugin replied with header name `{}`", h.name)))?;
+        let value = HeaderValue::from_str(&h.value).map_err(|_| {
+            bad(format!(
+                "a plugin replied with an invalid value for `{name}`"
+            ))
+        })?;
         builder = builder.header(name, value);
     }
     let response = builder.body(()).map_err(|e| bad(e.to_string()))?;

@@ -5,7 +5,7 @@ mod template;
 
 use std::collections::BTreeMap;
 
-use portcullis_sdk::{export_plugin, Action, Error, Needs, Plugin, Request, Response};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Request, Response, export_plugin};
 use serde::Deserialize;
 
 use template::{Template, Vars};
@@ -51,13 +51,16 @@ impl Compiled {
             if is_token(n) {
                 Ok(n.to_ascii_lowercase())
             } else {
-                Err(Error::new(format!("`{side}`: `{n}` is not a valid header name")))
+                Err(Error::new(format!(
+                    "`{side}`: `{n}` is not a valid header name"
+                )))
             }
         };
         let templates = |map: &BTreeMap<String, String>| -> Result<Vec<(String, Template)>, Error> {
             map.iter()
                 .map(|(n, v)| {
-                    let template = Template::parse(v).map_err(|e| Error::new(format!("`{side}`: header `{n}`: {e}")))?;
+                    let template = Template::parse(v)
+                        .map_err(|e| Error::new(format!("`{side}`: header `{n}`: {e}")))?;
                     Ok((name(n)?, template))
                 })
                 .collect()
@@ -109,7 +112,10 @@ impl Plugin for Headers {
             response: Compiled::new("response", &config.response)?,
         };
         if plugin.request.is_empty() && plugin.response.is_empty() {
-            return Err("no edit configured: give `request` or `response` with `set`, `add` or `remove`".into());
+            return Err(
+                "no edit configured: give `request` or `response` with `set`, `add` or `remove`"
+                    .into(),
+            );
         }
         Ok(plugin)
     }
@@ -157,4 +163,8 @@ fn is_token(name: &str) -> bool {
 export_plugin!(Headers);
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test that unwraps fails with the value in its message"
+)]
 mod tests;

@@ -4,7 +4,7 @@
 //! `${request_id}`, `${client_ip}`, `${method}`, `${path}`, `${param.<name>}` (a route template
 //! parameter). An unset key expands to nothing. `$${` writes a literal `${`.
 
-use portcullis_sdk::{context, Request};
+use portcullis_sdk::{Request, context};
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +16,9 @@ enum Part {
     Var(Var),
 }
 
+/// What a placeholder stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Var {
+pub(crate) enum Var {
     Context(String),
     Route,
     RequestId,
@@ -52,8 +53,14 @@ impl<'a> Vars<'a> {
 }
 
 impl Template {
-    /// Parses `text`; an unclosed `${` or an empty or invalid name is an error.
+    /// Parses `text`; an unclosed `${`, an empty or invalid name, or a control character is an
+    /// error.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        if text.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(format!(
+                "{text:?} contains a control character (a line break, NUL...), which no header value may hold"
+            ));
+        }
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -71,7 +78,9 @@ impl Template {
                 if !literal.is_empty() {
                     parts.push(Part::Text(std::mem::take(&mut literal)));
                 }
-                parts.push(Part::Var(parse_var(name).map_err(|e| format!("`{text}`: {e}"))?));
+                parts.push(Part::Var(
+                    parse_var(name).map_err(|e| format!("`{text}`: {e}"))?,
+                ));
                 rest = &after[end + 1..];
             } else {
                 literal.push('$');
@@ -104,10 +113,17 @@ impl Template {
     }
 }
 
-fn parse_var(name: &str) -> Result<Var, String> {
-    let valid = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+/// The meaning of the placeholder `${name}`.
+pub(crate) fn parse_var(name: &str) -> Result<Var, String> {
+    let valid = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
     if !valid(name) {
-        return Err(format!("`${{{name}}}` is not a valid placeholder (letters, digits, `-`, `_`, `.`)"));
+        return Err(format!(
+            "`${{{name}}}` is not a valid placeholder (letters, digits, `-`, `_`, `.`)"
+        ));
     }
     Ok(match name {
         "route" => Var::Route,

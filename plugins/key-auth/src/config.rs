@@ -54,20 +54,26 @@ impl Config {
             return Err("`consumers` is empty: add at least one, e.g. consumers = { alice = [\"a-long-random-key\"] }".into());
         }
         if !self.in_header && !self.in_query {
-            return Err("`in-header` and `in-query` are both false: the key could never be found".into());
+            return Err(
+                "`in-header` and `in-query` are both false: the key could never be found".into(),
+            );
         }
         if self.key_names.is_empty() {
             return Err("`key-names` is empty: give at least one header or query parameter name, e.g. [\"apikey\"]".into());
         }
         for name in &self.key_names {
             if !is_token(name) {
-                return Err(Error::new(format!("`key-names` entry `{name}` is not a valid header name")));
+                return Err(Error::new(format!(
+                    "`key-names` entry `{name}` is not a valid header name"
+                )));
             }
         }
         if let Some(header) = self.consumer_header.as_deref().filter(|h| !h.is_empty())
             && !is_token(header)
         {
-            return Err(Error::new(format!("`consumer-header` `{header}` is not a valid header name")));
+            return Err(Error::new(format!(
+                "`consumer-header` `{header}` is not a valid header name"
+            )));
         }
         if self.realm.contains(['"', '\\']) || self.realm.chars().any(char::is_control) {
             return Err("`realm` may not contain quotes, backslashes or control characters".into());
@@ -76,11 +82,17 @@ impl Config {
         let mut keys = Vec::new();
         for (consumer, consumer_keys) in &self.consumers {
             if consumer_keys.is_empty() {
-                return Err(Error::new(format!("consumer `{consumer}` has no key")));
+                return Err(Error::new(format!(
+                    "consumer `{consumer}` has no key: give it one, e.g. {consumer} = [\"a-long-random-key\"], \
+                     or remove it"
+                )));
             }
             for key in consumer_keys {
                 if key.is_empty() || key.chars().any(char::is_control) {
-                    return Err(Error::new(format!("consumer `{consumer}` has an empty key or one with control characters")));
+                    return Err(Error::new(format!(
+                        "consumer `{consumer}` has an empty key or one with control characters: \
+                         a key must be sendable as a header value"
+                    )));
                 }
                 if let Some(other) = owners.insert(key, consumer) {
                     return Err(Error::new(format!(

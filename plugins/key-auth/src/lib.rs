@@ -8,7 +8,7 @@
 mod config;
 mod query;
 
-use portcullis_sdk::{context, export_plugin, Action, Error, Needs, Plugin, Reply, Request};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, context, export_plugin};
 
 pub use config::Config;
 
@@ -33,10 +33,14 @@ impl Plugin for KeyAuth {
 
     fn on_request(&self, req: &Request) -> Result<Action, Error> {
         let Some(found) = self.find_key(req) else {
-            return Ok(Action::Respond(self.unauthorized(None, "no API key found in the request")));
+            return Ok(Action::Respond(
+                self.unauthorized(None, "no API key found in the request"),
+            ));
         };
         let Some(consumer) = self.consumer_of(&found.key) else {
-            return Ok(Action::Respond(self.unauthorized(Some("invalid_key"), "the API key is not valid")));
+            return Ok(Action::Respond(
+                self.unauthorized(Some("invalid_key"), "the API key is not valid"),
+            ));
         };
         if self.config.hide_credentials {
             match found.place {
@@ -49,7 +53,12 @@ impl Plugin for KeyAuth {
             }
         }
         context::set("consumer", consumer);
-        if let Some(header) = self.config.consumer_header.as_deref().filter(|h| !h.is_empty()) {
+        if let Some(header) = self
+            .config
+            .consumer_header
+            .as_deref()
+            .filter(|h| !h.is_empty())
+        {
             req.set_header(header, consumer)?;
         }
         Ok(Action::Continue)
@@ -73,14 +82,20 @@ impl KeyAuth {
             if self.config.in_header
                 && let Some(key) = req.header(name).filter(|k| !k.is_empty())
             {
-                return Some(Found { key, place: Place::Header(name) });
+                return Some(Found {
+                    key,
+                    place: Place::Header(name),
+                });
             }
         }
         if self.config.in_query {
             let query = req.query()?;
             for name in &self.config.key_names {
                 if let Some(key) = query::get(&query, name).filter(|k| !k.is_empty()) {
-                    return Some(Found { key, place: Place::Query(name) });
+                    return Some(Found {
+                        key,
+                        place: Place::Query(name),
+                    });
                 }
             }
         }
@@ -104,8 +119,11 @@ impl KeyAuth {
             Some(error) => format!("Key realm=\"{}\", error=\"{error}\"", self.config.realm),
             None => format!("Key realm=\"{}\"", self.config.realm),
         };
-        Reply::json(401, &serde_json::json!({ "error": "unauthorized", "message": message }))
-            .header("www-authenticate", challenge)
+        Reply::json(
+            401,
+            &serde_json::json!({ "error": "unauthorized", "message": message }),
+        )
+        .header("www-authenticate", challenge)
     }
 }
 
@@ -120,4 +138,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 export_plugin!(KeyAuth);
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test that unwraps fails with the value in its message"
+)]
 mod tests;

@@ -24,13 +24,17 @@ fn a_key_maps_to_its_consumer() {
 
 #[test]
 fn a_key_shared_by_two_consumers_is_a_config_error() {
-    let error = config(r#"{"consumers": {"alice": ["same"], "bob": ["same"]}}"#).err().unwrap();
+    let error = config(r#"{"consumers": {"alice": ["same"], "bob": ["same"]}}"#)
+        .err()
+        .unwrap();
     assert!(error.message().contains("share a key"), "{error}");
 }
 
 #[test]
 fn an_unknown_option_is_a_config_error_naming_it() {
-    let error = config(r#"{"consumers": {"alice": ["k"]}, "hide": true}"#).err().unwrap();
+    let error = config(r#"{"consumers": {"alice": ["k"]}, "hide": true}"#)
+        .err()
+        .unwrap();
     assert!(error.message().contains("unknown field `hide`"), "{error}");
 }
 
@@ -38,16 +42,24 @@ fn an_unknown_option_is_a_config_error_naming_it() {
 fn empty_consumers_or_nowhere_to_look_are_config_errors() {
     assert!(config(r#"{"consumers": {}}"#).is_err());
     assert!(config(r#"{"consumers": {"a": []}}"#).is_err());
-    assert!(config(r#"{"consumers": {"a": ["k"]}, "in-header": false, "in-query": false}"#).is_err());
+    assert!(
+        config(r#"{"consumers": {"a": ["k"]}, "in-header": false, "in-query": false}"#).is_err()
+    );
     assert!(config(r#"{"consumers": {"a": ["k"]}, "key-names": ["bad name"]}"#).is_err());
 }
 
 #[test]
 fn query_parameters_are_found_decoded_and_removed_without_touching_the_rest() {
-    assert_eq!(query::get("a=1&apikey=k%2B1&b=2", "apikey").as_deref(), Some("k+1"));
+    assert_eq!(
+        query::get("a=1&apikey=k%2B1&b=2", "apikey").as_deref(),
+        Some("k+1")
+    );
     assert_eq!(query::get("apikey", "apikey").as_deref(), Some(""));
     assert_eq!(query::get("a=1", "apikey"), None);
-    assert_eq!(query::without("a=%20x&apikey=k&b=2", "apikey"), "a=%20x&b=2");
+    assert_eq!(
+        query::without("a=%20x&apikey=k&b=2", "apikey"),
+        "a=%20x&b=2"
+    );
     assert_eq!(query::without("apikey=k", "apikey"), "");
     assert_eq!(query::decode("%zz%4"), "%zz%4");
 }

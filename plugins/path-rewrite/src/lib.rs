@@ -2,7 +2,7 @@
 //! (`/legacy/orders` -> `/orders`) or from a template that uses the route's path parameters
 //! (`/users/{id}` -> `/v2/profiles/{id}`). The query string is kept.
 
-use portcullis_sdk::{export_plugin, Action, Error, Needs, Plugin, Request};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Request, export_plugin};
 use serde::Deserialize;
 
 /// `path-rewrite`'s config: exactly one of `strip-prefix` and `template`.
@@ -39,11 +39,19 @@ impl Plugin for PathRewrite {
     fn new(config: Config) -> Result<Self, Error> {
         let rewrite = match (config.template, config.strip_prefix, config.add_prefix) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err("give either `template` or `strip-prefix`/`add-prefix`, not both".into());
+                return Err(
+                    "give either `template` or `strip-prefix`/`add-prefix`, not both: a \
+                     template already spells the whole path"
+                        .into(),
+                );
             }
             (Some(template), None, None) => Rewrite::Template(parse_template(&template)?),
             (None, None, None) => {
-                return Err("nothing to do: give `strip-prefix`, `add-prefix` or `template`".into());
+                return Err(
+                    "nothing to do: give `strip-prefix` (and/or `add-prefix`), e.g. \
+                     `strip-prefix = \"/api\"`, or `template`, e.g. `template = \"/v2/users/{id}\"`"
+                        .into(),
+                );
             }
             (None, strip, add) => Rewrite::Prefix {
                 strip: normalize_prefix("strip-prefix", strip)?,
@@ -91,16 +99,23 @@ fn prefixed(path: &str, prefix: &str) -> String {
 
 /// A prefix starts with `/` and has no trailing `/` (`""` for none).
 fn normalize_prefix(key: &str, prefix: Option<String>) -> Result<String, Error> {
-    let Some(prefix) = prefix else { return Ok(String::new()) };
+    let Some(prefix) = prefix else {
+        return Ok(String::new());
+    };
     if !prefix.starts_with('/') || prefix.contains(['?', '#', '{', '}']) {
-        return Err(Error::new(format!("`{key}` must be a path starting with `/`, without `?`, `#` or braces: `{prefix}`")));
+        return Err(Error::new(format!(
+            "`{key}` must be a path starting with `/`, without `?`, `#` or braces: `{prefix}`"
+        )));
     }
     Ok(prefix.trim_end_matches('/').to_owned())
 }
 
 fn parse_template(template: &str) -> Result<Vec<Segment>, Error> {
-    if !template.starts_with('/') {
-        return Err(Error::new(format!("`template` must start with `/`: `{template}`")));
+    if !template.starts_with('/') || template.contains(['?', '#']) {
+        return Err(Error::new(format!(
+            "`template` must be a path starting with `/`, without `?` or `#` (the query is kept \
+             as it was): `{template}`"
+        )));
     }
     let mut segments = Vec::new();
     let mut rest = template;
@@ -109,18 +124,25 @@ fn parse_template(template: &str) -> Result<Vec<Segment>, Error> {
             segments.push(Segment::Text(rest[..open].to_owned()));
         }
         let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| Error::new(format!("`template` has a `{{` without `}}`: `{template}`")))?;
-        let name = &after[..close];
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(Error::new(format!("`template` has an invalid parameter `{{{name}}}`")));
+        let close = after.find('}').ok_or_else(|| {
+            Error::new(format!("`template` has a `{{` without `}}`: `{template}`"))
+        })?;
+        // `{rest..}` is accepted too, so a route's catch-all can be copied as written.
+        let written = &after[..close];
+        let name = written.strip_suffix("..").unwrap_or(written);
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::new(format!(
+                "`template` has an invalid parameter `{{{written}}}`: name a parameter of the \
+                 route's `match.path`, in letters, digits and `_`, e.g. `/v2/users/{{id}}`"
+            )));
         }
         segments.push(Segment::Param(name.to_owned()));
         rest = &after[close + 1..];
     }
     if rest.contains('}') {
-        return Err(Error::new(format!("`template` has a `}}` without `{{`: `{template}`")));
+        return Err(Error::new(format!(
+            "`template` has a `}}` without `{{`: `{template}`"
+        )));
     }
     if !rest.is_empty() {
         segments.push(Segment::Text(rest.to_owned()));
@@ -147,4 +169,8 @@ fn render(segments: &[Segment], param: impl Fn(&str) -> Option<String>) -> Resul
 export_plugin!(PathRewrite);
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test that unwraps fails with the value in its message"
+)]
 mod tests;

@@ -25,15 +25,44 @@ fn templates_fill_in_route_parameters() {
     let path = render(&segments, |n| Some(format!("<{n}>"))).unwrap();
     assert_eq!(path, "/v2/profiles/<id>/x/<tab>");
     let error = render(&segments, |_| None).unwrap_err();
-    assert!(error.message().contains("no path parameter `id`"), "{error}");
+    assert!(
+        error.message().contains("no path parameter `id`"),
+        "{error}"
+    );
 }
 
 #[test]
 fn bad_configs_say_what_to_fix() {
-    assert!(plugin("{}").err().unwrap().message().contains("nothing to do"));
-    assert!(plugin(r#"{"template": "/a", "strip-prefix": "/b"}"#).err().unwrap().message().contains("not both"));
+    assert!(
+        plugin("{}")
+            .err()
+            .unwrap()
+            .message()
+            .contains("nothing to do")
+    );
+    assert!(
+        plugin(r#"{"template": "/a", "strip-prefix": "/b"}"#)
+            .err()
+            .unwrap()
+            .message()
+            .contains("not both")
+    );
     assert!(plugin(r#"{"template": "a/{id}"}"#).is_err());
     assert!(plugin(r#"{"template": "/a/{id"}"#).is_err());
     assert!(plugin(r#"{"template": "/a/{}"}"#).is_err());
     assert!(plugin(r#"{"strip-prefix": "api"}"#).is_err());
+}
+
+#[test]
+fn a_catch_all_parameter_may_keep_its_dots() {
+    let segments = parse_template("/assets/{file..}").unwrap();
+    assert_eq!(
+        segments,
+        [
+            Segment::Text("/assets/".into()),
+            Segment::Param("file".into())
+        ]
+    );
+    let path = render(&segments, |_| Some("css/site.css".into())).unwrap();
+    assert_eq!(path, "/assets/css/site.css");
 }

@@ -3,7 +3,10 @@ use super::*;
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (k, v) in pairs {
-        map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        map.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
     }
     map
 }
@@ -38,14 +41,26 @@ fn te_trailers_survives_but_other_te_values_do_not() {
 fn via_names_the_protocol_version_and_appends_to_earlier_hops() {
     let mut h = headers(&[("via", "1.0 edge")]);
     append_via(&mut h, Version::HTTP_2);
-    let via: Vec<_> = h.get_all("via").iter().map(|v| v.to_str().unwrap()).collect();
+    let via: Vec<_> = h
+        .get_all("via")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(via, ["1.0 edge", "2 portcullis"]);
 }
 
 #[test]
 fn x_forwarded_for_appends_the_client_and_proto_host_are_replaced() {
-    let mut h = headers(&[("x-forwarded-for", "10.0.0.1"), ("x-forwarded-proto", "https")]);
-    set_forwarded(&mut h, "127.0.0.1".parse().unwrap(), &Scheme::HTTP, Some("api.example.com"));
+    let mut h = headers(&[
+        ("x-forwarded-for", "10.0.0.1"),
+        ("x-forwarded-proto", "https"),
+    ]);
+    set_forwarded(
+        &mut h,
+        "127.0.0.1".parse().unwrap(),
+        &Scheme::HTTP,
+        Some("api.example.com"),
+    );
     assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
     assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
     assert_eq!(h.get("x-forwarded-host").unwrap(), "api.example.com");
@@ -55,6 +70,12 @@ fn x_forwarded_for_appends_the_client_and_proto_host_are_replaced() {
 fn upstream_uri_keeps_path_and_query() {
     let target: Authority = "127.0.0.1:9000".parse().unwrap();
     let pq: PathAndQuery = "/a/b?x=1".parse().unwrap();
-    assert_eq!(upstream_uri(&target, Some(&pq)).unwrap(), "http://127.0.0.1:9000/a/b?x=1");
-    assert_eq!(upstream_uri(&target, None).unwrap(), "http://127.0.0.1:9000/");
+    assert_eq!(
+        upstream_uri(&target, Some(&pq)).unwrap(),
+        "http://127.0.0.1:9000/a/b?x=1"
+    );
+    assert_eq!(
+        upstream_uri(&target, None).unwrap(),
+        "http://127.0.0.1:9000/"
+    );
 }

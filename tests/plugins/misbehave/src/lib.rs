@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 
-use portcullis_sdk::{export_plugin, Action, Error, Needs, Plugin, Request, Response};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Request, Response, export_plugin};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Plugin for Misbehave {
     fn on_request(&self, _req: &Request) -> Result<Action, Error> {
         let n = self.requests.get() + 1;
         self.requests.set(n);
-        let now = self.after.is_none_or(|after| after > 0 && n % after == 0);
+        let now = self.after.is_none_or(|after| after > 0 && n.is_multiple_of(after));
         if !now {
             return Ok(Action::Continue);
         }
