@@ -26,9 +26,12 @@ use hyper_util::server::conn::auto;
 const UPSTREAM: &str = "127.0.0.1:3000";
 
 fn main() -> ExitCode {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/portcullis.toml");
+    let manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/portcullis.toml");
     std::thread::spawn(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
         match runtime {
             Ok(runtime) => runtime.block_on(demo_upstream()),
             Err(e) => eprintln!("demo upstream: cannot start a runtime: {e}"),
@@ -66,10 +69,16 @@ async fn demo_upstream() {
         }
     };
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(async move {
             let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
-                let consumer = request.headers().get("x-consumer").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let consumer = request
+                    .headers()
+                    .get("x-consumer")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 let body = serde_json::json!({
                     "message": "hello from the demo upstream",
                     "path": request.uri().path(),

@@ -55,7 +55,9 @@ impl Plugin for Misbehave {
     fn on_request(&self, _req: &Request) -> Result<Action, Error> {
         let n = self.requests.get() + 1;
         self.requests.set(n);
-        let now = self.after.is_none_or(|after| after > 0 && n.is_multiple_of(after));
+        let now = self
+            .after
+            .is_none_or(|after| after > 0 && n.is_multiple_of(after));
         if !now {
             return Ok(Action::Continue);
         }
