@@ -1,6 +1,6 @@
 //! The config of `key-auth`, and the checks that run at load time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use portcullis_sdk::Error;
 use serde::Deserialize;
@@ -78,7 +78,9 @@ impl Config {
         if self.realm.contains(['"', '\\']) || self.realm.chars().any(char::is_control) {
             return Err("`realm` may not contain quotes, backslashes or control characters".into());
         }
-        let mut owners: HashMap<&str, &str> = HashMap::new();
+        // A BTreeMap, not a HashMap: its random seed would make the component import
+        // `wasi:random` for nothing.
+        let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
         let mut keys = Vec::new();
         for (consumer, consumer_keys) in &self.consumers {
             if consumer_keys.is_empty() {

@@ -2,6 +2,9 @@
 //! can prove the gateway contains it: `trap`, `panic`, `error`, `loop`, `memory`,
 //! `reject-config`; `stateful` counts requests in plugin memory (to tell isolation modes
 //! apart); `none` behaves. With `after = N` it misbehaves only on every N-th request.
+//!
+//! Two more modes serve the plugin-cost benchmark (`tests/benches/plugin_cost.rs`): `read-one`
+//! reads one header through the host, `read-all` copies every header into the guest.
 
 // Only the component is ever used; a native build (clippy, `cargo test --workspace`) sees no caller.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -22,6 +25,8 @@ enum Mode {
     Memory,
     RejectConfig,
     Stateful,
+    ReadOne,
+    ReadAll,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,7 +57,7 @@ impl Plugin for Misbehave {
         })
     }
 
-    fn on_request(&self, _req: &Request) -> Result<Action, Error> {
+    fn on_request(&self, req: &Request) -> Result<Action, Error> {
         let n = self.requests.get() + 1;
         self.requests.set(n);
         let now = self
@@ -63,6 +68,14 @@ impl Plugin for Misbehave {
         }
         match self.mode {
             Mode::None | Mode::Stateful | Mode::RejectConfig => Ok(Action::Continue),
+            Mode::ReadOne => {
+                std::hint::black_box(req.header("x-probe"));
+                Ok(Action::Continue)
+            }
+            Mode::ReadAll => {
+                std::hint::black_box(req.headers());
+                Ok(Action::Continue)
+            }
             Mode::Trap => trap(),
             Mode::Panic => panic!("misbehave asked to panic"),
             Mode::Error => Err("misbehave asked to fail".into()),
@@ -91,7 +104,10 @@ impl Plugin for Misbehave {
     }
 
     fn needs(&self) -> Needs {
-        Needs::ON_REQUEST | Needs::ON_RESPONSE
+        match self.mode {
+            Mode::None | Mode::ReadOne | Mode::ReadAll => Needs::ON_REQUEST,
+            _ => Needs::ON_REQUEST | Needs::ON_RESPONSE,
+        }
     }
 }
 
