@@ -71,3 +71,35 @@ async fn reuse_isolation_recycles_an_instance_after_max_requests() {
         ["1", "2", "3", "1", "2", "3", "1"]
     );
 }
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk_so_a_restart_does_not_recompile() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = portcullis::plugin::RuntimeOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        no_cache: false,
+    };
+    let runtime = portcullis::plugin::Runtime::new(&options).unwrap();
+    let bytes = std::fs::read(portcullis_tests::guests::MISBEHAVE).unwrap();
+
+    runtime.compile(&bytes).unwrap();
+
+    let cached = walk(dir.path());
+    assert!(
+        !cached.is_empty(),
+        "the compiled component was written to the cache directory"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

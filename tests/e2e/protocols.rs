@@ -80,3 +80,53 @@ async fn request_bodies_stream_through_unchanged() {
         Some(body.len())
     );
 }
+
+#[tokio::test]
+async fn a_plugin_that_asks_for_bodies_can_rewrite_both_and_lengths_follow() {
+    let upstream = EchoUpstream::start("echo").await;
+    let manifest = format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.echo]
+targets = ["{}"]
+
+[routes.api]
+upstream = "echo"
+match.path-prefix = "/"
+
+[[routes.api.plugins]]
+wasm = "@MISBEHAVE@"
+config = {{ mode = "bodies" }}
+"#,
+        upstream.authority()
+    );
+    let gateway = TestGateway::start(&manifest).await;
+
+    let response = gateway
+        .client()
+        .send(
+            Method::POST,
+            "/echo",
+            &[("content-type", "text/plain")],
+            Bytes::from_static(b"hello body"),
+        )
+        .await;
+
+    assert_eq!(response.status, 200);
+    let text = String::from_utf8_lossy(&response.body).into_owned();
+    let echoed = text
+        .strip_prefix("wrapped:")
+        .unwrap_or_else(|| panic!("the plugin wrapped the response: {text}"));
+    let seen: serde_json::Value = serde_json::from_str(echoed).expect("the upstream's JSON inside");
+    assert_eq!(
+        seen["body"], "HELLO BODY",
+        "the upstream got the rewritten request body"
+    );
+    assert_eq!(seen["headers"]["content-length"][0], "10");
+    assert_eq!(
+        response.header("content-length"),
+        Some(response.body.len().to_string().as_str())
+    );
+}

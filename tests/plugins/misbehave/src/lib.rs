@@ -4,7 +4,8 @@
 //! apart); `none` behaves. With `after = N` it misbehaves only on every N-th request.
 //!
 //! Two more modes serve the plugin-cost benchmark (`tests/benches/plugin_cost.rs`): `read-one`
-//! reads one header through the host, `read-all` copies every header into the guest.
+//! reads one header through the host, `read-all` copies every header into the guest. `bodies`
+//! exercises body access: it upper-cases the request body and wraps the response body.
 
 // Only the component is ever used; a native build (clippy, `cargo test --workspace`) sees no caller.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -27,6 +28,7 @@ enum Mode {
     Stateful,
     ReadOne,
     ReadAll,
+    Bodies,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +70,11 @@ impl Plugin for Misbehave {
         }
         match self.mode {
             Mode::None | Mode::Stateful | Mode::RejectConfig => Ok(Action::Continue),
+            Mode::Bodies => {
+                let body = req.body().ok_or("the request body was not lent")?;
+                req.set_body(&body.to_ascii_uppercase())?;
+                Ok(Action::Continue)
+            }
             Mode::ReadOne => {
                 std::hint::black_box(req.header("x-probe"));
                 Ok(Action::Continue)
@@ -97,6 +104,12 @@ impl Plugin for Misbehave {
 
     fn on_response(&self, _req: &Request, resp: &Response) -> Result<(), Error> {
         resp.set_header("x-misbehave", "ok")?;
+        if self.mode == Mode::Bodies {
+            let body = resp.body().ok_or("the response body was not lent")?;
+            let mut wrapped = b"wrapped:".to_vec();
+            wrapped.extend_from_slice(&body);
+            resp.set_body(&wrapped)?;
+        }
         if self.mode == Mode::Stateful {
             resp.set_header("x-count", &self.requests.get().to_string())?;
         }
@@ -106,6 +119,9 @@ impl Plugin for Misbehave {
     fn needs(&self) -> Needs {
         match self.mode {
             Mode::None | Mode::ReadOne | Mode::ReadAll => Needs::ON_REQUEST,
+            Mode::Bodies => {
+                Needs::ON_REQUEST | Needs::ON_RESPONSE | Needs::REQUEST_BODY | Needs::RESPONSE_BODY
+            }
             _ => Needs::ON_REQUEST | Needs::ON_RESPONSE,
         }
     }
