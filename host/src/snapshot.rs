@@ -94,7 +94,7 @@ impl Snapshot {
 
         let mut global = Vec::new();
         for spec in &manifest.global_plugins {
-            match configure(runtime, &manifest, spec, "*").await {
+            match configure(runtime, spec, "*").await {
                 Ok(plugin) => global.push(Arc::new(plugin)),
                 Err((message, help)) => diagnose(&spec.span, message, help),
             }
@@ -104,7 +104,7 @@ impl Snapshot {
         for route in &manifest.routes {
             let mut chain = global.clone();
             for spec in &route.plugins {
-                match configure(runtime, &manifest, spec, &route.id).await {
+                match configure(runtime, spec, &route.id).await {
                     Ok(plugin) => chain.push(Arc::new(plugin)),
                     Err((message, help)) => diagnose(&spec.span, message, help),
                 }
@@ -159,7 +159,6 @@ impl Snapshot {
 /// Compiles and configures one plugin entry; the error is a message and an optional help line.
 async fn configure(
     runtime: &Runtime,
-    manifest: &Manifest,
     spec: &PluginSpec,
     route: &str,
 ) -> Result<ConfiguredPlugin, (String, Option<String>)> {
@@ -198,7 +197,6 @@ async fn configure(
     let compiled = runtime
         .compile(&bytes)
         .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
-    let _ = manifest;
     ConfiguredPlugin::configure(runtime, &compiled, spec, route)
         .await
         .map_err(|e| (format!("plugin `{name}` {on} {e}"), config_help(&e)))

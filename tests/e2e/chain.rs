@@ -1,5 +1,6 @@
 //! Chains: order, request and response edits, context passed along, path rewriting.
 
+use portcullis_tests::manifest::one_route;
 use portcullis_tests::{EchoUpstream, TestGateway};
 
 #[tokio::test]
@@ -58,23 +59,13 @@ match.path-prefix = "/"
 #[tokio::test]
 async fn headers_are_set_and_removed_on_both_sides() {
     let upstream = EchoUpstream::start("echo").await;
-    let manifest = format!(
+    let manifest = one_route(
+        &upstream,
         r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-
 [[routes.api.plugins]]
 plugin = "headers"
-config = {{ request = {{ set = {{ x-env = "prod" }}, remove = ["x-internal"] }}, response = {{ set = {{ x-served-by = "portcullis" }}, remove = ["x-upstream"] }} }}
+config = { request = { set = { x-env = "prod" }, remove = ["x-internal"] }, response = { set = { x-served-by = "portcullis" }, remove = ["x-upstream"] } }
 "#,
-        upstream.authority()
     );
     let gateway = TestGateway::start(&manifest).await;
 
@@ -134,20 +125,7 @@ config = {{ strip-prefix = "/legacy" }}
 #[tokio::test]
 async fn the_upstream_sees_forwarding_headers_and_hop_by_hop_fields_are_dropped() {
     let upstream = EchoUpstream::start("echo").await;
-    let manifest = format!(
-        r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-"#,
-        upstream.authority()
-    );
+    let manifest = one_route(&upstream, "");
     let gateway = TestGateway::start(&manifest).await;
 
     let response = gateway

@@ -1,28 +1,19 @@
 //! Isolation modes: `request` gives every request a fresh instance, so nothing a plugin keeps
 //! in memory survives it; `reuse` keeps warm instances and recycles them after `max-requests`.
 
+use portcullis_tests::manifest::one_route;
 use portcullis_tests::{EchoUpstream, TestGateway};
 
 fn manifest(upstream: &EchoUpstream, isolation: &str) -> String {
-    format!(
+    let plugin = format!(
         r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.count]
-upstream = "echo"
-match.path-prefix = "/"
-
-[[routes.count.plugins]]
+[[routes.api.plugins]]
 wasm = "@MISBEHAVE@"
 {isolation}
 config = {{ mode = "stateful" }}
-"#,
-        upstream.authority()
-    )
+"#
+    );
+    one_route(upstream, &plugin)
 }
 
 async fn counts(gateway: &TestGateway, n: usize) -> Vec<String> {

@@ -1,29 +1,20 @@
 //! `key-auth` in front of a real upstream, the quickstart's 401-then-200 story.
 
+use portcullis_tests::manifest::one_route;
 use portcullis_tests::{EchoUpstream, TestGateway};
 
 fn manifest(upstream: &EchoUpstream) -> String {
-    format!(
+    one_route(
+        upstream,
         r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-
 [[routes.api.plugins]]
 plugin = "key-auth"
-config = {{ consumers = {{ alice = ["alice-key"], bob = ["bob-key-1", "bob-key-2"] }} }}
+config = { consumers = { alice = ["alice-key"], bob = ["bob-key-1", "bob-key-2"] } }
 
 [[routes.api.plugins]]
 plugin = "headers"
-config = {{ request = {{ set = {{ x-consumer-name = "${{consumer}}" }} }} }}
+config = { request = { set = { x-consumer-name = "${consumer}" } } }
 "#,
-        upstream.authority()
     )
 }
 

@@ -2,26 +2,17 @@
 
 use bytes::Bytes;
 use http::Method;
+use portcullis_tests::manifest::one_route;
 use portcullis_tests::{EchoUpstream, TestGateway};
 
 fn manifest(upstream: &EchoUpstream) -> String {
-    format!(
+    one_route(
+        upstream,
         r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-
 [[routes.api.plugins]]
 plugin = "headers"
-config = {{ response = {{ set = {{ x-through = "chain" }} }} }}
+config = { response = { set = { x-through = "chain" } } }
 "#,
-        upstream.authority()
     )
 }
 
@@ -84,23 +75,13 @@ async fn request_bodies_stream_through_unchanged() {
 #[tokio::test]
 async fn a_plugin_that_asks_for_bodies_can_rewrite_both_and_lengths_follow() {
     let upstream = EchoUpstream::start("echo").await;
-    let manifest = format!(
+    let manifest = one_route(
+        &upstream,
         r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-
 [[routes.api.plugins]]
 wasm = "@MISBEHAVE@"
-config = {{ mode = "bodies" }}
+config = { mode = "bodies" }
 "#,
-        upstream.authority()
     );
     let gateway = TestGateway::start(&manifest).await;
 

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use portcullis_tests::manifest::one_route;
 use portcullis_tests::{EchoUpstream, TestGateway, logs};
 
 fn manifest(upstream: &EchoUpstream, plugin: &str) -> String {
@@ -196,23 +197,13 @@ async fn a_config_the_plugin_rejects_is_a_load_error_naming_plugin_route_and_pos
 #[tokio::test]
 async fn a_prebuilt_plugin_config_with_an_unknown_key_is_a_load_error() {
     let upstream = EchoUpstream::start("echo").await;
-    let manifest = format!(
+    let manifest = one_route(
+        &upstream,
         r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-
 [[routes.api.plugins]]
 plugin = "key-auth"
-config = {{ consumerz = {{ alice = ["k"] }} }}
+config = { consumerz = { alice = ["k"] } }
 "#,
-        upstream.authority()
     );
 
     let error = TestGateway::try_start(&manifest)

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod gateway;
 pub mod logs;
+pub mod manifest;
 pub mod upstream;
 
 /// Paths of the test-only Wasm components, built by `build.rs`.

@@ -160,7 +160,9 @@ impl ConfiguredPlugin {
         let instance_pre = runtime
             .linker()
             .instantiate_pre(&compiled.component)
-            .map_err(|e| ConfigureError::Link(format!("{e:#}")))?;
+            .map_err(|e| {
+                ConfigureError::Link(format!("cannot be linked against the host: {e:#}"))
+            })?;
         let pre = bindings::PluginPre::new(instance_pre).map_err(|e| {
             ConfigureError::Link(format!(
                 "does not implement the `portcullis:plugin/plugin@0.1.0` world: {e:#}"
