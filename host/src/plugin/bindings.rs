@@ -14,5 +14,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(crate) use exports::portcullis::plugin::handler::RequestAction;
-pub(crate) use portcullis::plugin::types::{Header, Needs, Reply};
+pub(crate) use self::exports::portcullis::plugin::handler::RequestAction;
+pub(crate) use self::portcullis::plugin::types::{Header, Needs, Reply};
