@@ -74,7 +74,7 @@ pub struct Route {
     pub matcher: RouteMatcher,
     /// Index into [`Manifest::upstreams`].
     pub upstream: usize,
-    /// The route's `timeout`, or its upstream's.
+    /// The route's `timeout`, or its upstream's: the total time for all tries.
     pub timeout: Duration,
     /// Its own plugins, in order (after the global ones).
     pub plugins: Vec<PluginSpec>,
@@ -120,10 +120,130 @@ pub enum Isolation {
     Request,
 }
 
+    /// The weight of each target, parallel to `targets` (default 1; 1 to 100).
+    pub weights: Vec<u32>,
+    /// How a target is chosen (`balance`, default round robin).
+    pub balance: Balance,
+    /// `health.active`: periodic HTTP checks, off unless given.
+    pub active_health: Option<ActiveHealth>,
+    /// `health.passive`: outlier detection on live traffic, off unless given.
+    pub passive_health: Option<PassiveHealth>,
+    /// `panic-mode`: when no target is healthy, use them all instead of answering 503.
+    pub panic_mode: bool,
+    /// `limits`: the circuit breaker's thresholds (each off unless given).
+    pub limits: UpstreamLimits,
+    /// `retry-budget`: how many retries the upstream takes on top of its active requests.
+    pub retry_budget: RetryBudget,
 /// `failure`: what happens to the request when a plugin traps or times out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FailurePolicy {
     /// The request fails with an error (default).
+/// `balance` (and `hash-on`): how an upstream chooses a target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// In turn (default).
+    #[default]
+    RoundRobin,
+    /// Smooth weighted round robin (nginx's algorithm) on the targets' `weight`.
+    Weighted,
+    /// The less busy of two targets drawn at random (power of two choices).
+    LeastRequest,
+    /// Uniformly at random.
+    Random,
+    /// A ring hash of a request key; round robin when the key is absent.
+    ConsistentHash(HashOn),
+}
+
+/// `hash-on`: the request key of consistent hashing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashOn {
+    /// A header's value (`{ header = "x-user" }`).
+    Header(http::HeaderName),
+    /// A cookie's value (`{ cookie = "session" }`).
+    Cookie(String),
+    /// The client's IP address (`"client-ip"`).
+    ClientIp,
+}
+
+/// `health.active`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveHealth {
+    /// The path requested with `GET` (default `/healthz`); 2xx is healthy.
+    pub path: String,
+    /// Time between checks of one target (default 5s).
+    pub interval: Duration,
+    /// Time a check may take (default 1s).
+    pub timeout: Duration,
+    /// Consecutive successes that bring a target back (default 2).
+    pub healthy_threshold: u32,
+    /// Consecutive failures that take a target out (default 3).
+    pub unhealthy_threshold: u32,
+}
+
+/// `health.passive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveHealth {
+    /// Consecutive connect failures or 5xx answers that eject a target (default 5).
+    pub consecutive_failures: u32,
+    /// The first ejection's length; each further one doubles it (default 30s).
+    pub base_ejection: Duration,
+    /// The longest ejection (default 300s, at least `base-ejection`).
+    pub max_ejection: Duration,
+    /// The most targets ejected at once, in percent (default 50; one target may always go).
+    pub max_ejection_percent: u32,
+}
+
+/// `limits`: the circuit breaker of an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UpstreamLimits {
+    /// Most open connections to all targets together.
+    pub max_connections: Option<u32>,
+    /// Most requests waiting for a connection when `max-connections` are open.
+    pub max_pending: Option<u32>,
+    /// Most requests in flight at once.
+    pub max_requests: Option<u32>,
+}
+
+/// `retry-budget`: retries may add at most `percent` of the active requests, or
+/// `min-per-second` retries per second, whichever is more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudget {
+    /// Percent of active requests (default 20).
+    pub percent: u32,
+    /// Retries allowed each second whatever the load (default 3).
+    pub min_per_second: u32,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            percent: 20,
+            min_per_second: 3,
+        }
+    }
+}
+
+/// A route's `retry` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first try (1 to 10).
+    pub attempts: u32,
+    /// Retry when no connection could be opened.
+    pub on_connect_failure: bool,
+    /// Retry when the connection broke before the response headers.
+    pub on_reset: bool,
+    /// Retry when a try exceeded `try-timeout`.
+    pub on_timeout: bool,
+    /// Retry on these response statuses.
+    pub statuses: Vec<u16>,
+    /// The first backoff (default 25ms); doubled each retry, with full jitter.
+    pub backoff: Duration,
+    /// The longest backoff (default 250ms).
+    pub max_backoff: Duration,
+    /// Retry non-idempotent methods (POST, PATCH) too (default false).
+    pub non_idempotent: bool,
+}
+
     #[default]
     FailClosed,
     /// The plugin is skipped and the request goes on.
@@ -135,6 +255,12 @@ pub enum FailurePolicy {
 pub struct Limits {
     /// Largest linear memory, in bytes (default 16 MiB; 64 KiB to 4 GiB).
     pub memory_bytes: usize,
+    /// `try-timeout`: the time one try may take to the response headers (default: `timeout`).
+    pub try_timeout: Option<Duration>,
+    /// `idle-timeout`: the longest pause in the upstream's response body (default none).
+    pub idle_timeout: Option<Duration>,
+    /// `retry`: off unless given.
+    pub retry: Option<RetryPolicy>,
     /// CPU time per call (default 50ms).
     pub cpu: Duration,
     /// Requests served by one instance in `reuse` mode before it is recycled (default 10000).

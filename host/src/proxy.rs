@@ -4,6 +4,7 @@ pub mod body;
 pub mod error;
 pub mod forward;
 pub mod request_id;
+pub mod retry;
 pub mod service;
 
 pub use error::{ErrorKind, ProxyError};

@@ -22,8 +22,12 @@ pub struct RouteRuntime {
     pub chain: Chain,
     /// Where requests go.
     pub upstream: Arc<Upstream>,
-    /// How long to wait for the upstream's response headers.
+    /// The total time for the upstream's response headers, all tries included.
     pub timeout: Duration,
+    /// The time one try may take (`try-timeout`, default `timeout`).
+    pub try_timeout: Duration,
+    /// Retries, if the route has them.
+    pub retry: Option<crate::config::RetryPolicy>,
 }
 
 /// Everything a request needs, immutable.
@@ -81,13 +85,12 @@ impl Snapshot {
 
         let mut upstreams = Vec::with_capacity(manifest.upstreams.len());
         for spec in &manifest.upstreams {
-            match Upstream::new(
-                &spec.name,
-                &spec.targets,
-                spec.connect_timeout,
-                spec.timeout,
-            ) {
-                Ok(upstream) => upstreams.push(Arc::new(upstream)),
+            match Upstream::new(spec) {
+                Ok(upstream) => {
+                    let upstream = Arc::new(upstream);
+                    upstream.start();
+                    upstreams.push(upstream);
+                }
                 Err(e) => diagnose(&spec.span, e.to_string(), None),
             }
         }
@@ -115,6 +118,8 @@ impl Snapshot {
                     chain: Chain::new(chain),
                     upstream: upstream.clone(),
                     timeout: route.timeout,
+                    try_timeout: route.try_timeout.unwrap_or(route.timeout),
+                    retry: route.retry.clone(),
                 });
             }
         }

@@ -1,15 +1,27 @@
-//! Upstreams: named groups of targets, each with a pooled keep-alive client, and the choice of a
-//! target for each request (round robin for now; `balance/` will hold one file per algorithm).
+//! Upstreams: named groups of targets, each with a pooled keep-alive client, a balancer
+//! (`balance/`, one file per algorithm), target health (`health`) and a circuit breaker and
+//! retry budget (`breaker`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+pub mod balance;
+pub mod breaker;
+pub mod health;
 
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
 use http::uri::Authority;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::config::{self, ActiveHealth, Balance, HashOn, PassiveHealth};
 use crate::proxy::body::ProxyBody;
+use balance::{Balancer, hash_bytes};
+use breaker::{Breaker, Budget, InFlight};
+use health::{AbortOnDrop, TargetHealth};
 
 /// How long an idle upstream connection stays in the pool.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -23,9 +35,19 @@ pub type UpstreamClient = Client<HttpConnector, ProxyBody>;
 pub struct Upstream {
     name: String,
     targets: Vec<Authority>,
-    next: AtomicUsize,
+    health: Vec<TargetHealth>,
+    in_flight: Vec<AtomicU32>,
+    balancer: Balancer,
+    hash_on: Option<HashOn>,
+    active_health: Option<ActiveHealth>,
+    passive_health: Option<PassiveHealth>,
+    panic_mode: bool,
+    breaker: Breaker,
+    budget: Budget,
+    clock: Instant,
     client: UpstreamClient,
     timeout: Duration,
+    checker: OnceLock<AbortOnDrop>,
 }
 
 /// A target that is not a valid `host:port`.
@@ -37,16 +59,21 @@ pub struct BadTarget {
     reason: String,
 }
 
+/// Why no target could be chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoTarget {
+    /// The upstream has no target at all.
+    Empty,
+    /// Every target is unhealthy or ejected (and `panic-mode` is off).
+    NoneHealthy,
+}
+
 impl Upstream {
-    /// An upstream over `targets` (`host:port`), connecting within `connect_timeout`, with
-    /// `timeout` as the default time to wait for a response.
-    pub fn new(
-        name: &str,
-        targets: &[String],
-        connect_timeout: Duration,
-        timeout: Duration,
-    ) -> Result<Self, BadTarget> {
-        let targets = targets
+    /// The upstream `spec` describes. Active health checks start with [`Upstream::start`].
+    pub fn new(spec: &config::Upstream) -> Result<Self, BadTarget> {
+        let name = &spec.name;
+        let targets = spec
+            .targets
             .iter()
             .map(|t| {
                 t.parse::<Authority>().map_err(|e| BadTarget {
@@ -56,8 +83,14 @@ impl Upstream {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let weighted: Vec<(&str, u32)> = spec
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), spec.weights.get(i).copied().unwrap_or(1)))
+            .collect();
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_connect_timeout(Some(spec.connect_timeout));
         connector.set_nodelay(true);
         connector.enforce_http(true);
         let client = Client::builder(TokioExecutor::new())
@@ -66,13 +99,40 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
+        let hash_on = match &spec.balance {
+            Balance::ConsistentHash(on) => Some(on.clone()),
+            _ => None,
+        };
         Ok(Self {
             name: name.to_owned(),
+            health: targets.iter().map(|_| TargetHealth::default()).collect(),
+            in_flight: targets.iter().map(|_| AtomicU32::new(0)).collect(),
+            balancer: Balancer::new(&spec.balance, &weighted),
             targets,
-            next: AtomicUsize::new(0),
+            hash_on,
+            active_health: spec.active_health.clone(),
+            passive_health: spec.passive_health.clone(),
+            panic_mode: spec.panic_mode,
+            breaker: Breaker::new(spec.limits.max_requests),
+            budget: Budget::new(spec.retry_budget),
+            clock: Instant::now(),
             client,
-            timeout,
+            timeout: spec.timeout,
+            checker: OnceLock::new(),
         })
+    }
+
+    /// Starts the active health checks, if configured: one task, which ends when the upstream
+    /// is dropped (it holds a `Weak`, and the upstream aborts it on drop).
+    pub fn start(self: &Arc<Self>) {
+        let Some(config) = self.active_health.clone() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let task = runtime.spawn(health::run_checks(Arc::downgrade(self), config));
+        let _ = self.checker.set(AbortOnDrop(task));
     }
 
     /// The upstream's name.
@@ -90,17 +150,119 @@ impl Upstream {
         self.timeout
     }
 
-    /// The next target, round robin.
-    pub fn pick(&self) -> Option<&Authority> {
-        if self.targets.is_empty() {
-            return None;
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.targets.get(n % self.targets.len())
-    }
-
     /// The pooled client.
     pub fn client(&self) -> &UpstreamClient {
         &self.client
+    }
+
+    /// Milliseconds on the upstream's clock (never 0).
+    fn now(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64 + 1
+    }
+
+    /// The request's consistent-hash key, when the upstream hashes and the key is present.
+    pub fn hash_key(&self, headers: &HeaderMap, client: IpAddr) -> Option<u64> {
+        match self.hash_on.as_ref()? {
+            HashOn::Header(name) => headers.get(name).map(|v| hash_bytes(v.as_bytes())),
+            HashOn::Cookie(name) => headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| hash_bytes(v.as_bytes())),
+            HashOn::ClientIp => Some(match client {
+                IpAddr::V4(ip) => hash_bytes(&ip.octets()),
+                IpAddr::V6(ip) => hash_bytes(&ip.octets()),
+            }),
+        }
+    }
+
+    /// A target for a request: a healthy one not in `tried` (a bit per index) if possible, else
+    /// a healthy one, else any one in panic mode.
+    pub fn pick(&self, key: Option<u64>, tried: u64) -> Result<usize, NoTarget> {
+        let n = self.targets.len();
+        if n == 0 {
+            return Err(NoTarget::Empty);
+        }
+        let now = self.now();
+        let load = |i: usize| {
+            self.in_flight
+                .get(i)
+                .map_or(0, |c| c.load(Ordering::Relaxed))
+        };
+        let healthy = |i: usize| self.health.get(i).is_some_and(|h| h.usable(now));
+        let untried = |i: usize| i >= 64 || tried & (1 << i) == 0;
+        if tried != 0
+            && let Some(i) = self
+                .balancer
+                .pick(n, key, load, |i| healthy(i) && untried(i))
+        {
+            return Ok(i);
+        }
+        if let Some(i) = self.balancer.pick(n, key, load, healthy) {
+            return Ok(i);
+        }
+        if self.panic_mode {
+            return self
+                .balancer
+                .pick(n, key, load, untried)
+                .ok_or(NoTarget::NoneHealthy);
+        }
+        Err(NoTarget::NoneHealthy)
+    }
+
+    /// The authority of target `index`.
+    pub fn target(&self, index: usize) -> Option<&Authority> {
+        self.targets.get(index)
+    }
+
+    /// Counts a request to target `index` until the guard drops (for least-request).
+    pub fn begin(&self, index: usize) -> Option<InFlight<'_>> {
+        let counter = self.in_flight.get(index)?;
+        counter.fetch_add(1, Ordering::Relaxed);
+        Some(InFlight::new(counter))
+    }
+
+    /// Records a try's outcome on target `index` for passive health.
+    pub fn record(&self, index: usize, failed: bool) {
+        let Some(config) = &self.passive_health else {
+            return;
+        };
+        if let Some(time) = health::record_outcome(&self.health, index, failed, config, self.now())
+        {
+            tracing::warn!(
+                upstream = %self.name,
+                target = %self.targets.get(index).map_or("?", Authority::as_str),
+                ejected_for = ?time,
+                "target ejected after consecutive failures"
+            );
+        }
+    }
+
+    fn record_check(&self, index: usize, passed: bool, config: &ActiveHealth) {
+        let Some(health) = self.health.get(index) else {
+            return;
+        };
+        if let Some(up) = health.record_check(passed, config) {
+            let target = self.targets.get(index).map_or("?", Authority::as_str);
+            if up {
+                tracing::info!(upstream = %self.name, target, "target healthy again");
+            } else {
+                tracing::warn!(upstream = %self.name, target, "target failed its health checks");
+            }
+        }
+    }
+
+    /// Admits a request under `max-requests`, or `None` when the breaker is open.
+    pub fn enter(&self) -> Option<InFlight<'_>> {
+        self.breaker.enter()
+    }
+
+    /// A retry within the budget, held while it runs; `None` when spent.
+    pub fn try_retry(&self) -> Option<InFlight<'_>> {
+        self.budget
+            .try_retry(self.breaker.active(), self.clock.elapsed().as_secs())
     }
 }

@@ -27,7 +27,7 @@ pub(super) struct RawListener {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawUpstream {
-    pub(super) targets: Spanned<Vec<Spanned<String>>>,
+    pub(super) targets: Spanned<Vec<Spanned<RawTarget>>>,
     pub(super) connect_timeout: Option<Spanned<Text>>,
     pub(super) timeout: Option<Spanned<Text>>,
 }
@@ -58,6 +58,157 @@ pub(super) struct RawMatch {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawPlugin {
     pub(super) plugin: Option<Spanned<String>>,
+    pub(super) balance: Option<Spanned<String>>,
+    pub(super) hash_on: Option<Spanned<RawHashOn>>,
+    pub(super) health: Option<RawHealth>,
+    pub(super) panic_mode: Option<bool>,
+    pub(super) limits: Option<RawLimits>,
+    pub(super) retry_budget: Option<RawRetryBudget>,
+}
+
+/// A target: `"host:port"` or `{ address = "host:port", weight = 3 }`.
+#[derive(Debug)]
+pub(super) struct RawTarget {
+    pub(super) address: String,
+    pub(super) weight: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTargetTable {
+    address: String,
+    weight: Option<Spanned<i64>>,
+}
+
+impl<'de> Deserialize<'de> for RawTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawTarget;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string \"host:port\" or a table { address, weight }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawTarget, E> {
+                Ok(RawTarget {
+                    address: v.to_owned(),
+                    weight: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawTarget, A::Error> {
+                let table =
+                    RawTargetTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawTarget {
+                    address: table.address,
+                    weight: table.weight,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `hash-on`: `"client-ip"`, `{ header = "..." }` or `{ cookie = "..." }`.
+#[derive(Debug)]
+pub(super) enum RawHashOn {
+    Word(String),
+    Table {
+        header: Option<String>,
+        cookie: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawHashOnTable {
+    header: Option<String>,
+    cookie: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawHashOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawHashOn;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"client-ip\", { header = \"...\" } or { cookie = \"...\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawHashOn, E> {
+                Ok(RawHashOn::Word(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawHashOn, A::Error> {
+                let table =
+                    RawHashOnTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawHashOn::Table {
+                    header: table.header,
+                    cookie: table.cookie,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// An upstream's `health` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawHealth {
+    pub(super) active: Option<RawActiveHealth>,
+    pub(super) passive: Option<RawPassiveHealth>,
+}
+
+/// `health.active`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawActiveHealth {
+    pub(super) path: Option<Spanned<String>>,
+    pub(super) interval: Option<Spanned<Text>>,
+    pub(super) timeout: Option<Spanned<Text>>,
+    pub(super) healthy_threshold: Option<Spanned<i64>>,
+    pub(super) unhealthy_threshold: Option<Spanned<i64>>,
+}
+
+/// `health.passive`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPassiveHealth {
+    pub(super) consecutive_failures: Option<Spanned<i64>>,
+    pub(super) base_ejection: Option<Spanned<Text>>,
+    pub(super) max_ejection: Option<Spanned<Text>>,
+    pub(super) max_ejection_percent: Option<Spanned<i64>>,
+}
+
+/// An upstream's `limits` (circuit breaker).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawLimits {
+    pub(super) max_connections: Option<Spanned<i64>>,
+    pub(super) max_pending: Option<Spanned<i64>>,
+    pub(super) max_requests: Option<Spanned<i64>>,
+}
+
+/// An upstream's `retry-budget`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawRetryBudget {
+    pub(super) percent: Option<Spanned<i64>>,
+    pub(super) min_per_second: Option<Spanned<i64>>,
+}
+
+/// A route's `retry` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawRetry {
+    pub(super) attempts: Option<Spanned<i64>>,
+    pub(super) on: Option<Vec<Spanned<toml::Value>>>,
+    pub(super) backoff: Option<Spanned<Text>>,
+    pub(super) max_backoff: Option<Spanned<Text>>,
+    pub(super) non_idempotent: Option<bool>,
     pub(super) wasm: Option<Spanned<String>>,
     pub(super) name: Option<Spanned<String>>,
     pub(super) isolation: Option<Spanned<String>>,
@@ -66,6 +217,9 @@ pub(super) struct RawPlugin {
     pub(super) cpu: Option<Spanned<Text>>,
     pub(super) max_requests: Option<Spanned<i64>>,
     pub(super) config: Option<Spanned<toml::Table>>,
+    pub(super) try_timeout: Option<Spanned<Text>>,
+    pub(super) idle_timeout: Option<Spanned<Text>>,
+    pub(super) retry: Option<Spanned<RawRetry>>,
 }
 
 /// A duration or size: a string, or for sizes an integer, kept as text until validation.

@@ -9,9 +9,15 @@ use http::{HeaderName, HeaderValue, Method};
 use toml::Spanned;
 
 use super::diagnostic::{Diagnostic, Source};
-use super::raw::{Named, RawListener, RawManifest, RawMatch, RawRoute, RawUpstream, Span, Text};
+use super::raw::{
+    Named, RawHashOn, RawListener, RawManifest, RawMatch, RawRetry, RawRoute, RawUpstream, Span,
+    Text,
+};
 use super::units::{DURATION_HELP, parse_duration};
-use super::{Listener, Manifest, PluginCatalog, Route, Upstream, plugin, suggest};
+use super::{
+    ActiveHealth, Balance, HashOn, Listener, Manifest, PassiveHealth, PluginCatalog, RetryBudget,
+    RetryPolicy, Route, Upstream, UpstreamLimits, plugin, suggest,
+};
 use crate::router::{HeaderValueMatch, HostPattern, PathPattern, RouteMatcher, Router};
 
 const METHODS: &[&str] = &[
@@ -114,19 +120,23 @@ fn upstream(section: Named<RawUpstream>, errors: &mut Vec<Diagnostic>) -> Upstre
     }
     let mut targets = Vec::new();
     for target in value.targets.into_inner() {
-        if valid_target(target.get_ref()) {
-            targets.push(target.into_inner());
+        let span = target.span();
+        let target = target.into_inner();
+        if valid_target(&target.address) {
+            targets.push(target.address);
+            weights.push(integer(target.weight, 1, 1..=100, &what, "weight", errors));
         } else {
             errors.push(Diagnostic::new(
-                target.span(),
-                format!("invalid target `{}` in upstream `{name}`", target.get_ref()),
+                span,
+                format!("invalid target `{}` in upstream `{name}`", target.address),
                 "write `host:port` with a host name or IP address, e.g. \"10.0.0.5:8080\" or \"backend.internal:80\"",
             ));
         }
     }
-    let what = format!("upstream `{name}`");
     let connect_timeout = duration(value.connect_timeout, Duration::from_secs(2), &what, errors);
     let timeout = duration(value.timeout, Duration::from_secs(30), &what, errors);
+    let mut weights = Vec::new();
+    let what = format!("upstream `{name}`");
     Upstream {
         name,
         targets,
@@ -141,15 +151,259 @@ fn valid_target(target: &str) -> bool {
         Ok(authority) => {
             !target.contains('@')
                 && !authority.host().is_empty()
+    let balance = balance(value.balance, value.hash_on, &what, errors);
+    let health = value.health.unwrap_or(super::raw::RawHealth {
+        active: None,
+        passive: None,
+    });
+    let active_health = health.active.map(|a| ActiveHealth {
+        path: match a.path {
+            Some(path) if path.get_ref().starts_with('/') => path.into_inner(),
+            Some(path) => {
+                errors.push(Diagnostic::new(
+                    path.span(),
+                    format!("invalid health check path `{}` in {what}", path.get_ref()),
+                    "write an absolute path, e.g. \"/healthz\"",
+                ));
+                "/healthz".into()
+            }
+            None => "/healthz".into(),
+        },
+        interval: duration(a.interval, Duration::from_secs(5), &what, errors),
+        timeout: duration(a.timeout, Duration::from_secs(1), &what, errors),
+        healthy_threshold: integer(
+            a.healthy_threshold,
+            2,
+            1..=100,
+            &what,
+            "healthy-threshold",
+            errors,
+        ),
+        unhealthy_threshold: integer(
+            a.unhealthy_threshold,
+            3,
+            1..=100,
+            &what,
+            "unhealthy-threshold",
+            errors,
+        ),
+    });
+    let passive_health = health.passive.map(|p| {
+        let base_ejection = duration(p.base_ejection, Duration::from_secs(30), &what, errors);
+        let max_ejection = duration(p.max_ejection, Duration::from_secs(300), &what, errors);
+        PassiveHealth {
+            consecutive_failures: integer(
+                p.consecutive_failures,
+                5,
+                1..=1000,
+                &what,
+                "consecutive-failures",
+                errors,
+            ),
+            base_ejection,
+            max_ejection: max_ejection.max(base_ejection),
+            max_ejection_percent: integer(
+                p.max_ejection_percent,
+                50,
+                0..=100,
+                &what,
+                "max-ejection-percent",
+                errors,
+            ),
+        }
+    });
+    let limits = value.limits.map_or_else(UpstreamLimits::default, |l| {
+        let mut limit = |v: Option<Spanned<i64>>, key: &str| {
+            let span = v.as_ref().map(Spanned::span);
+            let n = integer(v, 0, 1..=1_000_000, &what, key, errors);
+            span.map(|_| n)
+        };
+        UpstreamLimits {
+            max_connections: limit(l.max_connections, "max-connections"),
+            max_pending: limit(l.max_pending, "max-pending"),
+            max_requests: limit(l.max_requests, "max-requests"),
+        }
+    });
+    let retry_budget = value
+        .retry_budget
+        .map_or_else(RetryBudget::default, |b| RetryBudget {
+            percent: integer(b.percent, 20, 0..=1000, &what, "percent", errors),
+            min_per_second: integer(
+                b.min_per_second,
+                3,
+                0..=100_000,
+                &what,
+                "min-per-second",
+                errors,
+            ),
+        });
                 && authority.port_u16().is_some_and(|p| p != 0)
         }
         Err(_) => false,
+        weights,
     }
 }
+        balance,
+        active_health,
+        passive_health,
+        panic_mode: value.panic_mode.unwrap_or(false),
+        limits,
+        retry_budget,
 
 fn route(
     section: Named<RawRoute>,
     upstreams: &[Upstream],
+const BALANCES: &[&str] = &[
+    "round-robin",
+    "weighted",
+    "least-request",
+    "random",
+    "consistent-hash",
+];
+
+fn balance(
+    raw: Option<Spanned<String>>,
+    hash_on: Option<Spanned<RawHashOn>>,
+    what: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Balance {
+    let name = raw.as_ref().map_or("round-robin", |b| b.get_ref().as_str());
+    let balance = match name {
+        "round-robin" => Balance::RoundRobin,
+        "weighted" => Balance::Weighted,
+        "least-request" => Balance::LeastRequest,
+        "random" => Balance::Random,
+        "consistent-hash" => {
+            let Some(hash_on) = hash_on else {
+                if let Some(raw) = &raw {
+                    errors.push(Diagnostic::new(
+                        raw.span(),
+                        format!("`consistent-hash` in {what} needs `hash-on`"),
+                        "add `hash-on = { header = \"x-user\" }`, `hash-on = { cookie = \"session\" }` or `hash-on = \"client-ip\"`",
+                    ));
+                }
+                return Balance::RoundRobin;
+            };
+            return hash_key(hash_on, what, errors)
+                .map_or(Balance::RoundRobin, Balance::ConsistentHash);
+        }
+        other => {
+            if let Some(raw) = &raw {
+                errors.push(Diagnostic::new(
+                    raw.span(),
+                    format!("unknown balance `{other}` in {what}"),
+                    suggest::help(other, "balance algorithms", BALANCES),
+                ));
+            }
+            Balance::RoundRobin
+        }
+    };
+    if let Some(hash_on) = hash_on {
+        errors.push(Diagnostic::new(
+            hash_on.span(),
+            format!("`hash-on` in {what} is only used with `balance = \"consistent-hash\"`"),
+            "remove `hash-on`, or set `balance = \"consistent-hash\"`",
+        ));
+    }
+    balance
+}
+
+fn hash_key(raw: Spanned<RawHashOn>, what: &str, errors: &mut Vec<Diagnostic>) -> Option<HashOn> {
+    let span = raw.span();
+    let bad = |errors: &mut Vec<Diagnostic>, message: String| {
+        errors.push(Diagnostic::new(
+            span.clone(),
+            message,
+            "write `hash-on = { header = \"x-user\" }`, `hash-on = { cookie = \"session\" }` or `hash-on = \"client-ip\"`",
+        ));
+        None
+    };
+    match raw.into_inner() {
+        RawHashOn::Word(word) if word == "client-ip" => Some(HashOn::ClientIp),
+        RawHashOn::Word(word) => bad(
+            errors,
+            format!("invalid `hash-on` value `{word}` in {what}"),
+        ),
+        RawHashOn::Table {
+            header: Some(header),
+            cookie: None,
+        } => match HeaderName::from_bytes(header.as_bytes()) {
+            Ok(name) => Some(HashOn::Header(name)),
+            Err(_) => bad(
+                errors,
+                format!("invalid header name `{header}` in `hash-on` of {what}"),
+            ),
+        },
+        RawHashOn::Table {
+            header: None,
+            cookie: Some(cookie),
+        } if !cookie.is_empty() => Some(HashOn::Cookie(cookie)),
+        RawHashOn::Table { .. } => bad(
+            errors,
+            format!("`hash-on` in {what} needs exactly one of `header` and `cookie`"),
+        ),
+    }
+}
+
+/// Parses an optional integer key within `range`, reporting others; falls back to `default`.
+fn integer(
+    value: Option<Spanned<i64>>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+    what: &str,
+    key: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> u32 {
+    let Some(value) = value else { return default };
+    match u32::try_from(*value.get_ref()) {
+        Ok(n) if range.contains(&n) => n,
+        _ => {
+            errors.push(Diagnostic::new(
+                value.span(),
+                format!("`{key}` in {what} is out of range: {}", value.get_ref()),
+                format!(
+                    "use a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+            default
+        }
+    }
+}
+
+/// A route's `retry` table.
+fn retry(raw: Spanned<RawRetry>, what: &str, errors: &mut Vec<Diagnostic>) -> RetryPolicy {
+    let raw = raw.into_inner();
+    let mut policy = RetryPolicy {
+        attempts: integer(raw.attempts, 2, 1..=10, what, "attempts", errors),
+        on_connect_failure: raw.on.is_none(),
+        on_reset: raw.on.is_none(),
+        on_timeout: false,
+        statuses: Vec::new(),
+        backoff: duration(raw.backoff, Duration::from_millis(25), what, errors),
+        max_backoff: duration(raw.max_backoff, Duration::from_millis(250), what, errors),
+        non_idempotent: raw.non_idempotent.unwrap_or(false),
+    };
+    policy.max_backoff = policy.max_backoff.max(policy.backoff);
+    for condition in raw.on.unwrap_or_default() {
+        match condition.get_ref() {
+            toml::Value::String(s) if s == "connect-failure" => policy.on_connect_failure = true,
+            toml::Value::String(s) if s == "reset" => policy.on_reset = true,
+            toml::Value::String(s) if s == "timeout" => policy.on_timeout = true,
+            toml::Value::Integer(n) if (500..=599).contains(n) => {
+                policy.statuses.push(u16::try_from(*n).unwrap_or(503));
+            }
+            other => errors.push(Diagnostic::new(
+                condition.span(),
+                format!("invalid retry condition `{other}` in {what}"),
+                "use \"connect-failure\", \"reset\", \"timeout\" or a status from 500 to 599, e.g. `on = [\"connect-failure\", \"reset\", 503]`",
+            )),
+        }
+    }
+    policy
+}
+
     declared: &[String],
     plugins: Vec<super::PluginSpec>,
     errors: &mut Vec<Diagnostic>,
@@ -173,7 +427,15 @@ fn route(
     let default = upstream
         .and_then(|i| upstreams.get(i))
         .map_or(Duration::from_secs(30), |u| u.timeout);
-    let timeout = duration(value.timeout, default, &format!("route `{id}`"), errors);
+    let what = format!("route `{id}`");
+    let timeout = duration(value.timeout, default, &what, errors);
+    let try_timeout = value
+        .try_timeout
+        .map(|t| duration(Some(t), timeout, &what, errors));
+    let idle_timeout = value
+        .idle_timeout
+        .map(|t| duration(Some(t), timeout, &what, errors));
+    let retry = value.retry.map(|r| retry(r, &what, errors));
     let Some(raw_match) = value.matcher else {
         errors.push(Diagnostic::new(
             name_span,
@@ -202,6 +464,9 @@ fn matcher(id: &str, raw: Spanned<RawMatch>, errors: &mut Vec<Diagnostic>) -> Op
                 errors.push(Diagnostic::new(
                     host.span(),
                     format!("invalid host in route `{id}`: {e}"),
+        try_timeout,
+        idle_timeout,
+        retry,
                     e.help(),
                 ))
             })

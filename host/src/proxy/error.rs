@@ -33,6 +33,10 @@ pub enum ErrorKind {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// Every target of the upstream is unhealthy or ejected.
+    NoHealthyUpstream,
+    /// The upstream's circuit breaker is open (`limits`): answered at once, with `Retry-After`.
+    UpstreamOverloaded,
     /// The upstream's answer could not be read or was too large to buffer.
     BadUpstreamResponse,
     /// A plugin failed under `fail-closed`.
@@ -52,6 +56,9 @@ impl ErrorKind {
                 StatusCode::BAD_GATEWAY
             }
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::NoHealthyUpstream | ErrorKind::UpstreamOverloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorKind::PluginFailed | ErrorKind::BadPluginReply => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -66,6 +73,8 @@ impl ErrorKind {
             ErrorKind::BadRequestBody => "bad_request_body",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::NoHealthyUpstream => "no_healthy_upstream",
+            ErrorKind::UpstreamOverloaded => "upstream_overloaded",
             ErrorKind::BadUpstreamResponse => "bad_upstream_response",
             ErrorKind::PluginFailed => "plugin_failed",
             ErrorKind::BadPluginReply => "bad_plugin_reply",
@@ -80,6 +89,8 @@ impl ErrorKind {
             }
             ErrorKind::UpstreamUnavailable
             | ErrorKind::UpstreamTimeout
+            | ErrorKind::NoHealthyUpstream
+            | ErrorKind::UpstreamOverloaded
             | ErrorKind::BadUpstreamResponse => Side::Upstream,
             ErrorKind::PluginFailed | ErrorKind::BadPluginReply => Side::Plugin,
         }
@@ -129,6 +140,9 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.kind == ErrorKind::UpstreamOverloaded {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Ok(id) = HeaderValue::from_str(request_id) {
             headers.insert("x-request-id", id);
         }

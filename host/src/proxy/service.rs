@@ -14,6 +14,7 @@ use super::body::{self, BufferError, ProxyBody};
 use super::error::{ErrorKind, ProxyError};
 use super::forward;
 use super::request_id;
+use super::retry;
 use crate::plugin::bindings::Reply;
 use crate::plugin::exchange::{Phase, ResponseState};
 use crate::plugin::{Context, Exchange, RequestVerdict};
@@ -280,7 +281,8 @@ fn respond_after_chain(
     Ok(finish(Response::from_parts(parts, body)))
 }
 
-/// Sends `request` to the route's upstream and waits for the response headers.
+/// Sends `request` to the route's upstream and waits for the response headers: admitted by
+/// the circuit breaker, then tried (and retried, see `retry`) within the route's `timeout`.
 async fn forward_upstream(
     route: &RouteRuntime,
     mut request: Request<ProxyBody>,
@@ -289,15 +291,12 @@ async fn forward_upstream(
     host: Option<&str>,
 ) -> Result<Response<Incoming>, ProxyError> {
     let upstream = &route.upstream;
-    let target = upstream
-        .pick()
-        .ok_or_else(|| {
-            ProxyError::new(
-                ErrorKind::UpstreamUnavailable,
-                format!("upstream `{}` has no target", upstream.name()),
-            )
-        })?
-        .clone();
+    let Some(_admitted) = upstream.enter() else {
+        return Err(ProxyError::new(
+            ErrorKind::UpstreamOverloaded,
+            format!("upstream `{}` is at its request limit", upstream.name()),
+        ));
+    };
     let version = request.version();
     let headers = request.headers_mut();
     forward::strip_hop_by_hop(headers);
@@ -309,27 +308,12 @@ async fn forward_upstream(
             headers.insert(header::HOST, value);
         }
     }
-    *request.uri_mut() =
-        forward::upstream_uri(&target, request.uri().path_and_query()).map_err(|e| {
-            ProxyError::new(
-                ErrorKind::BadRequestBody,
-                format!("cannot build the upstream URI: {e}"),
-            )
-        })?;
     *request.version_mut() = Version::HTTP_11;
 
-    match tokio::time::timeout(route.timeout, upstream.client().request(request)).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => {
-            tracing::warn!(upstream = upstream.name(), target = %target, error = %describe_client_error(&e), "upstream request failed");
-            let message = if e.is_connect() {
-                format!("upstream `{}` refused the connection", upstream.name())
-            } else {
-                format!("upstream `{}` closed the connection", upstream.name())
-            };
-            Err(ProxyError::new(ErrorKind::UpstreamUnavailable, message))
-        }
+    match tokio::time::timeout(route.timeout, retry::send(route, request, key)).await {
+        Ok(result) => result,
         Err(_) => Err(ProxyError::new(
+    let key = upstream.hash_key(request.headers(), conn.peer.ip());
             ErrorKind::UpstreamTimeout,
             format!(
                 "upstream `{}` did not answer within {:?}",
@@ -340,7 +324,7 @@ async fn forward_upstream(
     }
 }
 
-fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {
+pub(super) fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {
     use std::error::Error;
     let mut text = error.to_string();
     let mut source = error.source();

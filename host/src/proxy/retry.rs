@@ -1,0 +1,212 @@
+//! Tries and retries of one request on an upstream: each try picks a target (another one than
+//! those tried, where possible), waits at most `try-timeout`, and reports its outcome to passive
+//! health. A failed try is retried when the route's `retry` allows it, the method is idempotent
+//! (or `non-idempotent = true`), the body can be sent again, and the upstream's retry budget has
+//! room; between tries, exponential backoff with full jitter.
+//!
+//! A body can be sent again when it is empty, was buffered for a plugin, or declares a
+//! `content-length` of at most [`MAX_REPLAY_BODY`] (then it is read into memory first); any
+//! other body is streamed once and never retried.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use rand::Rng;
+
+use super::body::{self, ProxyBody};
+use super::error::{ErrorKind, ProxyError};
+use super::forward;
+use crate::config::RetryPolicy;
+use crate::snapshot::RouteRuntime;
+use crate::upstream::{NoTarget, Upstream};
+
+/// The largest request body buffered so that it can be retried.
+pub const MAX_REPLAY_BODY: u64 = 64 << 10;
+
+/// How one try ended.
+enum Outcome {
+    Response(Response<Incoming>),
+    ConnectFailed,
+    Reset,
+    TimedOut,
+}
+
+/// Sends the request, retrying as the route allows.
+pub async fn send(
+    route: &RouteRuntime,
+    request: Request<ProxyBody>,
+    key: Option<u64>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let upstream = &route.upstream;
+    let policy = route
+        .retry
+        .as_ref()
+        .filter(|p| p.non_idempotent || idempotent(request.method()));
+    let (parts, body) = request.into_parts();
+    let Some(policy) = policy else {
+        let target = pick(upstream, key, 0)?;
+        return finish(upstream, try_once(route, parts, body, target).await, route);
+    };
+    let replay = match replayable(body).await? {
+        Ok(bytes) => bytes,
+        Err(body) => {
+            let target = pick(upstream, key, 0)?;
+            return finish(upstream, try_once(route, parts, body, target).await, route);
+        }
+    };
+    let mut tried = 0u64;
+    let mut retry = 0u32;
+    let mut _budget = None;
+    loop {
+        let target = pick(upstream, key, tried)?;
+        if target < 64 {
+            tried |= 1 << target;
+        }
+        let body = body::full(replay.clone(), None);
+        let outcome = try_once(route, parts.clone(), body, target).await;
+        if retry >= policy.attempts || !should_retry(policy, &outcome) {
+            return finish(upstream, outcome, route);
+        }
+        let Some(permit) = upstream.try_retry() else {
+            tracing::warn!(
+                upstream = upstream.name(),
+                "retry budget spent; not retrying"
+            );
+            return finish(upstream, outcome, route);
+        };
+        _budget = Some(permit);
+        drop(outcome);
+        retry += 1;
+        tokio::time::sleep(backoff(policy, retry)).await;
+    }
+}
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The body as bytes when it can be sent again, else the body itself.
+async fn replayable(body: ProxyBody) -> Result<Result<Bytes, ProxyBody>, ProxyError> {
+    if body.is_end_stream() {
+        return Ok(Ok(Bytes::new()));
+    }
+    match body.size_hint().exact() {
+        Some(n) if n <= MAX_REPLAY_BODY => match body.collect().await {
+            Ok(collected) => Ok(Ok(collected.to_bytes())),
+            Err(e) => Err(ProxyError::new(
+                ErrorKind::BadRequestBody,
+                format!("the request body could not be read: {e}"),
+            )),
+        },
+        _ => Ok(Err(body)),
+    }
+}
+
+fn should_retry(policy: &RetryPolicy, outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Response(r) => policy.statuses.contains(&r.status().as_u16()),
+        Outcome::ConnectFailed => policy.on_connect_failure,
+        Outcome::Reset => policy.on_reset,
+        Outcome::TimedOut => policy.on_timeout,
+    }
+}
+
+/// Full jitter: a random time up to `backoff × 2^(retry-1)`, capped at `max-backoff`.
+fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
+    let ceiling = policy
+        .backoff
+        .saturating_mul(1 << retry.saturating_sub(1).min(16))
+        .min(policy.max_backoff);
+    let ceiling = ceiling.as_micros() as u64;
+    Duration::from_micros(rand::rng().random_range(0..=ceiling))
+}
+
+fn pick(upstream: &Upstream, key: Option<u64>, tried: u64) -> Result<usize, ProxyError> {
+    upstream.pick(key, tried).map_err(|e| match e {
+        NoTarget::Empty => ProxyError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("upstream `{}` has no target", upstream.name()),
+        ),
+        NoTarget::NoneHealthy => ProxyError::new(
+            ErrorKind::NoHealthyUpstream,
+            format!("upstream `{}` has no healthy target", upstream.name()),
+        ),
+    })
+}
+
+/// One try on target `index`, within the route's `try-timeout`, recorded for passive health.
+async fn try_once(
+    route: &RouteRuntime,
+    parts: http::request::Parts,
+    body: ProxyBody,
+    index: usize,
+) -> Outcome {
+    let upstream = &route.upstream;
+    let Some(target) = upstream.target(index) else {
+        return Outcome::ConnectFailed;
+    };
+    let mut request = Request::from_parts(parts, body);
+    match forward::upstream_uri(target, request.uri().path_and_query()) {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return Outcome::ConnectFailed,
+    }
+    let _in_flight = upstream.begin(index);
+    let outcome =
+        match tokio::time::timeout(route.try_timeout, upstream.client().request(request)).await {
+            Ok(Ok(response)) => Outcome::Response(response),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    upstream = upstream.name(),
+                    target = %target,
+                    error = %super::service::describe_client_error(&e),
+                    "upstream request failed"
+                );
+                if e.is_connect() {
+                    Outcome::ConnectFailed
+                } else {
+                    Outcome::Reset
+                }
+            }
+            Err(_) => Outcome::TimedOut,
+        };
+    let failed = match &outcome {
+        Outcome::Response(r) => r.status().is_server_error(),
+        _ => true,
+    };
+    upstream.record(index, failed);
+    outcome
+}
+
+/// The client's answer for the last try.
+fn finish(
+    upstream: &Upstream,
+    outcome: Outcome,
+    route: &RouteRuntime,
+) -> Result<Response<Incoming>, ProxyError> {
+    let name = upstream.name();
+    match outcome {
+        Outcome::Response(response) => Ok(response),
+        Outcome::ConnectFailed => Err(ProxyError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("upstream `{name}` refused the connection"),
+        )),
+        Outcome::Reset => Err(ProxyError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("upstream `{name}` closed the connection"),
+        )),
+        Outcome::TimedOut => Err(ProxyError::new(
+            ErrorKind::UpstreamTimeout,
+            format!(
+                "upstream `{name}` did not answer within {:?}",
+                route.try_timeout
+            ),
+        )),
+    }
+}

@@ -1,0 +1,125 @@
+//! Circuit breaking and the retry budget of an upstream: counters of requests and retries in
+//! flight, checked with one atomic operation, so an overloaded upstream is answered `503` at
+//! once instead of queueing, and retries cannot multiply an outage.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::config::RetryBudget;
+
+/// Requests in flight on an upstream, limited by `max-requests`.
+#[derive(Debug)]
+pub struct Breaker {
+    max_requests: Option<u32>,
+    active: AtomicU32,
+}
+
+/// A request in flight; the count drops when it is dropped.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a AtomicU32);
+
+impl<'a> InFlight<'a> {
+    /// Counts one more on `counter` until dropped (the caller already added it).
+    pub fn new(counter: &'a AtomicU32) -> Self {
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Breaker {
+    /// A breaker opening above `max_requests` requests in flight (never, if `None`).
+    pub fn new(max_requests: Option<u32>) -> Self {
+        Self {
+            max_requests,
+            active: AtomicU32::new(0),
+        }
+    }
+
+    /// Admits a request, or `None` when `max-requests` are already in flight.
+    pub fn enter(&self) -> Option<InFlight<'_>> {
+        let before = self.active.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(&self.active);
+        match self.max_requests {
+            Some(max) if before >= max => None,
+            _ => Some(guard),
+        }
+    }
+
+    /// Requests in flight now.
+    pub fn active(&self) -> u32 {
+        self.active.load(Ordering::Relaxed)
+    }
+}
+
+/// The retry budget: retries in flight may be at most `percent` of the requests in flight, or
+/// else `min-per-second` retries each second.
+#[derive(Debug)]
+pub struct Budget {
+    config: RetryBudget,
+    retrying: AtomicU32,
+    second: AtomicU64,
+    used: AtomicU32,
+}
+
+impl Budget {
+    /// An empty budget.
+    pub fn new(config: RetryBudget) -> Self {
+        Self {
+            config,
+            retrying: AtomicU32::new(0),
+            second: AtomicU64::new(0),
+            used: AtomicU32::new(0),
+        }
+    }
+
+    /// A retry allowed now (`active` requests in flight, `second` the current second), held
+    /// while it runs; `None` when the budget is spent.
+    pub fn try_retry(&self, active: u32, second: u64) -> Option<InFlight<'_>> {
+        let before = self.retrying.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(&self.retrying);
+        if u64::from(before) * 100 < u64::from(active) * u64::from(self.config.percent) {
+            return Some(guard);
+        }
+        if self.second.swap(second, Ordering::Relaxed) != second {
+            self.used.store(0, Ordering::Relaxed);
+        }
+        (self.used.fetch_add(1, Ordering::Relaxed) < self.config.min_per_second).then_some(guard)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_refuses_above_max_requests_and_frees_on_drop() {
+        let b = Breaker::new(Some(2));
+        let one = b.enter();
+        let two = b.enter();
+        assert!(one.is_some() && two.is_some());
+        assert!(b.enter().is_none());
+        drop(one);
+        assert!(b.enter().is_some());
+        assert_eq!(b.active(), 1);
+    }
+
+    #[test]
+    fn retries_are_limited_to_a_percentage_or_a_floor_per_second() {
+        let budget = Budget::new(RetryBudget {
+            percent: 20,
+            min_per_second: 2,
+        });
+        // 100 requests in flight: 20 retries at once, then the floor of 2 per second.
+        let held: Vec<_> = (0..20).map(|_| budget.try_retry(100, 7).unwrap()).collect();
+        assert!(budget.try_retry(100, 7).is_some());
+        assert!(budget.try_retry(100, 7).is_some());
+        assert!(budget.try_retry(100, 7).is_none());
+        assert!(budget.try_retry(100, 8).is_some());
+        drop(held);
+        assert!(budget.try_retry(100, 8).is_some());
+    }
+}
