@@ -1,9 +1,13 @@
 //! End-to-end specifications of the gateway: real sockets on 127.0.0.1, real upstreams, real
 //! Wasm components built from this repository.
 
+mod balancing;
 mod chain;
 mod errors;
+mod flaky;
+mod health;
 mod isolation;
 mod key_auth;
 mod protocols;
+mod retries;
 mod sandbox;
