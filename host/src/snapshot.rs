@@ -112,6 +112,9 @@ impl Snapshot {
                     Err((message, help)) => diagnose(&spec.span, message, help),
                 }
             }
+            if route.idle_timeout.is_some() {
+                tracing::warn!(route = %route.id, "`idle-timeout` is not enforced yet");
+            }
             if let Some(upstream) = upstreams.get(route.upstream) {
                 routes.push(RouteRuntime {
                     id: route.id.as_str().into(),

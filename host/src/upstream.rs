@@ -99,6 +99,13 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
+        if spec.limits.max_connections.is_some() || spec.limits.max_pending.is_some() {
+            tracing::warn!(
+                upstream = %name,
+                "`limits.max-connections` and `limits.max-pending` are not enforced yet; \
+                 `limits.max-requests` is"
+            );
+        }
         let hash_on = match &spec.balance {
             Balance::ConsistentHash(on) => Some(on.clone()),
             _ => None,
