@@ -155,7 +155,8 @@ impl Chain {
         exchange.phase = ExchangePhase::Response;
         let ran = ran.min(state.held.len());
         for (plugin, held) in state.held[..ran].iter_mut().rev() {
-            if !plugin.needs().contains(Needs::ON_RESPONSE) {
+            // A plugin whose `on-request` failed (skipped under fail-open) is skipped here too.
+            if !plugin.needs().contains(Needs::ON_RESPONSE) || held.failed() {
                 continue;
             }
             let (back, result) = plugin.call(exchange, Phase::OnResponse, held).await;

@@ -96,6 +96,11 @@ impl Context {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// How many keys are set.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Whether no plugin wrote anything.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

@@ -160,6 +160,7 @@ impl wit_http::HostRequest for InstanceState {
         if !self.needs.contains(types::Needs::REQUEST_BODY) {
             return Err("set-body needs `request-body` in the needs returned by init".into());
         }
+        check_body_size(&body)?;
         self.request_mut()?.request_body = Some(body.into());
         Ok(())
     }
@@ -205,8 +206,8 @@ impl wit_http::HostResponse for InstanceState {
     fn set_status(&mut self, _: Resource<ResponseHandle>, status: u16) -> EditResult {
         let status = StatusCode::from_u16(status)
             .ok()
-            .filter(|s| (100..600).contains(&s.as_u16()))
-            .ok_or_else(|| format!("{status} is not a valid status code (100 to 599)"))?;
+            .filter(|s| (200..600).contains(&s.as_u16()))
+            .ok_or_else(|| format!("{status} is not a valid final status code (200 to 599)"))?;
         self.response_mut()?.parts.status = status;
         Ok(())
     }
@@ -263,6 +264,7 @@ impl wit_http::HostResponse for InstanceState {
 
     fn set_body(&mut self, _: Resource<ResponseHandle>, body: Vec<u8>) -> EditResult {
         self.check_response_body("set-body")?;
+        check_body_size(&body)?;
         self.response_mut()?.body = Some(body.into());
         Ok(())
     }
@@ -324,8 +326,21 @@ impl context::Host for InstanceState {
     }
 
     fn set(&mut self, key: String, value: String) {
-        if let Some(ex) = self.exchange.as_deref_mut() {
+        let tag = self.tag.clone();
+        let Some(ex) = self.exchange.as_deref_mut() else {
+            return;
+        };
+        let fits = key.len() <= MAX_CONTEXT_KEY
+            && value.len() <= MAX_CONTEXT_VALUE
+            && (ex.context.len() < MAX_CONTEXT_KEYS || ex.context.get(&key).is_some());
+        if fits {
             ex.context.set(key, value);
+        } else {
+            let key: String = key.chars().take(64).collect();
+            tracing::warn!(
+                target: "plugin", plugin = &*tag.plugin, route = &*ex.route, key,
+                "context entry refused: at most {MAX_CONTEXT_KEYS} keys of {MAX_CONTEXT_KEY} bytes, values of {MAX_CONTEXT_VALUE} bytes"
+            );
         }
     }
 
@@ -337,11 +352,20 @@ impl context::Host for InstanceState {
 }
 
 impl log::Host for InstanceState {
-    fn write(&mut self, level: log::Level, message: String, fields: Vec<(String, String)>) {
+    fn write(&mut self, level: log::Level, mut message: String, fields: Vec<(String, String)>) {
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("...");
+        }
+        let fields = &fields[..fields.len().min(32)];
         let (plugin, route) = (&*self.tag.plugin, &*self.tag.route);
         let request_id = self.exchange().map(|ex| ex.id.clone());
         let request_id = request_id.as_deref().unwrap_or("");
-        let fields = FieldList(&fields);
+        let fields = FieldList(fields);
         macro_rules! emit {
             ($level:ident) => {
                 tracing::$level!(target: "plugin", plugin, route, request_id, fields = %fields, "{message}")
@@ -382,6 +406,17 @@ impl std::fmt::Display for FieldList<'_> {
     }
 }
 
+fn check_body_size(body: &[u8]) -> EditResult {
+    let limit = crate::proxy::service::MAX_BUFFERED_BODY;
+    if body.len() > limit {
+        return Err(format!(
+            "a body of {} bytes is larger than the {limit} bytes the gateway buffers",
+            body.len()
+        ));
+    }
+    Ok(())
+}
+
 fn first_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).map(value_text)
 }
@@ -404,9 +439,35 @@ fn value_text(value: &HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).into_owned()
 }
 
+/// Fields that frame the message or describe the connection: the gateway sets them itself. A
+/// plugin that could change `content-length` on a streamed body would desynchronise a
+/// keep-alive connection (the next request or response would start inside this one's body).
+const MANAGED: [&str; 7] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+];
+
+/// Most key/values a plugin may keep in one request's context, and their sizes.
+const MAX_CONTEXT_KEYS: usize = 64;
+const MAX_CONTEXT_KEY: usize = 256;
+const MAX_CONTEXT_VALUE: usize = 4096;
+/// Longest log message kept from a plugin.
+const MAX_LOG_MESSAGE: usize = 4096;
+
 fn parse_name(name: &str) -> Result<HeaderName, String> {
-    HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("`{name}` is not a valid header name"))
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("`{name}` is not a valid header name"))?;
+    if MANAGED.contains(&name.as_str()) {
+        return Err(format!(
+            "`{name}` is managed by the gateway (it frames the message); plugins may not change it"
+        ));
+    }
+    Ok(name)
 }
 
 fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
@@ -418,6 +479,9 @@ fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Str
 }
 
 fn set_path_and_query(uri: &mut Uri, path: &str, query: Option<&str>) -> EditResult {
+    if query.is_some_and(|q| q.contains('#')) {
+        return Err("a query may not contain `#`".into());
+    }
     let text = match query {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),

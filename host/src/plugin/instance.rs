@@ -48,6 +48,8 @@ pub enum CallError {
     CpuLimit(Duration),
     /// The plugin outgrew its memory limit.
     MemoryLimit(usize),
+    /// The call took longer than its wall-clock limit (blocked in a WASI wait).
+    WallClock(Duration),
     /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access...).
     Trap(String),
     /// No instance could be created (the pool is exhausted, or instantiation failed).
@@ -61,6 +63,7 @@ impl CallError {
             CallError::Plugin(_) => "error",
             CallError::CpuLimit(_) => "cpu-limit",
             CallError::MemoryLimit(_) => "memory-limit",
+            CallError::WallClock(_) => "wall-clock",
             CallError::Trap(_) => "trap",
             CallError::Instantiate(_) => "instantiate",
         }
@@ -75,6 +78,12 @@ impl std::fmt::Display for CallError {
                 write!(f, "ran past its CPU limit of {limit:?} and was stopped")
             }
             CallError::MemoryLimit(limit) => write!(f, "outgrew its memory limit of {limit} bytes"),
+            CallError::WallClock(limit) => {
+                write!(
+                    f,
+                    "did not finish within {limit:?} of wall-clock time (blocked waiting?) and was stopped"
+                )
+            }
             CallError::Trap(reason) => write!(f, "trapped: {reason}"),
             CallError::Instantiate(reason) => write!(f, "could not be instantiated: {reason}"),
         }
@@ -123,6 +132,8 @@ pub struct ConfiguredPlugin {
     memory: usize,
     cpu_ticks: u64,
     cpu: Duration,
+    /// A bound on a call's wall-clock time: ten times its CPU limit plus a second.
+    wall: Duration,
     max_requests: u64,
     hash: Arc<str>,
     idle: Mutex<Vec<Warm>>,
@@ -133,7 +144,18 @@ pub struct ConfiguredPlugin {
 /// The instance a request holds between its `on-request` and `on-response` calls, so a plugin
 /// sees one instance (one memory) for the whole request, in either isolation mode.
 #[derive(Default)]
-pub struct Held(Option<Warm>);
+pub struct Held {
+    warm: Option<Warm>,
+    /// `on-request` failed (and was skipped under `fail-open`): no `on-response` for it.
+    failed: bool,
+}
+
+impl Held {
+    /// Whether this plugin's `on-request` failed for the request.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+}
 
 /// A live instance with its store.
 struct Warm {
@@ -182,6 +204,11 @@ impl ConfiguredPlugin {
             memory: spec.limits.memory_bytes,
             cpu_ticks: u64::try_from(cpu_ticks).unwrap_or(u64::MAX),
             cpu: spec.limits.cpu,
+            wall: spec
+                .limits
+                .cpu
+                .saturating_mul(10)
+                .saturating_add(Duration::from_secs(1)),
             max_requests: spec.limits.max_requests,
             hash: compiled.hash.clone(),
             idle: Mutex::new(Vec::new()),
@@ -236,12 +263,18 @@ impl ConfiguredPlugin {
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let mut warm = match held.0.take() {
+        let on_request = matches!(phase, Phase::OnRequest);
+        let mut warm = match held.warm.take() {
             Some(warm) => warm,
             None => match self.checkout().await {
-                Ok(warm) => warm,
+                Ok(mut warm) => {
+                    // One use per request, counted when the request takes the instance.
+                    warm.uses += 1;
+                    warm
+                }
                 Err(e) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    held.failed = on_request;
                     return (exchange, Err(e));
                 }
             },
@@ -253,40 +286,45 @@ impl ConfiguredPlugin {
         state.stderr.clear_tail();
         warm.store.set_epoch_deadline(1);
 
-        let result = invoke(&mut warm, phase).await;
+        // The CPU budget only counts ticks the guest runs; a guest blocked in a WASI wait (a
+        // sleep, a poll) runs none, so a wall-clock bound backs it up.
+        let result = tokio::time::timeout(self.wall, invoke(&mut warm, phase)).await;
         let exchange = warm
             .store
             .data_mut()
             .exchange
             .take()
             .expect("the exchange stays in the store for the whole call");
-        if matches!(phase, Phase::OnRequest) {
-            warm.uses += 1;
-        }
-        let keep = matches!(phase, Phase::OnRequest) && self.needs.contains(Needs::ON_RESPONSE);
+        let keep = on_request && self.needs.contains(Needs::ON_RESPONSE);
         let error = match result {
-            // The guest answered, or reported an error cleanly: its instance is still sound.
-            Ok(answer) => {
+            // The guest answered: its instance is sound.
+            Ok(Ok(Ok(outcome))) => {
                 if keep {
-                    held.0 = Some(warm);
+                    held.warm = Some(warm);
                 } else {
                     self.checkin(warm);
                 }
-                match answer {
-                    Ok(outcome) => return (exchange, Ok(outcome)),
-                    Err(message) => CallError::Plugin(message),
-                }
+                return (exchange, Ok(outcome));
+            }
+            // It reported an error cleanly: the instance is sound, but this request is done
+            // with it.
+            Ok(Ok(Err(message))) => {
+                self.checkin(warm);
+                CallError::Plugin(message)
             }
             // A trapped instance cannot be entered again: `warm` is dropped here.
-            Err(error) => self.classify(warm.store.data(), &error),
+            Ok(Err(error)) => self.classify(warm.store.data(), &error),
+            // The call was abandoned mid-way: its instance is dropped too.
+            Err(_) => CallError::WallClock(self.wall),
         };
+        held.failed = on_request;
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
         (exchange, Err(error))
     }
 
     /// Gives back an instance a request held (the request is over).
     pub fn release(&self, held: &mut Held) {
-        if let Some(warm) = held.0.take() {
+        if let Some(warm) = held.warm.take() {
             self.checkin(warm);
         }
     }

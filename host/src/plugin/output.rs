@@ -17,6 +17,8 @@ use super::store::PluginTag;
 const TAIL_BYTES: usize = 4096;
 /// Longest line forwarded to the log; longer ones are cut.
 const MAX_LINE: usize = 4096;
+/// Most lines forwarded to the log per call, so a chatty plugin cannot flood it.
+const MAX_LINES_PER_CALL: usize = 100;
 
 /// One of a plugin instance's output streams.
 #[derive(Clone)]
@@ -31,6 +33,8 @@ struct Inner {
     line: Vec<u8>,
     /// Recent stderr output since the last `take_tail`.
     tail: Vec<u8>,
+    /// Lines logged since the last `clear_tail`.
+    lines: usize,
 }
 
 impl GuestOutput {
@@ -41,6 +45,7 @@ impl GuestOutput {
                 is_stderr,
                 line: Vec::new(),
                 tail: Vec::new(),
+                lines: 0,
             })),
         }
     }
@@ -67,7 +72,9 @@ impl GuestOutput {
 
     /// Forgets earlier output, so the tail describes the next call only.
     pub(crate) fn clear_tail(&self) {
-        self.lock().tail.clear();
+        let mut inner = self.lock();
+        inner.tail.clear();
+        inner.lines = 0;
     }
 }
 
@@ -102,6 +109,14 @@ impl Inner {
             return;
         }
         let (plugin, route) = (&*self.tag.plugin, &*self.tag.route);
+        self.lines += 1;
+        if self.lines > MAX_LINES_PER_CALL {
+            if self.lines == MAX_LINES_PER_CALL + 1 {
+                tracing::warn!(target: "plugin", plugin, route, "more than {MAX_LINES_PER_CALL} lines of output in one call: the rest is dropped");
+            }
+            self.line.clear();
+            return;
+        }
         if self.is_stderr {
             tracing::warn!(target: "plugin", plugin, route, stream = "stderr", "{text}");
         } else {

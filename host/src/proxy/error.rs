@@ -29,6 +29,8 @@ pub enum ErrorKind {
     RequestTooLarge,
     /// The request body could not be read.
     BadRequestBody,
+    /// The request is malformed (a missing or repeated `Host`, for one).
+    BadRequest,
     /// The upstream refused or dropped the connection.
     UpstreamUnavailable,
     /// The upstream did not answer in time.
@@ -51,7 +53,7 @@ impl ErrorKind {
         match self {
             ErrorKind::NoRoute => StatusCode::NOT_FOUND,
             ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::BadRequestBody => StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequestBody | ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::UpstreamUnavailable | ErrorKind::BadUpstreamResponse => {
                 StatusCode::BAD_GATEWAY
             }
@@ -71,6 +73,7 @@ impl ErrorKind {
             ErrorKind::NoRoute => "no_route",
             ErrorKind::RequestTooLarge => "request_too_large",
             ErrorKind::BadRequestBody => "bad_request_body",
+            ErrorKind::BadRequest => "bad_request",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::NoHealthyUpstream => "no_healthy_upstream",
@@ -84,9 +87,10 @@ impl ErrorKind {
     /// Where the error came from.
     pub fn side(self) -> Side {
         match self {
-            ErrorKind::NoRoute | ErrorKind::RequestTooLarge | ErrorKind::BadRequestBody => {
-                Side::Downstream
-            }
+            ErrorKind::NoRoute
+            | ErrorKind::RequestTooLarge
+            | ErrorKind::BadRequestBody
+            | ErrorKind::BadRequest => Side::Downstream,
             ErrorKind::UpstreamUnavailable
             | ErrorKind::UpstreamTimeout
             | ErrorKind::NoHealthyUpstream

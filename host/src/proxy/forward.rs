@@ -101,6 +101,27 @@ pub fn requested_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
         .or_else(|| headers.get(header::HOST)?.to_str().ok().map(str::to_owned))
 }
 
+/// Makes routing and forwarding agree on the host. HTTP/1.x needs exactly one `Host` (RFC 9112
+/// 3.2); when the request line is in absolute form its authority wins and replaces `Host`, so
+/// a client cannot be routed by one host and served by another.
+pub fn normalize_host(parts: &mut http::request::Parts) -> Result<(), String> {
+    if parts.version >= Version::HTTP_2 {
+        return Ok(());
+    }
+    let hosts = parts.headers.get_all(header::HOST).iter().count();
+    if hosts > 1 {
+        return Err("the request has more than one Host header".into());
+    }
+    if let Some(authority) = parts.uri.authority() {
+        let value = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| "the request's authority is not a valid Host".to_owned())?;
+        parts.headers.insert(header::HOST, value);
+    } else if hosts == 0 && parts.version == Version::HTTP_11 {
+        return Err("an HTTP/1.1 request needs a Host header".into());
+    }
+    Ok(())
+}
+
 /// The URI to send upstream: the target's authority with the request's path and query.
 pub fn upstream_uri(
     target: &Authority,
