@@ -7,7 +7,7 @@ use crate::bindings::portcullis::plugin::http as wit;
 
 /// The request, as changed by the plugins before this one.
 ///
-/// In `on_response` it shows the request as it was sent upstream, and edits fail.
+/// In `on_response` it shows the request as the plugins left it, and edits fail.
 pub struct Request<'a>(&'a wit::Request);
 
 /// The response on its way to the client.
