@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -48,6 +49,10 @@ enum Command {
     Run {
         /// The manifest (TOML).
         manifest: PathBuf,
+        /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish before their
+        /// connections are closed (`500ms`, `30s`, `2m`).
+        #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+        shutdown_timeout: Duration,
     },
     /// Check a manifest as `run` would load it: parse, resolve, compile and init every plugin
     /// with its config. Prints every error; exits 1 if there is any (like `nginx -t`).
@@ -79,13 +84,16 @@ impl Cli {
             }
         };
         match self.command {
-            Command::Run { manifest } => runtime.block_on(run(manifest, options)),
+            Command::Run {
+                manifest,
+                shutdown_timeout,
+            } => runtime.block_on(run(manifest, options, shutdown_timeout)),
             Command::Check { manifest } => runtime.block_on(check(manifest, options)),
         }
     }
 }
 
-async fn run(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
+async fn run(manifest: PathBuf, options: RuntimeOptions, shutdown_timeout: Duration) -> ExitCode {
     let running = match Running::start(&manifest, &options).await {
         Ok(running) => running,
         Err(e) => {
@@ -95,8 +103,9 @@ async fn run(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
     };
     tracing::info!(manifest = %manifest.display(), "portcullis is serving");
     wait_for_signal().await;
-    tracing::info!("shutting down");
-    running.stop().await;
+    tracing::info!(timeout = ?shutdown_timeout, "shutting down: draining requests in flight");
+    running.stop_within(shutdown_timeout).await;
+    tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
@@ -140,4 +149,23 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A duration for `--shutdown-timeout`: a whole number and `ms`, `s` or `m`.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as `30s`"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        _ => Err(format!(
+            "`{text}` needs a unit: `ms`, `s` or `m` (e.g. `30s`)"
+        )),
+    }
 }

@@ -9,6 +9,7 @@
 #![doc = include_str!("../../docs/manifest.md")]
 
 mod diagnostic;
+mod listener;
 mod plugin;
 mod raw;
 mod suggest;
@@ -46,8 +47,66 @@ pub struct Listener {
     pub name: String,
     /// The address to bind.
     pub address: SocketAddr,
+    /// `tls`: serve HTTPS with these certificates (plain HTTP when absent).
+    pub tls: Option<ListenerTls>,
+    /// `redirect-to-https`: answer every request with a redirect to HTTPS (plain listeners only).
+    pub redirect_to_https: Option<HttpsRedirect>,
     /// Where the section's name is in the manifest.
     pub span: Range<usize>,
+}
+
+/// A listener's `tls` table (see `docs/tls.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// The certificates, chosen by SNI; at least one.
+    pub certificates: Vec<CertificateSpec>,
+    /// Which entry of `certificates` serves clients whose SNI names none (or who send none).
+    pub default: usize,
+    /// `client-auth`: verify client certificates (mTLS).
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// One entry of `tls.certificates`: PEM files, resolved against the manifest's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSpec {
+    /// The certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// SNI names this certificate serves, lowercase; `*.example.com` is a wildcard.
+    pub server_names: Vec<String>,
+    /// Where `cert` is written in the manifest.
+    pub cert_span: Range<usize>,
+    /// Where `key` is written in the manifest.
+    pub key_span: Range<usize>,
+}
+
+/// `tls.client-auth`: client certificates checked against a CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// The CA certificates (PEM) client certificates must chain to.
+    pub ca: PathBuf,
+    /// Whether a client without a certificate is let in.
+    pub mode: ClientAuthMode,
+    /// Where `ca` is written in the manifest.
+    pub ca_span: Range<usize>,
+}
+
+/// `tls.client-auth.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuthMode {
+    /// A valid client certificate is required to complete the handshake (default).
+    #[default]
+    Required,
+    /// A client certificate is verified if sent; clients without one are let in.
+    Optional,
+}
+
+/// `redirect-to-https`: where a plain listener sends its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpsRedirect {
+    /// The HTTPS port; 443 is left out of the `Location`.
+    pub port: u16,
 }
 
 /// An `[upstreams.<name>]` section.

@@ -4,14 +4,17 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::config::Manifest;
 use crate::listener::Listener;
 use crate::plugin::{Runtime, RuntimeOptions, catalog};
 use crate::snapshot::{Current, LoadError, Snapshot};
+use crate::tls::{self, TlsAcceptor};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,20 +38,54 @@ pub enum StartError {
 }
 
 /// Parses, validates and builds a snapshot of the manifest at `path`, as `portcullis check` does.
+/// The listeners' TLS files are read and checked too.
 pub async fn load(runtime: &Runtime, path: &Path, version: u64) -> Result<Snapshot, LoadError> {
+    load_with_tls(runtime, path, version)
+        .await
+        .map(|(snapshot, _)| snapshot)
+}
+
+/// Like [`load`], with the TLS acceptor of each listener (`None` for plain ones), in order.
+async fn load_with_tls(
+    runtime: &Runtime,
+    path: &Path,
+    version: u64,
+) -> Result<(Snapshot, Vec<Option<TlsAcceptor>>), LoadError> {
     let prebuilt: Vec<&str> = catalog::names().collect();
     let manifest = Manifest::load(path, &prebuilt).map_err(|diagnostics| LoadError {
         errors: diagnostics.render_each(),
     })?;
-    Snapshot::build(runtime, manifest, version).await
+    let mut tls_errors = Vec::new();
+    let mut acceptors = Vec::new();
+    for listener in &manifest.listeners {
+        match tls::acceptor(listener) {
+            Ok(acceptor) => acceptors.push(acceptor),
+            Err(diagnostics) => tls_errors.extend(
+                diagnostics
+                    .iter()
+                    .map(|diagnostic| manifest.source.render(diagnostic)),
+            ),
+        }
+    }
+    match Snapshot::build(runtime, manifest, version).await {
+        Ok(snapshot) if tls_errors.is_empty() => Ok((snapshot, acceptors)),
+        Ok(_) => Err(LoadError { errors: tls_errors }),
+        Err(mut error) => {
+            error.errors.extend(tls_errors);
+            Err(error)
+        }
+    }
 }
+
+/// How long [`Running::stop`] lets requests in flight finish (`--shutdown-timeout`).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A gateway that is serving.
 pub struct Running {
     addresses: Vec<(String, SocketAddr)>,
     current: Arc<Current>,
     runtime: Arc<Runtime>,
-    shutdown: watch::Sender<bool>,
+    shutdown: watch::Sender<Option<Instant>>,
     tasks: JoinSet<()>,
 }
 
@@ -60,16 +97,18 @@ impl Running {
 
     /// Loads `path` with an existing runtime and starts serving on its listeners.
     pub async fn start_with(runtime: Arc<Runtime>, path: &Path) -> Result<Self, StartError> {
-        let snapshot = load(&runtime, path, 1).await?;
+        let (snapshot, acceptors) = load_with_tls(&runtime, path, 1).await?;
         let mut listeners = Vec::new();
-        for spec in &snapshot.manifest.listeners {
+        for (spec, acceptor) in snapshot.manifest.listeners.iter().zip(acceptors) {
             let listener = Listener::bind(&spec.name, spec.address)
                 .await
                 .map_err(|source| StartError::Bind {
                     name: spec.name.clone(),
                     address: spec.address,
                     source,
-                })?;
+                })?
+                .with_tls(acceptor)
+                .with_redirect(spec.redirect_to_https);
             let address = listener.local_addr().map_err(|source| StartError::Bind {
                 name: spec.name.clone(),
                 address: spec.address,
@@ -78,7 +117,7 @@ impl Running {
             listeners.push((spec.name.clone(), address, listener));
         }
         let current = Arc::new(Current::new(snapshot));
-        let (shutdown, watch) = watch::channel(false);
+        let (shutdown, watch) = watch::channel(None);
         let mut tasks = JoinSet::new();
         let mut addresses = Vec::new();
         for (name, address, listener) in listeners {
@@ -118,15 +157,23 @@ impl Running {
         &self.runtime
     }
 
-    /// Stops accepting connections at once, without waiting.
+    /// Stops at once: closes the listeners and drops every connection, requests in flight
+    /// included (for tests).
     pub fn abort(mut self) {
-        let _ = self.shutdown.send(true);
+        let _ = self.shutdown.send(Some(Instant::now()));
         self.tasks.abort_all();
     }
 
-    /// Stops accepting connections and waits for the accept loops to end.
-    pub async fn stop(mut self) {
-        let _ = self.shutdown.send(true);
+    /// Shuts down gracefully within [`DEFAULT_SHUTDOWN_TIMEOUT`]; see [`Running::stop_within`].
+    pub async fn stop(self) {
+        self.stop_within(DEFAULT_SHUTDOWN_TIMEOUT).await;
+    }
+
+    /// Shuts down gracefully: stops accepting connections at once, tells open connections to
+    /// close once their requests in flight are answered, waits for them up to `timeout`, then
+    /// drops those still open.
+    pub async fn stop_within(mut self, timeout: Duration) {
+        let _ = self.shutdown.send(Some(Instant::now() + timeout));
         while self.tasks.join_next().await.is_some() {}
     }
 }

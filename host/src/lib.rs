@@ -17,4 +17,5 @@ pub mod plugin;
 pub mod proxy;
 pub mod router;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;

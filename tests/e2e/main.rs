@@ -11,3 +11,4 @@ mod key_auth;
 mod protocols;
 mod retries;
 mod sandbox;
+mod tls;

@@ -21,6 +21,34 @@ pub(super) type Span = Range<usize>;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawListener {
     pub(super) address: Spanned<String>,
+    pub(super) tls: Option<Spanned<RawTls>>,
+    /// `true` (port 443) or a port number.
+    pub(super) redirect_to_https: Option<Spanned<toml::Value>>,
+}
+
+/// A listener's `tls` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTls {
+    pub(super) certificates: Spanned<Vec<Spanned<RawCertificate>>>,
+    pub(super) client_auth: Option<Spanned<RawClientAuth>>,
+}
+
+/// One entry of `tls.certificates`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawCertificate {
+    pub(super) cert: Spanned<String>,
+    pub(super) key: Spanned<String>,
+    pub(super) server_names: Option<Vec<Spanned<String>>>,
+}
+
+/// A listener's `tls.client-auth` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawClientAuth {
+    pub(super) ca: Spanned<String>,
+    pub(super) mode: Option<Spanned<String>>,
 }
 
 /// An `[upstreams.<name>]` table.
@@ -479,6 +507,12 @@ fn example(field: &str) -> Option<&'static str> {
     Some(match field {
         "address" => "address = \"127.0.0.1:8080\"",
         "targets" => "targets = [\"127.0.0.1:3000\"]",
+        "certificates" => {
+            "certificates = [{ cert = \"certs/site.pem\", key = \"certs/site.key\" }]"
+        }
+        "cert" => "cert = \"certs/site.pem\"",
+        "key" => "key = \"certs/site.key\"",
+        "ca" => "ca = \"certs/clients-ca.pem\"",
         "upstream" => "upstream = \"<name of an [upstreams.<name>] section>\"",
         _ => return None,
     })
@@ -495,7 +529,11 @@ fn article(kind: &str) -> String {
 fn toml_words(expected: &str) -> &str {
     match expected {
         "a sequence" => "an array",
-        "a map" | "struct RawMatch" => "a table",
+        "a map"
+        | "struct RawMatch"
+        | "struct RawTls"
+        | "struct RawCertificate"
+        | "struct RawClientAuth" => "a table",
         "i64" | "u64" | "usize" => "an integer",
         other => other,
     }

@@ -44,7 +44,7 @@ pub(super) fn manifest(
     let listeners = raw
         .listeners
         .into_iter()
-        .filter_map(|l| listener(l, errors))
+        .filter_map(|l| listener(l, base, errors))
         .collect();
     let upstreams: Vec<_> = raw
         .upstreams
@@ -84,13 +84,28 @@ pub(super) fn manifest(
     })
 }
 
-fn listener(section: Named<RawListener>, errors: &mut Vec<Diagnostic>) -> Option<Listener> {
+fn listener(
+    section: Named<RawListener>,
+    base: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Listener> {
     check_name("listener", &section.name, &section.name_span, errors);
-    let address = section.value.address;
+    let RawListener {
+        address,
+        tls,
+        redirect_to_https,
+    } = section.value;
+    let name = &section.name;
+    let has_tls = tls.is_some();
+    let tls = tls.and_then(|tls| super::listener::tls(name, tls, base, errors));
+    let redirect_to_https =
+        redirect_to_https.and_then(|value| super::listener::redirect(name, value, has_tls, errors));
     match address.get_ref().parse() {
         Ok(parsed) => Some(Listener {
             name: section.name,
             address: parsed,
+            tls,
+            redirect_to_https,
             span: section.name_span,
         }),
         Err(_) => {

@@ -128,6 +128,7 @@ async fn proxy(
         (None, Some(incoming))
     };
 
+    let context = client_context(&parts);
     let exchange = Box::new(Exchange {
         request: parts,
         request_body,
@@ -135,7 +136,7 @@ async fn proxy(
         params: found.params.into_owned_pairs(),
         client_ip: conn.peer.ip(),
         id: id.clone(),
-        context: Context::default(),
+        context,
         response: None,
         phase: Phase::Request,
     });
@@ -198,6 +199,18 @@ async fn proxy(
     // Plugins that ran `on-request` see the response, last first.
     let (exchange, result) = route.chain.on_response(exchange, ran, state).await;
     respond_after_chain(exchange, result.err(), streaming)
+}
+
+/// The plugins' context at the start: the verified client certificate on mTLS listeners
+/// (`tls.client.subject`, `tls.client.sans`), put in the request's extensions by the listener.
+fn client_context(parts: &http::request::Parts) -> Context {
+    let mut context = Context::default();
+    if let Some(identity) = parts.extensions.get::<Arc<crate::tls::ClientIdentity>>() {
+        for (key, value) in identity.context_entries() {
+            context.set(key.to_owned(), value);
+        }
+    }
+    context
 }
 
 /// The upstream's response as plugins will see it: the body buffered when a plugin reads it,

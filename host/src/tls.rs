@@ -1,0 +1,188 @@
+//! Downstream TLS: a rustls `ServerConfig` per listener, built from the manifest's PEM files.
+//! Certificates are chosen by SNI (`resolver`), ALPN offers `h2` and `http/1.1`, only TLS 1.2
+//! and 1.3 are spoken, and client certificates are verified against a CA when the listener asks
+//! (`client-auth`). The verified client identity is handed to plugins (`identity`); plain
+//! listeners may redirect to HTTPS (`redirect`).
+//!
+//! # TLS (`docs/tls.md`)
+//!
+#![doc = include_str!("../../docs/tls.md")]
+
+pub mod identity;
+pub mod redirect;
+mod resolver;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::{ClientAuthMode, Diagnostic, Listener, ListenerTls};
+
+pub use identity::ClientIdentity;
+pub use tokio_rustls::TlsAcceptor;
+
+/// The ALPN protocols offered, preferred first.
+pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// The crypto provider: `ring`, with TLS 1.2 and 1.3 only.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The TLS acceptor of `listener`, `None` for a plain listener. Unreadable or invalid files are
+/// errors pointing at their entry in the manifest, naming the file and the listener.
+pub fn acceptor(listener: &Listener) -> Result<Option<TlsAcceptor>, Vec<Diagnostic>> {
+    let Some(tls) = &listener.tls else {
+        return Ok(None);
+    };
+    server_config(&listener.name, tls).map(|config| Some(TlsAcceptor::from(Arc::new(config))))
+}
+
+/// Builds the rustls configuration of a listener's `tls` table.
+pub fn server_config(listener: &str, tls: &ListenerTls) -> Result<ServerConfig, Vec<Diagnostic>> {
+    let provider = provider();
+    let mut errors = Vec::new();
+    let mut keys = Vec::new();
+    for spec in &tls.certificates {
+        match certified_key(listener, &provider, spec) {
+            Ok(key) => keys.push((spec.server_names.clone(), Arc::new(key))),
+            Err(error) => errors.push(error),
+        }
+    }
+    let verifier = match &tls.client_auth {
+        None => None,
+        Some(auth) => match client_verifier(listener, &provider, &auth.ca, auth.mode) {
+            Ok(verifier) => Some(verifier),
+            Err(message) => {
+                errors.push(Diagnostic::new(
+                    auth.ca_span.clone(),
+                    message,
+                    "give a PEM file holding the CA certificate(s) that issue client certificates",
+                ));
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let resolver = resolver::SniResolver::new(keys, tls.default);
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| {
+            vec![Diagnostic {
+                message: format!("listener `{listener}`: TLS cannot be set up: {e}"),
+                span: None,
+                help: None,
+            }]
+        })?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+/// Reads one `certificates` entry: the chain, the key, and checks that they belong together.
+fn certified_key(
+    listener: &str,
+    provider: &CryptoProvider,
+    spec: &crate::config::CertificateSpec,
+) -> Result<CertifiedKey, Diagnostic> {
+    let cert_error = |message: String| {
+        Diagnostic::new(
+            spec.cert_span.clone(),
+            message,
+            "give a PEM file with the certificate chain, leaf first (`-----BEGIN CERTIFICATE-----`)",
+        )
+    };
+    let key_error = |message: String| {
+        Diagnostic::new(
+            spec.key_span.clone(),
+            message,
+            "give a PEM file with the private key (`-----BEGIN PRIVATE KEY-----`, RSA or EC)",
+        )
+    };
+    let chain = read_certificates(&spec.cert)
+        .map_err(|e| cert_error(format!("listener `{listener}`: certificate {e}")))?;
+    let bytes =
+        read(&spec.key).map_err(|e| key_error(format!("listener `{listener}`: key {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+        key_error(format!(
+            "listener `{listener}`: key file `{}` holds no usable private key: {e}",
+            spec.key.display()
+        ))
+    })?;
+    let key = provider.key_provider.load_private_key(key).map_err(|e| {
+        key_error(format!(
+            "listener `{listener}`: key file `{}` cannot be used: {e}",
+            spec.key.display()
+        ))
+    })?;
+    let certified = CertifiedKey::new(chain, key);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(certified)
+        }
+        Err(e) => Err(key_error(format!(
+            "listener `{listener}`: key file `{}` does not match certificate `{}`: {e}",
+            spec.key.display(),
+            spec.cert.display()
+        ))),
+    }
+}
+
+/// The verifier of client certificates, chaining to the CA certificates in `ca`.
+fn client_verifier(
+    listener: &str,
+    provider: &Arc<CryptoProvider>,
+    ca: &Path,
+    mode: ClientAuthMode,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let certificates =
+        read_certificates(ca).map_err(|e| format!("listener `{listener}`: client CA {e}"))?;
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates {
+        roots.add(certificate).map_err(|e| {
+            format!(
+                "listener `{listener}`: client CA file `{}` holds an unusable certificate: {e}",
+                ca.display()
+            )
+        })?;
+    }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let builder = match mode {
+        ClientAuthMode::Required => builder,
+        ClientAuthMode::Optional => builder.allow_unauthenticated(),
+    };
+    builder.build().map_err(|e| {
+        format!(
+            "listener `{listener}`: client CA file `{}` cannot verify clients: {e}",
+            ca.display()
+        )
+    })
+}
+
+/// The certificates of a PEM file; "file `x` cannot be read: ..." or "... holds no certificate".
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = read(path)?;
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("file `{}` is not valid PEM: {e}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("file `{}` holds no certificate", path.display()));
+    }
+    Ok(certificates)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("file `{}` cannot be read: {e}", path.display()))
+}
