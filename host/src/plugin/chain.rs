@@ -190,7 +190,14 @@ fn apply_policy(
 ) -> Option<ChainFailure> {
     // The exchange names the route: a global plugin serves them all.
     let (name, route, request_id) = (plugin.name(), &*exchange.route, &*exchange.id);
-    match plugin.failure_policy() {
+    // A plugin that could not even be instantiated (the instance pool is exhausted) fails
+    // closed whatever its policy: skipping it under load would let requests past an
+    // authentication plugin exactly when the gateway is busiest.
+    let policy = match error {
+        CallError::Instantiate(_) => FailurePolicy::FailClosed,
+        _ => plugin.failure_policy(),
+    };
+    match policy {
         FailurePolicy::FailOpen => {
             plugin.record_skip();
             tracing::warn!(

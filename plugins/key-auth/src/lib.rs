@@ -32,25 +32,18 @@ impl Plugin for KeyAuth {
     }
 
     fn on_request(&self, req: &Request) -> Result<Action, Error> {
-        let Some(found) = self.find_key(req) else {
+        let Some(key) = self.find_key(req) else {
             return Ok(Action::Respond(
                 self.unauthorized(None, "no API key found in the request"),
             ));
         };
-        let Some(consumer) = self.consumer_of(&found.key) else {
+        let Some(consumer) = self.consumer_of(&key) else {
             return Ok(Action::Respond(
                 self.unauthorized(Some("invalid_key"), "the API key is not valid"),
             ));
         };
         if self.config.hide_credentials {
-            match found.place {
-                Place::Header(name) => req.remove_header(name)?,
-                Place::Query(name) => {
-                    let query = req.query().unwrap_or_default();
-                    let rest = query::without(&query, name);
-                    req.set_query(if rest.is_empty() { None } else { Some(&rest) })?;
-                }
-            }
+            self.hide_credentials(req)?;
         }
         context::set("consumer", consumer);
         if let Some(header) = self
@@ -65,41 +58,48 @@ impl Plugin for KeyAuth {
     }
 }
 
-/// Where the key was found.
-enum Place<'a> {
-    Header(&'a str),
-    Query(&'a str),
-}
-
-struct Found<'a> {
-    key: String,
-    place: Place<'a>,
-}
-
 impl KeyAuth {
-    fn find_key(&self, req: &Request) -> Option<Found<'_>> {
+    /// The first key found: headers first, then the query string.
+    fn find_key(&self, req: &Request) -> Option<String> {
         for name in &self.config.key_names {
             if self.config.in_header
                 && let Some(key) = req.header(name).filter(|k| !k.is_empty())
             {
-                return Some(Found {
-                    key,
-                    place: Place::Header(name),
-                });
+                return Some(key);
             }
         }
         if self.config.in_query {
             let query = req.query()?;
             for name in &self.config.key_names {
                 if let Some(key) = query::get(&query, name).filter(|k| !k.is_empty()) {
-                    return Some(Found {
-                        key,
-                        place: Place::Query(name),
-                    });
+                    return Some(key);
                 }
             }
         }
         None
+    }
+
+    /// Removes every place a key may come in, not only the one it was found in: a second key
+    /// sent alongside must not reach the upstream either.
+    fn hide_credentials(&self, req: &Request) -> Result<(), Error> {
+        for name in &self.config.key_names {
+            if self.config.in_header {
+                req.remove_header(name)?;
+            }
+        }
+        if self.config.in_query
+            && let Some(query) = req.query()
+        {
+            let rest = self
+                .config
+                .key_names
+                .iter()
+                .fold(query.clone(), |q, name| query::without(&q, name));
+            if rest != query {
+                req.set_query(if rest.is_empty() { None } else { Some(&rest) })?;
+            }
+        }
+        Ok(())
     }
 
     /// The consumer owning `key`. Every key is compared, in constant time, so the answer's
