@@ -92,3 +92,53 @@ async fn a_client_supplied_request_id_is_kept_and_forwarded() {
         ["trace-abc-123"]
     );
 }
+
+/// Sends raw bytes and returns the raw answer (for requests a well-behaved client cannot make).
+async fn raw_exchange(address: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    );
+    read.await
+        .expect("the gateway answered and closed")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_request_with_two_host_headers_is_refused_with_400() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream.authority(), "5s")).await;
+
+    let answer = raw_exchange(
+        gateway.address(),
+        "GET /api/x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("more than one Host"), "{answer}");
+    assert_eq!(upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn an_absolute_form_request_is_routed_and_forwarded_with_the_same_host() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream.authority(), "5s")).await;
+
+    let answer = raw_exchange(
+        gateway.address(),
+        "GET http://public.example/api/x HTTP/1.1\r\nHost: admin.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains(r#""host":["public.example"]"#),
+        "the upstream sees the routed host: {answer}"
+    );
+}

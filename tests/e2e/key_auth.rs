@@ -80,3 +80,60 @@ async fn a_key_in_the_query_string_works_and_is_removed_from_the_query() {
     assert_eq!(response.json()["query"], "page=2");
     assert_eq!(response.upstream_saw_header("x-consumer-name"), ["alice"]);
 }
+
+#[tokio::test]
+async fn the_consumer_written_to_the_context_reaches_the_access_log() {
+    portcullis_tests::logs::capture();
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway
+        .client()
+        .get_with(
+            "/orders",
+            &[
+                ("apikey", "alice-key"),
+                ("x-request-id", "access-log-consumer-1"),
+            ],
+        )
+        .await;
+
+    assert_eq!(response.status, 200);
+    let line = portcullis_tests::logs::wait_for(
+        &["access", "access-log-consumer-1"],
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "an access line; the log:\n{}",
+            portcullis_tests::logs::all()
+        )
+    });
+    assert!(line.contains(r#"consumer="alice""#), "{line}");
+}
+
+#[tokio::test]
+async fn every_copy_of_a_key_is_removed_not_only_the_one_that_was_checked() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway
+        .client()
+        .get_with(
+            "/orders?apikey=bob-key-1&page=2",
+            &[("apikey", "alice-key")],
+        )
+        .await;
+
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.upstream_saw_header("x-consumer-name"),
+        ["alice"],
+        "the header wins"
+    );
+    assert_eq!(
+        response.json()["query"],
+        "page=2",
+        "the query's key is gone too"
+    );
+}

@@ -217,3 +217,44 @@ config = { consumerz = { alice = ["k"] } }
     );
     assert!(error.contains("consumerz"), "{error}");
 }
+
+#[tokio::test]
+async fn a_plugin_skipped_under_fail_open_is_not_called_on_the_response_either() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(
+        &upstream,
+        "failure = \"fail-open\"\nconfig = { mode = \"error\" }",
+    ))
+    .await;
+
+    let response = gateway.client().get("/bad").await;
+
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("x-misbehave"),
+        None,
+        "on-response did not run for the skipped plugin"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_may_not_change_the_framing_headers() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&one_route(
+        &upstream,
+        r#"
+[[routes.api.plugins]]
+plugin = "headers"
+config = { request = { set = { content-length = "5" } } }
+"#,
+    ))
+    .await;
+
+    let response = gateway.client().get("/").await;
+
+    assert_eq!(
+        response.status, 500,
+        "the edit is refused and the plugin fails closed"
+    );
+    assert_eq!(upstream.requests(), 0);
+}

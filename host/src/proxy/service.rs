@@ -43,20 +43,25 @@ pub async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
-    let response = match proxy(&snapshot, request, conn, &id).await {
+    let mut response = match proxy(&snapshot, request, conn, &id).await {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(request_id = &*id, %error, "answered with an error");
             error.to_response(&id)
         }
     };
+    let context = response
+        .extensions_mut()
+        .remove::<Context>()
+        .unwrap_or_default();
     tracing::info!(
         target: "access",
         request_id = &*id,
         client = %conn.peer.ip(),
         method = %method,
         path,
-        status = response.status().as_u16(),
+                status = response.status().as_u16(),
+        context = %ContextFields(&context),
         duration_us = started.elapsed().as_micros() as u64,
     );
     response
@@ -69,6 +74,11 @@ async fn proxy(
     id: &Arc<str>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (mut parts, incoming) = request.into_parts();
+    forward::normalize_host(&mut parts)
+        .map_err(|why| ProxyError::new(ErrorKind::BadRequest, why))?;
+    // The client's hop-by-hop fields go before plugins see the request, so a `Connection`
+    // header cannot name (and so delete) a field a plugin adds.
+    forward::strip_hop_by_hop(&mut parts.headers);
     let host = forward::requested_host(&parts.uri, &parts.headers);
     let found = snapshot
         .router
@@ -271,7 +281,12 @@ fn respond_after_chain(
             format!("plugin `{}` failed", failure.plugin),
         ));
     }
-    let Exchange { response, .. } = *exchange;
+    let Exchange {
+        response,
+        request,
+        context,
+        ..
+    } = *exchange;
     let Some(ResponseState {
         mut parts,
         body: buffered,
@@ -285,13 +300,27 @@ fn respond_after_chain(
     };
     let body = match (buffered, streaming) {
         (Some(bytes), _) => {
-            fix_content_length(&mut parts.headers, Some(&bytes));
+            // A HEAD answer and a 204/304 carry no body: their length header describes what a
+            // GET would have sent, and stays. With trailers, the body goes chunked.
+            let bodiless = request.method == http::Method::HEAD
+                || parts.status == StatusCode::NO_CONTENT
+                || parts.status == StatusCode::NOT_MODIFIED;
+            if trailers.as_ref().is_some_and(|t| !t.is_empty()) {
+                parts.headers.remove(header::CONTENT_LENGTH);
+            } else if !bodiless {
+                fix_content_length(&mut parts.headers, Some(&bytes));
+            }
             body::full(bytes, trailers)
         }
         (None, Some(stream)) => stream,
         (None, None) => body::empty(),
     };
-    Ok(finish(Response::from_parts(parts, body)))
+    let mut response = finish(Response::from_parts(parts, body));
+    if !context.is_empty() {
+        // Carried to `handle`, which writes it in the access log and drops it.
+        response.extensions_mut().insert(context);
+    }
+    Ok(response)
 }
 
 /// Sends `request` to the route's upstream and waits for the response headers: admitted by
@@ -322,11 +351,11 @@ async fn forward_upstream(
         }
     }
     *request.version_mut() = Version::HTTP_11;
+    let key = upstream.hash_key(request.headers(), conn.peer.ip());
 
     match tokio::time::timeout(route.timeout, retry::send(route, request, key)).await {
         Ok(result) => result,
         Err(_) => Err(ProxyError::new(
-    let key = upstream.hash_key(request.headers(), conn.peer.ip());
             ErrorKind::UpstreamTimeout,
             format!(
                 "upstream `{}` did not answer within {:?}",
@@ -364,7 +393,7 @@ fn reply_parts(reply: Reply) -> Result<(http::response::Parts, Bytes), ProxyErro
     let bad = |what: String| ProxyError::new(ErrorKind::BadPluginReply, what);
     let status = StatusCode::from_u16(reply.status)
         .ok()
-        .filter(|s| (100..600).contains(&s.as_u16()))
+        .filter(|s| (200..600).contains(&s.as_u16()))
         .ok_or_else(|| bad(format!("a plugin replied with status {}", reply.status)))?;
     let mut builder = Response::builder().status(status);
     for h in reply.headers {
@@ -385,5 +414,20 @@ fn fix_content_length(headers: &mut http::HeaderMap, body: Option<&Bytes>) {
     if let Some(body) = body {
         headers.remove(header::TRANSFER_ENCODING);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+}
+
+/// The request context in the access log: `key=value` pairs, empty when no plugin wrote any.
+struct ContextFields<'a>(&'a Context);
+
+impl std::fmt::Display for ContextFields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (key, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{key}={value:?}")?;
+        }
+        Ok(())
     }
 }
