@@ -11,4 +11,5 @@ mod key_auth;
 mod protocols;
 mod retries;
 mod sandbox;
+mod shutdown;
 mod tls;
