@@ -120,65 +120,6 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     /// How long to wait for response headers, unless a route overrides it (default 30s).
     pub timeout: Duration,
-    /// Where the section's name is in the manifest.
-    pub span: Range<usize>,
-}
-
-/// A `[routes.<id>]` section.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Route {
-    /// The section's name.
-    pub id: String,
-    /// What requests it takes.
-    pub matcher: RouteMatcher,
-    /// Index into [`Manifest::upstreams`].
-    pub upstream: usize,
-    /// The route's `timeout`, or its upstream's: the total time for all tries.
-    pub timeout: Duration,
-    /// Its own plugins, in order (after the global ones).
-    pub plugins: Vec<PluginSpec>,
-    /// Where the route's id is in the manifest.
-    pub span: Range<usize>,
-}
-
-/// One plugin entry, global or in a route.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginSpec {
-    /// Display name: `name`, else the prebuilt plugin's name, else the file stem.
-    pub name: String,
-    /// Where the component comes from.
-    pub source: PluginSource,
-    /// The `config` table as JSON (`{}` when absent).
-    pub config: serde_json::Value,
-    /// Instance life cycle.
-    pub isolation: Isolation,
-    /// What a failing plugin does to the request.
-    pub failure: FailurePolicy,
-    /// Resource limits per instance and call.
-    pub limits: Limits,
-    /// The whole entry in the manifest.
-    pub span: Range<usize>,
-}
-
-/// Where a plugin's component comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginSource {
-    /// `plugin = "<name>"`: one shipped with the gateway.
-    Prebuilt(String),
-    /// `wasm = "<path>"`: a component file, resolved to an absolute path.
-    File(PathBuf),
-}
-
-/// `isolation`: how long a plugin instance lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Isolation {
-    /// Reused across requests on a worker, recycled after `max-requests` or a trap (default).
-    #[default]
-    Reuse,
-    /// A fresh instance for every request.
-    Request,
-}
-
     /// The weight of each target, parallel to `targets` (default 1; 1 to 100).
     pub weights: Vec<u32>,
     /// How a target is chosen (`balance`, default round robin).
@@ -193,10 +134,10 @@ pub enum Isolation {
     pub limits: UpstreamLimits,
     /// `retry-budget`: how many retries the upstream takes on top of its active requests.
     pub retry_budget: RetryBudget,
-/// `failure`: what happens to the request when a plugin traps or times out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FailurePolicy {
-    /// The request fails with an error (default).
+    /// Where the section's name is in the manifest.
+    pub span: Range<usize>,
+}
+
 /// `balance` (and `hash-on`): how an upstream chooses a target.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Balance {
@@ -303,6 +244,71 @@ pub struct RetryPolicy {
     pub non_idempotent: bool,
 }
 
+/// A `[routes.<id>]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The section's name.
+    pub id: String,
+    /// What requests it takes.
+    pub matcher: RouteMatcher,
+    /// Index into [`Manifest::upstreams`].
+    pub upstream: usize,
+    /// The route's `timeout`, or its upstream's: the total time for all tries.
+    pub timeout: Duration,
+    /// `try-timeout`: the time one try may take to the response headers (default: `timeout`).
+    pub try_timeout: Option<Duration>,
+    /// `idle-timeout`: the longest pause in the upstream's response body (default none).
+    pub idle_timeout: Option<Duration>,
+    /// `retry`: off unless given.
+    pub retry: Option<RetryPolicy>,
+    /// Its own plugins, in order (after the global ones).
+    pub plugins: Vec<PluginSpec>,
+    /// Where the route's id is in the manifest.
+    pub span: Range<usize>,
+}
+
+/// One plugin entry, global or in a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    /// Display name: `name`, else the prebuilt plugin's name, else the file stem.
+    pub name: String,
+    /// Where the component comes from.
+    pub source: PluginSource,
+    /// The `config` table as JSON (`{}` when absent).
+    pub config: serde_json::Value,
+    /// Instance life cycle.
+    pub isolation: Isolation,
+    /// What a failing plugin does to the request.
+    pub failure: FailurePolicy,
+    /// Resource limits per instance and call.
+    pub limits: Limits,
+    /// The whole entry in the manifest.
+    pub span: Range<usize>,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// `plugin = "<name>"`: one shipped with the gateway.
+    Prebuilt(String),
+    /// `wasm = "<path>"`: a component file, resolved to an absolute path.
+    File(PathBuf),
+}
+
+/// `isolation`: how long a plugin instance lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Reused across requests on a worker, recycled after `max-requests` or a trap (default).
+    #[default]
+    Reuse,
+    /// A fresh instance for every request.
+    Request,
+}
+
+/// `failure`: what happens to the request when a plugin traps or times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// The request fails with an error (default).
     #[default]
     FailClosed,
     /// The plugin is skipped and the request goes on.
@@ -314,12 +320,6 @@ pub struct RetryPolicy {
 pub struct Limits {
     /// Largest linear memory, in bytes (default 16 MiB; 64 KiB to 4 GiB).
     pub memory_bytes: usize,
-    /// `try-timeout`: the time one try may take to the response headers (default: `timeout`).
-    pub try_timeout: Option<Duration>,
-    /// `idle-timeout`: the longest pause in the upstream's response body (default none).
-    pub idle_timeout: Option<Duration>,
-    /// `retry`: off unless given.
-    pub retry: Option<RetryPolicy>,
     /// CPU time per call (default 50ms).
     pub cpu: Duration,
     /// Requests served by one instance in `reuse` mode before it is recycled (default 10000).

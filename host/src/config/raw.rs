@@ -58,34 +58,6 @@ pub(super) struct RawUpstream {
     pub(super) targets: Spanned<Vec<Spanned<RawTarget>>>,
     pub(super) connect_timeout: Option<Spanned<Text>>,
     pub(super) timeout: Option<Spanned<Text>>,
-}
-
-/// A `[routes.<id>]` table without its `plugins`, which are deserialized one by one.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(super) struct RawRoute {
-    pub(super) upstream: Spanned<String>,
-    pub(super) timeout: Option<Spanned<Text>>,
-    #[serde(rename = "match")]
-    pub(super) matcher: Option<Spanned<RawMatch>>,
-}
-
-/// A route's `match` table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(super) struct RawMatch {
-    pub(super) host: Option<Spanned<String>>,
-    pub(super) path: Option<Spanned<String>>,
-    pub(super) path_prefix: Option<Spanned<String>>,
-    pub(super) methods: Option<Vec<Spanned<String>>>,
-    pub(super) headers: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
-}
-
-/// A `[[plugins]]` or `[[routes.<id>.plugins]]` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(super) struct RawPlugin {
-    pub(super) plugin: Option<Spanned<String>>,
     pub(super) balance: Option<Spanned<String>>,
     pub(super) hash_on: Option<Spanned<RawHashOn>>,
     pub(super) health: Option<RawHealth>,
@@ -237,6 +209,37 @@ pub(super) struct RawRetry {
     pub(super) backoff: Option<Spanned<Text>>,
     pub(super) max_backoff: Option<Spanned<Text>>,
     pub(super) non_idempotent: Option<bool>,
+}
+
+/// A `[routes.<id>]` table without its `plugins`, which are deserialized one by one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawRoute {
+    pub(super) upstream: Spanned<String>,
+    pub(super) timeout: Option<Spanned<Text>>,
+    pub(super) try_timeout: Option<Spanned<Text>>,
+    pub(super) idle_timeout: Option<Spanned<Text>>,
+    pub(super) retry: Option<Spanned<RawRetry>>,
+    #[serde(rename = "match")]
+    pub(super) matcher: Option<Spanned<RawMatch>>,
+}
+
+/// A route's `match` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawMatch {
+    pub(super) host: Option<Spanned<String>>,
+    pub(super) path: Option<Spanned<String>>,
+    pub(super) path_prefix: Option<Spanned<String>>,
+    pub(super) methods: Option<Vec<Spanned<String>>>,
+    pub(super) headers: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+}
+
+/// A `[[plugins]]` or `[[routes.<id>.plugins]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPlugin {
+    pub(super) plugin: Option<Spanned<String>>,
     pub(super) wasm: Option<Spanned<String>>,
     pub(super) name: Option<Spanned<String>>,
     pub(super) isolation: Option<Spanned<String>>,
@@ -245,9 +248,6 @@ pub(super) struct RawRetry {
     pub(super) cpu: Option<Spanned<Text>>,
     pub(super) max_requests: Option<Spanned<i64>>,
     pub(super) config: Option<Spanned<toml::Table>>,
-    pub(super) try_timeout: Option<Spanned<Text>>,
-    pub(super) idle_timeout: Option<Spanned<Text>>,
-    pub(super) retry: Option<Spanned<RawRetry>>,
 }
 
 /// A duration or size: a string, or for sizes an integer, kept as text until validation.

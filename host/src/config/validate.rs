@@ -134,6 +134,8 @@ fn upstream(section: Named<RawUpstream>, errors: &mut Vec<Diagnostic>) -> Upstre
         ));
     }
     let mut targets = Vec::new();
+    let mut weights = Vec::new();
+    let what = format!("upstream `{name}`");
     for target in value.targets.into_inner() {
         let span = target.span();
         let target = target.into_inner();
@@ -150,22 +152,6 @@ fn upstream(section: Named<RawUpstream>, errors: &mut Vec<Diagnostic>) -> Upstre
     }
     let connect_timeout = duration(value.connect_timeout, Duration::from_secs(2), &what, errors);
     let timeout = duration(value.timeout, Duration::from_secs(30), &what, errors);
-    let mut weights = Vec::new();
-    let what = format!("upstream `{name}`");
-    Upstream {
-        name,
-        targets,
-        connect_timeout,
-        timeout,
-        span: name_span,
-    }
-}
-
-fn valid_target(target: &str) -> bool {
-    match http::uri::Authority::from_str(target) {
-        Ok(authority) => {
-            !target.contains('@')
-                && !authority.host().is_empty()
     let balance = balance(value.balance, value.hash_on, &what, errors);
     let health = value.health.unwrap_or(super::raw::RawHealth {
         active: None,
@@ -252,22 +238,22 @@ fn valid_target(target: &str) -> bool {
                 errors,
             ),
         });
-                && authority.port_u16().is_some_and(|p| p != 0)
-        }
-        Err(_) => false,
+    Upstream {
+        name,
+        targets,
         weights,
-    }
-}
+        connect_timeout,
+        timeout,
         balance,
         active_health,
         passive_health,
         panic_mode: value.panic_mode.unwrap_or(false),
         limits,
         retry_budget,
+        span: name_span,
+    }
+}
 
-fn route(
-    section: Named<RawRoute>,
-    upstreams: &[Upstream],
 const BALANCES: &[&str] = &[
     "round-robin",
     "weighted",
@@ -419,6 +405,20 @@ fn retry(raw: Spanned<RawRetry>, what: &str, errors: &mut Vec<Diagnostic>) -> Re
     policy
 }
 
+fn valid_target(target: &str) -> bool {
+    match http::uri::Authority::from_str(target) {
+        Ok(authority) => {
+            !target.contains('@')
+                && !authority.host().is_empty()
+                && authority.port_u16().is_some_and(|p| p != 0)
+        }
+        Err(_) => false,
+    }
+}
+
+fn route(
+    section: Named<RawRoute>,
+    upstreams: &[Upstream],
     declared: &[String],
     plugins: Vec<super::PluginSpec>,
     errors: &mut Vec<Diagnostic>,
@@ -465,6 +465,9 @@ fn retry(raw: Spanned<RawRetry>, what: &str, errors: &mut Vec<Diagnostic>) -> Re
         matcher,
         upstream: upstream?,
         timeout,
+        try_timeout,
+        idle_timeout,
+        retry,
         plugins,
         span: name_span,
     })
@@ -479,9 +482,6 @@ fn matcher(id: &str, raw: Spanned<RawMatch>, errors: &mut Vec<Diagnostic>) -> Op
                 errors.push(Diagnostic::new(
                     host.span(),
                     format!("invalid host in route `{id}`: {e}"),
-        try_timeout,
-        idle_timeout,
-        retry,
                     e.help(),
                 ))
             })
