@@ -318,7 +318,7 @@ pub enum FailurePolicy {
 /// Resource limits of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest linear memory, in bytes (default 16 MiB; 64 KiB to 4 GiB).
+    /// Largest linear memory, in bytes (default 16 MiB; 64 KiB to 1 GiB).
     pub memory_bytes: usize,
     /// CPU time per call (default 50ms).
     pub cpu: Duration,
