@@ -215,6 +215,7 @@ impl Upstream {
             return self
                 .balancer
                 .pick(n, key, load, untried)
+                .or_else(|| self.balancer.pick(n, key, load, |_| true))
                 .ok_or(NoTarget::NoneHealthy);
         }
         Err(NoTarget::NoneHealthy)
@@ -273,3 +274,6 @@ impl Upstream {
             .try_retry(self.breaker.active(), self.clock.elapsed().as_secs())
     }
 }
+
+#[cfg(test)]
+mod tests;
