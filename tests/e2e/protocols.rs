@@ -111,3 +111,43 @@ config = { mode = "bodies" }
         Some(response.body.len().to_string().as_str())
     );
 }
+
+#[tokio::test]
+async fn a_request_body_that_stalls_while_a_plugin_waits_for_it_is_cut_at_the_route_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = EchoUpstream::start("echo").await;
+    let manifest = one_route(
+        &upstream,
+        r#"
+[[routes.api.plugins]]
+wasm = "@MISBEHAVE@"
+config = { mode = "bodies" }
+"#,
+    )
+    .replace(
+        "match.path-prefix = \"/\"",
+        "match.path-prefix = \"/\"\ntimeout = \"300ms\"",
+    );
+    let gateway = TestGateway::start(&manifest).await;
+
+    let mut stream = tokio::net::TcpStream::connect(gateway.address())
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /slowloris HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nonly-part",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer));
+    let n = read
+        .await
+        .expect("the gateway answered without waiting for the rest")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("did not arrive within"), "{answer}");
+    assert_eq!(upstream.requests(), 0);
+}

@@ -43,14 +43,21 @@ pub enum BufferError {
     TooLarge(usize),
     /// The peer failed while sending it.
     Read(BoxError),
+    /// It did not arrive in time.
+    Timeout(std::time::Duration),
 }
 
-/// Reads a whole body (and its trailers) into memory, up to `limit` bytes.
+/// Reads a whole body (and its trailers) into memory, up to `limit` bytes and within `deadline`
+/// (a slow sender must not hold a plugin instance and a buffer forever).
 pub async fn buffer(
     body: hyper::body::Incoming,
     limit: usize,
+    deadline: std::time::Duration,
 ) -> Result<(Bytes, Option<HeaderMap>), BufferError> {
-    match Limited::new(body, limit).collect().await {
+    let collected = tokio::time::timeout(deadline, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| BufferError::Timeout(deadline))?;
+    match collected {
         Ok(collected) => {
             let trailers = collected.trailers().cloned();
             Ok((collected.to_bytes(), trailers))

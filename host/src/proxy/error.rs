@@ -43,6 +43,8 @@ pub enum ErrorKind {
     BadUpstreamResponse,
     /// A plugin failed under `fail-closed`.
     PluginFailed,
+    /// No plugin instance could be had (the instance pool is exhausted): try again later.
+    PluginUnavailable,
     /// A plugin's reply was not a valid HTTP response.
     BadPluginReply,
 }
@@ -64,6 +66,7 @@ impl ErrorKind {
             ErrorKind::PluginFailed | ErrorKind::BadPluginReply => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            ErrorKind::PluginUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -80,6 +83,7 @@ impl ErrorKind {
             ErrorKind::UpstreamOverloaded => "upstream_overloaded",
             ErrorKind::BadUpstreamResponse => "bad_upstream_response",
             ErrorKind::PluginFailed => "plugin_failed",
+            ErrorKind::PluginUnavailable => "plugin_unavailable",
             ErrorKind::BadPluginReply => "bad_plugin_reply",
         }
     }
@@ -96,7 +100,9 @@ impl ErrorKind {
             | ErrorKind::NoHealthyUpstream
             | ErrorKind::UpstreamOverloaded
             | ErrorKind::BadUpstreamResponse => Side::Upstream,
-            ErrorKind::PluginFailed | ErrorKind::BadPluginReply => Side::Plugin,
+            ErrorKind::PluginFailed | ErrorKind::BadPluginReply | ErrorKind::PluginUnavailable => {
+                Side::Plugin
+            }
         }
     }
 

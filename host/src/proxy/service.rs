@@ -119,7 +119,8 @@ async fn proxy(
 
     // Buffer the body only when a plugin on the route asked to see it; otherwise it streams.
     let (request_body, streaming_request_body) = if route.chain.needs_request_body() {
-        match body::buffer(incoming, MAX_BUFFERED_BODY).await {
+        let deadline = route.timeout;
+        match body::buffer(incoming, MAX_BUFFERED_BODY, deadline).await {
             Ok((bytes, _)) => (Some(bytes), None),
             Err(BufferError::TooLarge(limit)) => {
                 return Err(ProxyError::new(
@@ -131,6 +132,12 @@ async fn proxy(
                 return Err(ProxyError::new(
                     ErrorKind::BadRequestBody,
                     format!("the request body could not be read: {e}"),
+                ));
+            }
+            Err(BufferError::Timeout(limit)) => {
+                return Err(ProxyError::new(
+                    ErrorKind::BadRequestBody,
+                    format!("the request body did not arrive within {limit:?}"),
                 ));
             }
         }
@@ -177,7 +184,8 @@ async fn proxy(
                     .await
                 {
                     Ok(response) => {
-                        read_response(response, route.chain.needs_response_body()).await
+                        read_response(response, route.chain.needs_response_body(), route.timeout)
+                            .await
                     }
                     Err(error) => Err(error),
                 };
@@ -198,10 +206,12 @@ async fn proxy(
             (ran, None)
         }
         RequestVerdict::Fail { failure, ran } => {
-            let error = ProxyError::new(
-                ErrorKind::PluginFailed,
-                format!("plugin `{}` failed", failure.plugin),
-            );
+            // No instance to be had is overload, not a broken plugin: 503, try again later.
+            let kind = match failure.error {
+                crate::plugin::CallError::Instantiate(_) => ErrorKind::PluginUnavailable,
+                _ => ErrorKind::PluginFailed,
+            };
+            let error = ProxyError::new(kind, format!("plugin `{}` failed", failure.plugin));
             exchange.response = Some(error_state(&error, id));
             (ran, None)
         }
@@ -228,6 +238,7 @@ fn client_context(parts: &http::request::Parts) -> Context {
 async fn read_response(
     response: Response<Incoming>,
     buffer: bool,
+    deadline: std::time::Duration,
 ) -> Result<(ResponseState, Option<ProxyBody>), ProxyError> {
     let (parts, incoming) = response.into_parts();
     if !buffer {
@@ -238,7 +249,7 @@ async fn read_response(
         };
         return Ok((state, Some(body::streamed(incoming))));
     }
-    match body::buffer(incoming, MAX_BUFFERED_BODY).await {
+    match body::buffer(incoming, MAX_BUFFERED_BODY, deadline).await {
         Ok((bytes, trailers)) => Ok((
             ResponseState {
                 parts,
@@ -253,6 +264,12 @@ async fn read_response(
                     format!("the upstream's response is larger than {limit} bytes")
                 }
                 BufferError::Read(e) => format!("the upstream's response could not be read: {e}"),
+                BufferError::Timeout(limit) => {
+                    return Err(ProxyError::new(
+                        ErrorKind::UpstreamTimeout,
+                        format!("the upstream's response body did not arrive within {limit:?}"),
+                    ));
+                }
             };
             Err(ProxyError::new(ErrorKind::BadUpstreamResponse, detail))
         }
