@@ -3,7 +3,6 @@
 //! A request keeps the `Arc<Snapshot>` it started with to the end, so a reload never changes a
 //! request half way through.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -152,15 +151,6 @@ impl Snapshot {
             }),
             _ => Err(LoadError { errors }),
         }
-    }
-
-    /// The content hash of every plugin component, by plugin name.
-    pub fn plugin_hashes(&self) -> HashMap<String, String> {
-        self.routes
-            .iter()
-            .flat_map(|r| r.chain.plugins())
-            .map(|p| (p.name().to_owned(), p.content_hash().to_owned()))
-            .collect()
     }
 }
 

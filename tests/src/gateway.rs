@@ -15,13 +15,7 @@ use crate::client::Client;
 pub fn runtime() -> Arc<Runtime> {
     static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
     RUNTIME
-        .get_or_init(|| {
-            let options = RuntimeOptions {
-                cache_dir: Some(cache_dir()),
-                no_cache: false,
-            };
-            Arc::new(Runtime::new(&options).expect("the Wasm runtime starts"))
-        })
+        .get_or_init(|| Arc::new(Runtime::new(&options()).expect("the Wasm runtime starts")))
         .clone()
 }
 
@@ -94,7 +88,7 @@ impl Drop for TestGateway {
     }
 }
 
-/// The options tests use (kept for tests that build their own runtime).
+/// The options of the tests' runtime: compiled components cached under `target/`.
 pub fn options() -> RuntimeOptions {
     RuntimeOptions {
         cache_dir: Some(cache_dir()),
