@@ -24,4 +24,18 @@ fn main() {
     }
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
     std::fs::write(out, code).expect("write guests.rs");
+    compile_protos();
+}
+
+/// The test gRPC service, with `protoc` from crates.io (protoc-bin-vendored), so that no
+/// system package is needed.
+fn compile_protos() {
+    let protoc = protoc_bin_vendored::protoc_bin_path()
+        .expect("protoc-bin-vendored has a protoc for this platform");
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc);
+    println!("cargo:rerun-if-changed=proto");
+    tonic_prost_build::configure()
+        .compile_with_config(config, &["proto/echo.proto"], &["proto"])
+        .expect("compile tests/proto/echo.proto");
 }

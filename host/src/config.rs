@@ -8,6 +8,7 @@
 //!
 #![doc = include_str!("../../docs/manifest.md")]
 
+mod connection;
 mod diagnostic;
 mod listener;
 mod plugin;
@@ -134,8 +135,41 @@ pub struct Upstream {
     pub limits: UpstreamLimits,
     /// `retry-budget`: how many retries the upstream takes on top of its active requests.
     pub retry_budget: RetryBudget,
+    /// `protocol`: the HTTP version spoken to the targets (default HTTP/1.1).
+    pub protocol: UpstreamProtocol,
+    /// `tls`: connect to the targets over TLS (off unless given).
+    pub tls: Option<UpstreamTls>,
     /// Where the section's name is in the manifest.
     pub span: Range<usize>,
+}
+
+/// `protocol`: the HTTP version an upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (default), over TLS with ALPN `http/1.1`.
+    #[default]
+    Http1,
+    /// HTTP/2: with prior knowledge (h2c) in plain text, ALPN `h2` over TLS. gRPC needs it.
+    Http2,
+    /// Over TLS, whichever of `h2` and `http/1.1` the target chooses by ALPN.
+    Auto,
+}
+
+/// An upstream's `tls` table (see `docs/tls.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `ca`: the CA certificates (PEM) that targets' certificates must chain to; the system's
+    /// roots when absent.
+    pub ca: Option<PathBuf>,
+    /// `server-name`: the name sent as SNI and verified in the certificate; the target's host
+    /// when absent.
+    pub server_name: Option<String>,
+    /// `cert` and `key`: the gateway's client certificate, for targets that require mTLS.
+    pub client_certificate: Option<CertificateSpec>,
+    /// Where the `tls` table is in the manifest.
+    pub span: Range<usize>,
+    /// Where `ca` is written, when it is.
+    pub ca_span: Range<usize>,
 }
 
 /// `balance` (and `hash-on`): how an upstream chooses a target.

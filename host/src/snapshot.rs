@@ -27,6 +27,8 @@ pub struct RouteRuntime {
     pub try_timeout: Duration,
     /// Retries, if the route has them.
     pub retry: Option<crate::config::RetryPolicy>,
+    /// The longest pause in a streamed body or an upgraded connection (`idle-timeout`).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Everything a request needs, immutable.
@@ -73,15 +75,6 @@ impl Snapshot {
         version: u64,
     ) -> Result<Self, LoadError> {
         let mut errors = Vec::new();
-        let mut diagnose =
-            |span: &std::ops::Range<usize>, message: String, help: Option<String>| {
-                errors.push(manifest.source.render(&Diagnostic {
-                    message,
-                    span: Some(span.clone()),
-                    help,
-                }));
-            };
-
         let mut upstreams = Vec::with_capacity(manifest.upstreams.len());
         for spec in &manifest.upstreams {
             match Upstream::new(spec) {
@@ -90,9 +83,22 @@ impl Snapshot {
                     upstream.start();
                     upstreams.push(upstream);
                 }
-                Err(e) => diagnose(&spec.span, e.to_string(), None),
+                Err(diagnostics) => errors.extend(
+                    diagnostics
+                        .iter()
+                        .map(|diagnostic| manifest.source.render(diagnostic)),
+                ),
             }
         }
+
+        let mut diagnose =
+            |span: &std::ops::Range<usize>, message: String, help: Option<String>| {
+                errors.push(manifest.source.render(&Diagnostic {
+                    message,
+                    span: Some(span.clone()),
+                    help,
+                }));
+            };
 
         let mut global = Vec::new();
         for spec in &manifest.global_plugins {
@@ -111,9 +117,6 @@ impl Snapshot {
                     Err((message, help)) => diagnose(&spec.span, message, help),
                 }
             }
-            if route.idle_timeout.is_some() {
-                tracing::warn!(route = %route.id, "`idle-timeout` is not enforced yet");
-            }
             if let Some(upstream) = upstreams.get(route.upstream) {
                 routes.push(RouteRuntime {
                     id: route.id.as_str().into(),
@@ -122,6 +125,7 @@ impl Snapshot {
                     timeout: route.timeout,
                     try_timeout: route.try_timeout.unwrap_or(route.timeout),
                     retry: route.retry.clone(),
+                    idle_timeout: route.idle_timeout,
                 });
             }
         }

@@ -8,6 +8,7 @@
 //!
 #![doc = include_str!("../../docs/tls.md")]
 
+pub mod client;
 pub mod identity;
 pub mod redirect;
 mod resolver;

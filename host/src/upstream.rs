@@ -4,6 +4,7 @@
 
 pub mod balance;
 pub mod breaker;
+pub mod connect;
 pub mod health;
 
 use std::net::IpAddr;
@@ -14,10 +15,11 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use http::uri::Authority;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::config::{self, ActiveHealth, Balance, HashOn, PassiveHealth};
+use crate::config::{
+    self, ActiveHealth, Balance, Diagnostic, HashOn, PassiveHealth, UpstreamProtocol,
+};
 use crate::proxy::body::ProxyBody;
 use balance::{Balancer, hash_bytes};
 use breaker::{Breaker, Budget, InFlight};
@@ -29,14 +31,14 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const POOL_MAX_IDLE_PER_TARGET: usize = 256;
 
 /// The pooled HTTP client of one upstream.
-pub type UpstreamClient = Client<HttpConnector, ProxyBody>;
+pub type UpstreamClient = Client<connect::Connector, ProxyBody>;
 
 /// A group of interchangeable targets, as configured in the manifest.
 pub struct Upstream {
     name: String,
     targets: Vec<Authority>,
     health: Vec<TargetHealth>,
-    in_flight: Vec<AtomicU32>,
+    in_flight: Vec<Arc<AtomicU32>>,
     balancer: Balancer,
     hash_on: Option<HashOn>,
     active_health: Option<ActiveHealth>,
@@ -46,17 +48,12 @@ pub struct Upstream {
     budget: Budget,
     clock: Instant,
     client: UpstreamClient,
+    scheme: http::uri::Scheme,
+    protocol: UpstreamProtocol,
+    /// Opens the active checks' connections: the same TLS, no cap.
+    check_connector: connect::Connector,
     timeout: Duration,
     checker: OnceLock<AbortOnDrop>,
-}
-
-/// A target that is not a valid `host:port`.
-#[derive(Debug, thiserror::Error)]
-#[error("upstream `{upstream}`: target `{target}` is not a valid host:port ({reason})")]
-pub struct BadTarget {
-    upstream: String,
-    target: String,
-    reason: String,
 }
 
 /// Why no target could be chosen.
@@ -70,16 +67,19 @@ pub enum NoTarget {
 
 impl Upstream {
     /// The upstream `spec` describes. Active health checks start with [`Upstream::start`].
-    pub fn new(spec: &config::Upstream) -> Result<Self, BadTarget> {
+    /// Errors (a TLS file that cannot be used, say) point at the manifest.
+    pub fn new(spec: &config::Upstream) -> Result<Self, Vec<Diagnostic>> {
         let name = &spec.name;
         let targets = spec
             .targets
             .iter()
             .map(|t| {
-                t.parse::<Authority>().map_err(|e| BadTarget {
-                    upstream: name.to_owned(),
-                    target: t.clone(),
-                    reason: e.to_string(),
+                t.parse::<Authority>().map_err(|e| {
+                    vec![Diagnostic::new(
+                        spec.span.clone(),
+                        format!("upstream `{name}`: target `{t}` is not a valid host:port ({e})"),
+                        "write `host:port`, e.g. \"10.0.0.5:8080\"",
+                    )]
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -89,23 +89,35 @@ impl Upstream {
             .enumerate()
             .map(|(i, t)| (t.as_str(), spec.weights.get(i).copied().unwrap_or(1)))
             .collect();
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(spec.connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
+        let tls = match &spec.tls {
+            Some(tls) => Some((
+                crate::tls::client::config(name, tls, spec.protocol)?,
+                tls.server_name.clone(),
+            )),
+            None => None,
+        };
+        let check_connector = connect::Connector::new(spec.connect_timeout, tls.clone(), None);
+        let connector =
+            connect::Connector::new(spec.connect_timeout, tls, spec.limits.max_connections);
+        let scheme = connector.scheme();
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_TARGET)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
+            .http2_only(spec.protocol == UpstreamProtocol::Http2)
             .build(connector);
-        if spec.limits.max_connections.is_some() || spec.limits.max_pending.is_some() {
-            tracing::warn!(
-                upstream = %name,
-                "`limits.max-connections` and `limits.max-pending` are not enforced yet; \
-                 `limits.max-requests` is"
-            );
-        }
+        // Over HTTP/1.1 each request in flight holds a connection of its own, so beyond
+        // `max-connections` requests wait for one, and beyond `max-pending` waiting ones the
+        // breaker answers at once. (Over HTTP/2 requests share connections.)
+        let limits = &spec.limits;
+        let queue = match (spec.protocol, limits.max_connections, limits.max_pending) {
+            (UpstreamProtocol::Http1, Some(connections), Some(pending)) => {
+                Some(connections.saturating_add(pending))
+            }
+            _ => None,
+        };
+        let max_requests = [limits.max_requests, queue].into_iter().flatten().min();
         let hash_on = match &spec.balance {
             Balance::ConsistentHash(on) => Some(on.clone()),
             _ => None,
@@ -113,17 +125,20 @@ impl Upstream {
         Ok(Self {
             name: name.to_owned(),
             health: targets.iter().map(|_| TargetHealth::default()).collect(),
-            in_flight: targets.iter().map(|_| AtomicU32::new(0)).collect(),
+            in_flight: targets.iter().map(|_| Arc::default()).collect(),
             balancer: Balancer::new(&spec.balance, &weighted),
             targets,
             hash_on,
             active_health: spec.active_health.clone(),
             passive_health: spec.passive_health.clone(),
             panic_mode: spec.panic_mode,
-            breaker: Breaker::new(spec.limits.max_requests),
+            breaker: Breaker::new(max_requests),
             budget: Budget::new(spec.retry_budget),
             clock: Instant::now(),
             client,
+            scheme,
+            protocol: spec.protocol,
+            check_connector,
             timeout: spec.timeout,
             checker: OnceLock::new(),
         })
@@ -138,7 +153,12 @@ impl Upstream {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let task = runtime.spawn(health::run_checks(Arc::downgrade(self), config));
+        let task = runtime.spawn(health::run_checks(
+            Arc::downgrade(self),
+            config,
+            self.check_connector.clone(),
+            self.protocol == UpstreamProtocol::Http2,
+        ));
         let _ = self.checker.set(AbortOnDrop(task));
     }
 
@@ -160,6 +180,16 @@ impl Upstream {
     /// The pooled client.
     pub fn client(&self) -> &UpstreamClient {
         &self.client
+    }
+
+    /// `https` when the upstream speaks TLS, else `http`.
+    pub fn scheme(&self) -> &http::uri::Scheme {
+        &self.scheme
+    }
+
+    /// The HTTP version spoken to the targets.
+    pub fn protocol(&self) -> UpstreamProtocol {
+        self.protocol
     }
 
     /// Milliseconds on the upstream's clock (never 0).
@@ -227,10 +257,8 @@ impl Upstream {
     }
 
     /// Counts a request to target `index` until the guard drops (for least-request).
-    pub fn begin(&self, index: usize) -> Option<InFlight<'_>> {
-        let counter = self.in_flight.get(index)?;
-        counter.fetch_add(1, Ordering::Relaxed);
-        Some(InFlight::new(counter))
+    pub fn begin(&self, index: usize) -> Option<InFlight> {
+        self.in_flight.get(index).map(InFlight::enter)
     }
 
     /// Records a try's outcome on target `index` for passive health.
@@ -264,12 +292,12 @@ impl Upstream {
     }
 
     /// Admits a request under `max-requests`, or `None` when the breaker is open.
-    pub fn enter(&self) -> Option<InFlight<'_>> {
+    pub fn enter(&self) -> Option<InFlight> {
         self.breaker.enter()
     }
 
     /// A retry within the budget, held while it runs; `None` when spent.
-    pub fn try_retry(&self) -> Option<InFlight<'_>> {
+    pub fn try_retry(&self) -> Option<InFlight> {
         self.budget
             .try_retry(self.breaker.active(), self.clock.elapsed().as_secs())
     }

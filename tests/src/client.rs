@@ -26,6 +26,11 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// The body as text (lossy), for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The body parsed as JSON (panics with the body when it is not JSON).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
@@ -89,6 +94,24 @@ impl Client {
     /// `GET path` with headers.
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> TestResponse {
         self.send(Method::GET, path, headers, Bytes::new()).await
+    }
+
+    /// A GET whose body may fail mid-way: the status, and the body or why it broke off.
+    pub async fn get_streamed(&self, path: &str) -> (StatusCode, Result<Bytes, String>) {
+        let request = Request::get(format!("{}{path}", self.base))
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        let response = tokio::time::timeout(REQUEST_DEADLINE, self.inner.request(request))
+            .await
+            .expect("the gateway answered within the deadline")
+            .expect("the request reached the gateway");
+        let status = response.status();
+        let body = tokio::time::timeout(REQUEST_DEADLINE, response.into_body().collect())
+            .await
+            .expect("the body ended within the deadline")
+            .map(|b| b.to_bytes())
+            .map_err(|e| e.to_string());
+        (status, body)
     }
 
     /// Any request.

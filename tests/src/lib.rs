@@ -3,10 +3,12 @@
 
 pub mod client;
 pub mod gateway;
+pub mod grpc;
 pub mod logs;
 pub mod manifest;
 pub mod tls;
 pub mod upstream;
+pub mod websocket;
 
 /// Paths of the test-only Wasm components, built by `build.rs`.
 pub mod guests {

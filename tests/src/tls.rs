@@ -41,6 +41,34 @@ impl Issued {
     fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
     }
+
+    /// A server configuration presenting this certificate, offering `alpn`, and requiring a
+    /// client certificate from `client_ca` when given (for TLS upstreams in tests).
+    pub fn server_config(&self, alpn: &[&str], client_ca: Option<&TestCa>) -> rustls::ServerConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions");
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                roots.add(ca.cert.der.clone()).expect("the CA as a root");
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .expect("a client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(vec![self.der.clone()], self.key())
+            .expect("a server certificate");
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        config
+    }
 }
 
 /// A certificate authority for one test.

@@ -64,6 +64,18 @@ pub(super) struct RawUpstream {
     pub(super) panic_mode: Option<bool>,
     pub(super) limits: Option<RawLimits>,
     pub(super) retry_budget: Option<RawRetryBudget>,
+    pub(super) protocol: Option<Spanned<String>>,
+    pub(super) tls: Option<Spanned<RawUpstreamTls>>,
+}
+
+/// An upstream's `tls` table: how the gateway connects to its targets over TLS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawUpstreamTls {
+    pub(super) ca: Option<Spanned<String>>,
+    pub(super) server_name: Option<Spanned<String>>,
+    pub(super) cert: Option<Spanned<String>>,
+    pub(super) key: Option<Spanned<String>>,
 }
 
 /// A target: `"host:port"` or `{ address = "host:port", weight = 3 }`.
@@ -532,6 +544,7 @@ fn toml_words(expected: &str) -> &str {
         "a map"
         | "struct RawMatch"
         | "struct RawTls"
+        | "struct RawUpstreamTls"
         | "struct RawCertificate"
         | "struct RawClientAuth" => "a table",
         "i64" | "u64" | "usize" => "an integer",

@@ -49,7 +49,7 @@ pub(super) fn manifest(
     let upstreams: Vec<_> = raw
         .upstreams
         .into_iter()
-        .map(|u| upstream(u, errors))
+        .map(|u| upstream(u, base, errors))
         .collect();
     let global_plugins = raw
         .plugins
@@ -119,7 +119,7 @@ fn listener(
     }
 }
 
-fn upstream(section: Named<RawUpstream>, errors: &mut Vec<Diagnostic>) -> Upstream {
+fn upstream(section: Named<RawUpstream>, base: &Path, errors: &mut Vec<Diagnostic>) -> Upstream {
     let Named {
         name,
         name_span,
@@ -238,6 +238,10 @@ fn upstream(section: Named<RawUpstream>, errors: &mut Vec<Diagnostic>) -> Upstre
                 errors,
             ),
         });
+    let tls = value
+        .tls
+        .and_then(|tls| super::connection::upstream_tls(&what, tls, base, errors));
+    let protocol = super::connection::protocol(value.protocol, tls.is_some(), &what, errors);
     Upstream {
         name,
         targets,
@@ -250,6 +254,8 @@ fn upstream(section: Named<RawUpstream>, errors: &mut Vec<Diagnostic>) -> Upstre
         panic_mode: value.panic_mode.unwrap_or(false),
         limits,
         retry_budget,
+        protocol,
+        tls,
         span: name_span,
     }
 }

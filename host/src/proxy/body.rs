@@ -1,9 +1,16 @@
 //! The body type the proxy passes around: a stream from a client or upstream, or bytes the
 //! gateway holds (a buffered body a plugin read, an error page, a plugin's reply).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::HeaderMap;
-use http_body_util::{BodyExt, Empty, Full, Limited, combinators::BoxBody};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+use tokio::time::{Instant, Sleep};
 
 /// Any error from a body in transit.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -18,6 +25,89 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     body.map_err(|e| -> BoxError { Box::new(e) }).boxed()
+}
+
+/// A body streamed from `body` that holds `held` (counts of the request in flight) until it
+/// ends or is dropped, and fails when no data arrives for `idle` (the route's `idle-timeout`).
+pub fn tracked<B, H>(body: B, held: H, idle: Option<Duration>) -> ProxyBody
+where
+    B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+    H: Send + Sync + Unpin + 'static,
+{
+    Tracked {
+        body,
+        idle: idle.map(|limit| Idle {
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }),
+        held: Some(held),
+    }
+    .boxed()
+}
+
+/// A body stalled for longer than the route's `idle-timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("no data for {0:?} (the route's idle-timeout)")]
+pub struct IdleTimeout(pub Duration);
+
+struct Tracked<B, H> {
+    body: B,
+    idle: Option<Idle>,
+    held: Option<H>,
+}
+
+struct Idle {
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<B, H> Body for Tracked<B, H>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+    H: Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                match &frame {
+                    None | Some(Err(_)) => this.held = None,
+                    Some(Ok(_)) => {
+                        if let Some(idle) = &mut this.idle {
+                            idle.timer.as_mut().reset(Instant::now() + idle.limit);
+                        }
+                    }
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let Some(idle) = &mut this.idle else {
+                    return Poll::Pending;
+                };
+                if idle.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.held = None;
+                Poll::Ready(Some(Err(Box::new(IdleTimeout(idle.limit)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A body of bytes held in memory, with trailers when there are some.
@@ -44,25 +134,41 @@ pub enum BufferError {
     /// The peer failed while sending it.
     Read(BoxError),
     /// It did not arrive in time.
-    Timeout(std::time::Duration),
+    Timeout(Duration),
 }
 
 /// Reads a whole body (and its trailers) into memory, up to `limit` bytes and within `deadline`
 /// (a slow sender must not hold a plugin instance and a buffer forever).
 pub async fn buffer(
-    body: hyper::body::Incoming,
+    mut body: ProxyBody,
     limit: usize,
-    deadline: std::time::Duration,
+    deadline: Duration,
 ) -> Result<(Bytes, Option<HeaderMap>), BufferError> {
-    let collected = tokio::time::timeout(deadline, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| BufferError::Timeout(deadline))?;
-    match collected {
-        Ok(collected) => {
-            let trailers = collected.trailers().cloned();
-            Ok((collected.to_bytes(), trailers))
+    // A loop over frames rather than `http_body_util::Limited`: boxing the error of a body
+    // whose error is already boxed trips a higher-ranked lifetime limit of rustc's async
+    // `Send` check.
+    let read = async move {
+        let mut data = bytes::BytesMut::new();
+        let mut trailers = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(BufferError::Read)?;
+            match frame.into_data() {
+                Ok(chunk) => {
+                    if data.len() + chunk.len() > limit {
+                        return Err(BufferError::TooLarge(limit));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        trailers = Some(t);
+                    }
+                }
+            }
         }
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BufferError::TooLarge(limit)),
-        Err(e) => Err(BufferError::Read(e)),
-    }
+        Ok((data.freeze(), trailers))
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| BufferError::Timeout(deadline))?
 }

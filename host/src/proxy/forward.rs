@@ -122,13 +122,15 @@ pub fn normalize_host(parts: &mut http::request::Parts) -> Result<(), String> {
     Ok(())
 }
 
-/// The URI to send upstream: the target's authority with the request's path and query.
+/// The URI to send upstream: the upstream's scheme, the target's authority, the request's path
+/// and query.
 pub fn upstream_uri(
+    scheme: &Scheme,
     target: &Authority,
     path_and_query: Option<&PathAndQuery>,
 ) -> Result<Uri, http::Error> {
     Uri::builder()
-        .scheme(Scheme::HTTP)
+        .scheme(scheme.clone())
         .authority(target.clone())
         .path_and_query(path_and_query.map_or("/", PathAndQuery::as_str))
         .build()

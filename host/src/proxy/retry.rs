@@ -22,14 +22,22 @@ use super::error::{ErrorKind, ProxyError};
 use super::forward;
 use crate::config::RetryPolicy;
 use crate::snapshot::RouteRuntime;
+use crate::upstream::breaker::InFlight;
 use crate::upstream::{NoTarget, Upstream};
 
 /// The largest request body buffered so that it can be retried.
 pub const MAX_REPLAY_BODY: u64 = 64 << 10;
 
+/// An upstream's answer, with the count of the request on its target (for least-request),
+/// which the caller keeps until the response body ends.
+pub struct Answer {
+    pub response: Response<Incoming>,
+    pub on_target: Option<InFlight>,
+}
+
 /// How one try ended.
 enum Outcome {
-    Response(Response<Incoming>),
+    Response(Answer),
     ConnectFailed,
     Reset,
     TimedOut,
@@ -40,7 +48,7 @@ pub async fn send(
     route: &RouteRuntime,
     request: Request<ProxyBody>,
     key: Option<u64>,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Answer, ProxyError> {
     let upstream = &route.upstream;
     let policy = route
         .retry
@@ -66,7 +74,7 @@ pub async fn send(
         if target < 64 {
             tried |= 1 << target;
         }
-        let body = body::full(replay.clone(), None);
+        let body = body::full(replay.data.clone(), replay.trailers.clone());
         let outcome = try_once(route, parts.clone(), body, target).await;
         if retry >= policy.attempts || !should_retry(policy, &outcome) {
             return finish(upstream, outcome, route);
@@ -92,14 +100,27 @@ fn idempotent(method: &Method) -> bool {
     )
 }
 
-/// The body as bytes when it can be sent again, else the body itself.
-async fn replayable(body: ProxyBody) -> Result<Result<Bytes, ProxyBody>, ProxyError> {
+/// A request body held in memory so that it can be sent again, trailers included.
+#[derive(Clone)]
+struct Replay {
+    data: Bytes,
+    trailers: Option<http::HeaderMap>,
+}
+
+/// The body in memory when it can be sent again, else the body itself.
+async fn replayable(body: ProxyBody) -> Result<Result<Replay, ProxyBody>, ProxyError> {
     if body.is_end_stream() {
-        return Ok(Ok(Bytes::new()));
+        return Ok(Ok(Replay {
+            data: Bytes::new(),
+            trailers: None,
+        }));
     }
     match body.size_hint().exact() {
         Some(n) if n <= MAX_REPLAY_BODY => match body.collect().await {
-            Ok(collected) => Ok(Ok(collected.to_bytes())),
+            Ok(collected) => Ok(Ok(Replay {
+                trailers: collected.trailers().cloned(),
+                data: collected.to_bytes(),
+            })),
             Err(e) => Err(ProxyError::new(
                 ErrorKind::BadRequestBody,
                 format!("the request body could not be read: {e}"),
@@ -111,7 +132,7 @@ async fn replayable(body: ProxyBody) -> Result<Result<Bytes, ProxyBody>, ProxyEr
 
 fn should_retry(policy: &RetryPolicy, outcome: &Outcome) -> bool {
     match outcome {
-        Outcome::Response(r) => policy.statuses.contains(&r.status().as_u16()),
+        Outcome::Response(a) => policy.statuses.contains(&a.response.status().as_u16()),
         Outcome::ConnectFailed => policy.on_connect_failure,
         Outcome::Reset => policy.on_reset,
         Outcome::TimedOut => policy.on_timeout,
@@ -153,14 +174,17 @@ async fn try_once(
         return Outcome::ConnectFailed;
     };
     let mut request = Request::from_parts(parts, body);
-    match forward::upstream_uri(target, request.uri().path_and_query()) {
+    match forward::upstream_uri(upstream.scheme(), target, request.uri().path_and_query()) {
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => return Outcome::ConnectFailed,
     }
-    let _in_flight = upstream.begin(index);
+    let on_target = upstream.begin(index);
     let outcome =
         match tokio::time::timeout(route.try_timeout, upstream.client().request(request)).await {
-            Ok(Ok(response)) => Outcome::Response(response),
+            Ok(Ok(response)) => Outcome::Response(Answer {
+                response,
+                on_target,
+            }),
             Ok(Err(e)) => {
                 tracing::warn!(
                     upstream = upstream.name(),
@@ -177,7 +201,7 @@ async fn try_once(
             Err(_) => Outcome::TimedOut,
         };
     let failed = match &outcome {
-        Outcome::Response(r) => r.status().is_server_error(),
+        Outcome::Response(a) => a.response.status().is_server_error(),
         _ => true,
     };
     upstream.record(index, failed);
@@ -189,10 +213,10 @@ fn finish(
     upstream: &Upstream,
     outcome: Outcome,
     route: &RouteRuntime,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Answer, ProxyError> {
     let name = upstream.name();
     match outcome {
-        Outcome::Response(response) => Ok(response),
+        Outcome::Response(answer) => Ok(answer),
         Outcome::ConnectFailed => Err(ProxyError::new(
             ErrorKind::UpstreamUnavailable,
             format!("upstream `{name}` refused the connection"),

@@ -15,6 +15,8 @@ use super::error::{ErrorKind, ProxyError};
 use super::forward;
 use super::request_id;
 use super::retry;
+use super::upgrade::{self, ClientUpgrade, UpstreamUpgrade};
+use crate::config::UpstreamProtocol;
 use crate::plugin::bindings::Reply;
 use crate::plugin::exchange::{Phase, ResponseState};
 use crate::plugin::{Context, Exchange, RequestVerdict};
@@ -76,6 +78,7 @@ async fn proxy(
     let (mut parts, incoming) = request.into_parts();
     forward::normalize_host(&mut parts)
         .map_err(|why| ProxyError::new(ErrorKind::BadRequest, why))?;
+    let client_upgrade = upgrade::from_request(&mut parts);
     // The client's hop-by-hop fields go before plugins see the request, so a `Connection`
     // header cannot name (and so delete) a field a plugin adds.
     forward::strip_hop_by_hop(&mut parts.headers);
@@ -108,42 +111,60 @@ async fn proxy(
     if let Ok(value) = HeaderValue::from_str(id) {
         parts.headers.insert(request_id::HEADER.clone(), value);
     }
+    if client_upgrade.is_some() && route.upstream.protocol() == UpstreamProtocol::Http2 {
+        return Err(ProxyError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!(
+                "upstream `{}` speaks HTTP/2, which cannot carry an HTTP/1.1 upgrade",
+                route.upstream.name()
+            ),
+        ));
+    }
+    let upgrade_to = client_upgrade.as_ref().map(|u| &u.protocol);
 
     // Fast path: no plugin, nothing lent, the body streams through.
     if route.chain.is_empty() {
-        let upstream_request = Request::from_parts(parts, body::streamed(incoming));
-        let response =
-            forward_upstream(route, upstream_request, conn, &scheme, host.as_deref()).await?;
-        return Ok(finish(response.map(body::streamed)));
+        let upstream_request = Request::from_parts(parts, request_stream(incoming, route));
+        let response = forward_upstream(
+            route,
+            upstream_request,
+            conn,
+            &scheme,
+            host.as_deref(),
+            upgrade_to,
+        )
+        .await?;
+        return switch_protocols(finish(response), client_upgrade, route);
     }
 
     // Buffer the body only when a plugin on the route asked to see it; otherwise it streams.
-    let (request_body, streaming_request_body) = if route.chain.needs_request_body() {
-        let deadline = route.timeout;
-        match body::buffer(incoming, MAX_BUFFERED_BODY, deadline).await {
-            Ok((bytes, _)) => (Some(bytes), None),
-            Err(BufferError::TooLarge(limit)) => {
-                return Err(ProxyError::new(
-                    ErrorKind::RequestTooLarge,
-                    format!("the request body is larger than {limit} bytes"),
-                ));
+    let (request_body, request_trailers, streaming_request_body) =
+        if route.chain.needs_request_body() {
+            let deadline = route.timeout;
+            match body::buffer(body::streamed(incoming), MAX_BUFFERED_BODY, deadline).await {
+                Ok((bytes, trailers)) => (Some(bytes), trailers, None),
+                Err(BufferError::TooLarge(limit)) => {
+                    return Err(ProxyError::new(
+                        ErrorKind::RequestTooLarge,
+                        format!("the request body is larger than {limit} bytes"),
+                    ));
+                }
+                Err(BufferError::Read(e)) => {
+                    return Err(ProxyError::new(
+                        ErrorKind::BadRequestBody,
+                        format!("the request body could not be read: {e}"),
+                    ));
+                }
+                Err(BufferError::Timeout(limit)) => {
+                    return Err(ProxyError::new(
+                        ErrorKind::BadRequestBody,
+                        format!("the request body did not arrive within {limit:?}"),
+                    ));
+                }
             }
-            Err(BufferError::Read(e)) => {
-                return Err(ProxyError::new(
-                    ErrorKind::BadRequestBody,
-                    format!("the request body could not be read: {e}"),
-                ));
-            }
-            Err(BufferError::Timeout(limit)) => {
-                return Err(ProxyError::new(
-                    ErrorKind::BadRequestBody,
-                    format!("the request body did not arrive within {limit:?}"),
-                ));
-            }
-        }
-    } else {
-        (None, Some(incoming))
-    };
+        } else {
+            (None, None, Some(incoming))
+        };
 
     let context = client_context(&parts);
     let exchange = Box::new(Exchange {
@@ -168,8 +189,8 @@ async fn proxy(
                 std::mem::replace(&mut exchange.request, Request::new(()).into_parts().0)
             };
             let request_body = match (exchange.request_body.clone(), streaming_request_body) {
-                (Some(bytes), _) => body::full(bytes, None),
-                (None, Some(incoming)) => body::streamed(incoming),
+                (Some(bytes), _) => body::full(bytes, request_trailers),
+                (None, Some(incoming)) => request_stream(incoming, route),
                 (None, None) => body::empty(),
             };
             let mut upstream_request = Request::from_parts(parts, request_body);
@@ -179,16 +200,21 @@ async fn proxy(
                     exchange.request_body.as_ref(),
                 );
             }
-            let answer =
-                match forward_upstream(route, upstream_request, conn, &scheme, host.as_deref())
-                    .await
-                {
-                    Ok(response) => {
-                        read_response(response, route.chain.needs_response_body(), route.timeout)
-                            .await
-                    }
-                    Err(error) => Err(error),
-                };
+            let answer = match forward_upstream(
+                route,
+                upstream_request,
+                conn,
+                &scheme,
+                host.as_deref(),
+                upgrade_to,
+            )
+            .await
+            {
+                Ok(response) => {
+                    read_response(response, route.chain.needs_response_body(), route.timeout).await
+                }
+                Err(error) => Err(error),
+            };
             // The gateway's own errors (502, 504) go through `on-response` too, so plugins can
             // decorate them (CORS headers on an error, for one).
             let (response, streaming) =
@@ -218,7 +244,42 @@ async fn proxy(
     };
     // Plugins that ran `on-request` see the response, last first.
     let (exchange, result) = route.chain.on_response(exchange, ran, state).await;
-    respond_after_chain(exchange, result.err(), streaming)
+    let response = respond_after_chain(exchange, result.err(), streaming)?;
+    switch_protocols(response, client_upgrade, route)
+}
+
+/// A request body streamed to the upstream, under the route's `idle-timeout`.
+fn request_stream(incoming: Incoming, route: &RouteRuntime) -> ProxyBody {
+    match route.idle_timeout {
+        Some(idle) => body::tracked(incoming, (), Some(idle)),
+        None => body::streamed(incoming),
+    }
+}
+
+/// When the client gets a `101 Switching Protocols`, joins its connection to the upstream's
+/// (see `upgrade`). Any other answer to an upgrade request is an ordinary response.
+fn switch_protocols(
+    mut response: Response<ProxyBody>,
+    client: Option<ClientUpgrade>,
+    route: &RouteRuntime,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(response);
+    }
+    let upstream = response.extensions_mut().remove::<UpstreamUpgrade>();
+    let (Some(client), Some(upstream)) = (client, upstream) else {
+        return Err(ProxyError::new(
+            ErrorKind::BadUpstreamResponse,
+            format!(
+                "upstream `{}` switched protocols unasked",
+                route.upstream.name()
+            ),
+        ));
+    };
+    let protocol = upstream.protocol.clone().unwrap_or(client.protocol.clone());
+    upgrade::restore_fields(response.headers_mut(), &protocol);
+    upgrade::spawn_tunnel(client, upstream, route.idle_timeout);
+    Ok(response)
 }
 
 /// The plugins' context at the start: the verified client certificate on mTLS listeners
@@ -236,7 +297,7 @@ fn client_context(parts: &http::request::Parts) -> Context {
 /// The upstream's response as plugins will see it: the body buffered when a plugin reads it,
 /// else left to stream (returned apart).
 async fn read_response(
-    response: Response<Incoming>,
+    response: Response<ProxyBody>,
     buffer: bool,
     deadline: std::time::Duration,
 ) -> Result<(ResponseState, Option<ProxyBody>), ProxyError> {
@@ -247,7 +308,7 @@ async fn read_response(
             body: None,
             trailers: None,
         };
-        return Ok((state, Some(body::streamed(incoming))));
+        return Ok((state, Some(incoming)));
     }
     match body::buffer(incoming, MAX_BUFFERED_BODY, deadline).await {
         Ok((bytes, trailers)) => Ok((
@@ -342,15 +403,18 @@ fn respond_after_chain(
 
 /// Sends `request` to the route's upstream and waits for the response headers: admitted by
 /// the circuit breaker, then tried (and retried, see `retry`) within the route's `timeout`.
+/// The request stays counted (breaker, least-request) until the response body ends, or, for
+/// an upgrade (`upgrade_to`), until the tunnel closes.
 async fn forward_upstream(
     route: &RouteRuntime,
     mut request: Request<ProxyBody>,
     conn: ConnInfo,
     scheme: &Scheme,
     host: Option<&str>,
-) -> Result<Response<Incoming>, ProxyError> {
+    upgrade_to: Option<&HeaderValue>,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let upstream = &route.upstream;
-    let Some(_admitted) = upstream.enter() else {
+    let Some(admitted) = upstream.enter() else {
         return Err(ProxyError::new(
             ErrorKind::UpstreamOverloaded,
             format!("upstream `{}` is at its request limit", upstream.name()),
@@ -361,6 +425,9 @@ async fn forward_upstream(
     forward::strip_hop_by_hop(headers);
     forward::set_forwarded(headers, conn.peer.ip(), scheme, host);
     forward::append_via(headers, version);
+    if let Some(protocol) = upgrade_to {
+        upgrade::restore_fields(headers, protocol);
+    }
     if !headers.contains_key(header::HOST) {
         // HTTP/2 clients send `:authority` instead; HTTP/1.1 upstreams need `Host`.
         if let Some(value) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
@@ -370,17 +437,30 @@ async fn forward_upstream(
     *request.version_mut() = Version::HTTP_11;
     let key = upstream.hash_key(request.headers(), conn.peer.ip());
 
-    match tokio::time::timeout(route.timeout, retry::send(route, request, key)).await {
-        Ok(result) => result,
-        Err(_) => Err(ProxyError::new(
-            ErrorKind::UpstreamTimeout,
-            format!(
-                "upstream `{}` did not answer within {:?}",
-                upstream.name(),
-                route.timeout
-            ),
-        )),
+    let answer = match tokio::time::timeout(route.timeout, retry::send(route, request, key)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(ProxyError::new(
+                ErrorKind::UpstreamTimeout,
+                format!(
+                    "upstream `{}` did not answer within {:?}",
+                    upstream.name(),
+                    route.timeout
+                ),
+            ));
+        }
+    };
+    let retry::Answer {
+        mut response,
+        on_target,
+    } = answer;
+    let held = (admitted, on_target);
+    if upgrade_to.is_some() && response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let tunnel = UpstreamUpgrade::take(&mut response, held);
+        response.extensions_mut().insert(tunnel);
+        return Ok(response.map(|_| body::empty()));
     }
+    Ok(response.map(|incoming| body::tracked(incoming, held, route.idle_timeout)))
 }
 
 pub(super) fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {

@@ -2,29 +2,33 @@
 //! flight, checked with one atomic operation, so an overloaded upstream is answered `503` at
 //! once instead of queueing, and retries cannot multiply an outage.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::config::RetryBudget;
 
-/// Requests in flight on an upstream, limited by `max-requests`.
+/// Requests in flight on an upstream, limited by `max-requests` (and, for HTTP/1.1 upstreams,
+/// by `max-connections + max-pending`: each request needs a connection of its own).
 #[derive(Debug)]
 pub struct Breaker {
     max_requests: Option<u32>,
-    active: AtomicU32,
+    active: Arc<AtomicU32>,
 }
 
-/// A request in flight; the count drops when it is dropped.
+/// One count on a counter, given back when dropped. It owns its counter, so it can travel with
+/// a response body and count the request until the body ends.
 #[derive(Debug)]
-pub struct InFlight<'a>(&'a AtomicU32);
+pub struct InFlight(Arc<AtomicU32>);
 
-impl<'a> InFlight<'a> {
-    /// Counts one more on `counter` until dropped (the caller already added it).
-    pub fn new(counter: &'a AtomicU32) -> Self {
-        InFlight(counter)
+impl InFlight {
+    /// Counts one more on `counter` until dropped.
+    pub fn enter(counter: &Arc<AtomicU32>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter.clone())
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -35,14 +39,14 @@ impl Breaker {
     pub fn new(max_requests: Option<u32>) -> Self {
         Self {
             max_requests,
-            active: AtomicU32::new(0),
+            active: Arc::default(),
         }
     }
 
     /// Admits a request, or `None` when `max-requests` are already in flight.
-    pub fn enter(&self) -> Option<InFlight<'_>> {
+    pub fn enter(&self) -> Option<InFlight> {
         let before = self.active.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlight(&self.active);
+        let guard = InFlight(self.active.clone());
         match self.max_requests {
             Some(max) if before >= max => None,
             _ => Some(guard),
@@ -60,7 +64,7 @@ impl Breaker {
 #[derive(Debug)]
 pub struct Budget {
     config: RetryBudget,
-    retrying: AtomicU32,
+    retrying: Arc<AtomicU32>,
     second: AtomicU64,
     used: AtomicU32,
 }
@@ -70,7 +74,7 @@ impl Budget {
     pub fn new(config: RetryBudget) -> Self {
         Self {
             config,
-            retrying: AtomicU32::new(0),
+            retrying: Arc::default(),
             second: AtomicU64::new(0),
             used: AtomicU32::new(0),
         }
@@ -78,9 +82,9 @@ impl Budget {
 
     /// A retry allowed now (`active` requests in flight, `second` the current second), held
     /// while it runs; `None` when the budget is spent.
-    pub fn try_retry(&self, active: u32, second: u64) -> Option<InFlight<'_>> {
+    pub fn try_retry(&self, active: u32, second: u64) -> Option<InFlight> {
         let before = self.retrying.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlight(&self.retrying);
+        let guard = InFlight(self.retrying.clone());
         if u64::from(before) * 100 < u64::from(active) * u64::from(self.config.percent) {
             return Some(guard);
         }

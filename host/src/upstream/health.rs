@@ -10,8 +10,9 @@ use bytes::Bytes;
 use http::uri::Authority;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+use super::connect::Connector;
 
 use crate::config::{ActiveHealth, PassiveHealth};
 
@@ -125,14 +126,19 @@ impl Drop for AbortOnDrop {
 
 /// The active checker of one upstream: runs while the upstream lives (it holds only a `Weak`),
 /// and is aborted when the upstream is dropped.
-pub async fn run_checks(upstream: Weak<super::Upstream>, config: ActiveHealth) {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(config.timeout));
-    connector.set_nodelay(true);
+/// Checks speak the upstream's protocol, over TLS when it does, outside `max-connections`.
+pub async fn run_checks(
+    upstream: Weak<super::Upstream>,
+    config: ActiveHealth,
+    connector: Connector,
+    http2: bool,
+) {
+    let scheme = connector.scheme();
     // No pooling: every check opens its own connection, so a check also tests that the target
     // still accepts connections.
-    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+    let client: Client<Connector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(0)
+        .http2_only(http2)
         .build(connector);
     let mut tick = tokio::time::interval(config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -146,9 +152,10 @@ pub async fn run_checks(upstream: Weak<super::Upstream>, config: ActiveHealth) {
         for (index, target) in targets.into_iter().enumerate() {
             let client = client.clone();
             let path = config.path.clone();
+            let scheme = scheme.clone();
             let timeout = config.timeout;
             checks.spawn(async move {
-                let passed = check(&client, &target, &path, timeout).await;
+                let passed = check(&client, &scheme, &target, &path, timeout).await;
                 (index, passed)
             });
         }
@@ -165,12 +172,13 @@ pub async fn run_checks(upstream: Weak<super::Upstream>, config: ActiveHealth) {
 }
 
 async fn check(
-    client: &Client<HttpConnector, Empty<Bytes>>,
+    client: &Client<Connector, Empty<Bytes>>,
+    scheme: &http::uri::Scheme,
     target: &Authority,
     path: &str,
     timeout: Duration,
 ) -> bool {
-    let Ok(request) = http::Request::get(format!("http://{target}{path}"))
+    let Ok(request) = http::Request::get(format!("{scheme}://{target}{path}"))
         .header(http::header::USER_AGENT, "portcullis-health-check")
         .body(Empty::new())
     else {

@@ -26,6 +26,8 @@ fn spec(panic_mode: bool) -> config::Upstream {
         panic_mode,
         limits: UpstreamLimits::default(),
         retry_budget: RetryBudget::default(),
+        protocol: config::UpstreamProtocol::Http1,
+        tls: None,
         span: 0..0,
     }
 }

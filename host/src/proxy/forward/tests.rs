@@ -71,11 +71,11 @@ fn upstream_uri_keeps_path_and_query() {
     let target: Authority = "127.0.0.1:9000".parse().unwrap();
     let pq: PathAndQuery = "/a/b?x=1".parse().unwrap();
     assert_eq!(
-        upstream_uri(&target, Some(&pq)).unwrap(),
+        upstream_uri(&Scheme::HTTP, &target, Some(&pq)).unwrap(),
         "http://127.0.0.1:9000/a/b?x=1"
     );
     assert_eq!(
-        upstream_uri(&target, None).unwrap(),
+        upstream_uri(&Scheme::HTTP, &target, None).unwrap(),
         "http://127.0.0.1:9000/"
     );
 }

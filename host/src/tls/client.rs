@@ -1,0 +1,112 @@
+//! Upstream TLS: the rustls `ClientConfig` of an upstream with a `tls` table. Targets are
+//! verified against the `ca` file or the system's roots, the client certificate is offered when
+//! one is given, and ALPN offers what the upstream's `protocol` allows.
+
+use std::sync::Arc;
+
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::{provider, read, read_certificates};
+use crate::config::{Diagnostic, UpstreamProtocol, UpstreamTls};
+
+/// Builds the client configuration of upstream `name`. Unreadable or invalid files are errors
+/// pointing at their entry in the manifest.
+pub fn config(
+    name: &str,
+    tls: &UpstreamTls,
+    protocol: UpstreamProtocol,
+) -> Result<Arc<ClientConfig>, Vec<Diagnostic>> {
+    let what = format!("upstream `{name}`");
+    let roots = roots(&what, tls)?;
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| {
+            vec![Diagnostic::new(
+                tls.span.clone(),
+                format!("{what}: TLS cannot be set up: {e}"),
+                "report this: the built-in TLS provider should support TLS 1.2 and 1.3",
+            )]
+        })?
+        .with_root_certificates(roots);
+    let mut config = match &tls.client_certificate {
+        None => builder.with_no_client_auth(),
+        Some(spec) => {
+            let chain = read_certificates(&spec.cert).map_err(|e| {
+                vec![Diagnostic::new(
+                    spec.cert_span.clone(),
+                    format!("{what}: client certificate {e}"),
+                    "give a PEM file with the client certificate chain, leaf first",
+                )]
+            })?;
+            let key_error = |message: String| {
+                vec![Diagnostic::new(
+                    spec.key_span.clone(),
+                    message,
+                    "give a PEM file with the client certificate's private key",
+                )]
+            };
+            let bytes = read(&spec.key).map_err(|e| key_error(format!("{what}: key {e}")))?;
+            let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+                key_error(format!(
+                    "{what}: key file `{}` holds no usable private key: {e}",
+                    spec.key.display()
+                ))
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                key_error(format!(
+                    "{what}: key file `{}` cannot be used with certificate `{}`: {e}",
+                    spec.key.display(),
+                    spec.cert.display()
+                ))
+            })?
+        }
+    };
+    config.alpn_protocols = match protocol {
+        UpstreamProtocol::Http1 => vec![b"http/1.1".to_vec()],
+        UpstreamProtocol::Http2 => vec![b"h2".to_vec()],
+        UpstreamProtocol::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    };
+    Ok(Arc::new(config))
+}
+
+/// The trust anchors: the `ca` file's certificates, or the system's.
+fn roots(what: &str, tls: &UpstreamTls) -> Result<RootCertStore, Vec<Diagnostic>> {
+    let mut roots = RootCertStore::empty();
+    let ca_error = |message: String| {
+        vec![Diagnostic::new(
+            tls.ca_span.clone(),
+            message,
+            "give `ca`, a PEM file with the CA certificate(s) that issue the targets' certificates",
+        )]
+    };
+    match &tls.ca {
+        Some(path) => {
+            for certificate in
+                read_certificates(path).map_err(|e| ca_error(format!("{what}: CA {e}")))?
+            {
+                roots.add(certificate).map_err(|e| {
+                    ca_error(format!(
+                        "{what}: CA file `{}` holds an unusable certificate: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why = found
+                    .errors
+                    .first()
+                    .map_or_else(|| "none was found".to_owned(), ToString::to_string);
+                return Err(ca_error(format!(
+                    "{what}: the system's root certificates cannot be loaded ({why})"
+                )));
+            }
+        }
+    }
+    Ok(roots)
+}
