@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
 use crate::plugin::{Chain, ConfiguredPlugin, Runtime, catalog};
 use crate::router::Router;
+use crate::state::StateStore;
 use crate::upstream::Upstream;
 
 /// One route, ready to serve.
@@ -41,6 +42,8 @@ pub struct Snapshot {
     pub router: Router,
     /// Routes, indexed like `manifest.routes`.
     pub routes: Vec<RouteRuntime>,
+    /// The plugins' shared state (`[state]`).
+    pub state: Arc<StateStore>,
 }
 
 /// A manifest that could not be turned into a snapshot: every problem, rendered against the
@@ -94,9 +97,26 @@ impl Snapshot {
             }
         }
 
+        let state = match StateStore::new(&manifest.state) {
+            Ok(state) => state,
+            Err(message) => {
+                diagnose(
+                    &manifest.state.span,
+                    message,
+                    Some("fix the `[state]` table (docs/state.md)".into()),
+                );
+                // Plugins are still configured (and their errors reported) on a local store.
+                StateStore::new(&crate::config::StateConfig::default()).map_err(|message| {
+                    LoadError {
+                        errors: vec![message],
+                    }
+                })?
+            }
+        };
+
         let mut global = Vec::new();
         for spec in &manifest.global_plugins {
-            match configure(runtime, spec, "*").await {
+            match configure(runtime, spec, "*", &state).await {
                 Ok(plugin) => global.push(Arc::new(plugin)),
                 Err((message, help)) => diagnose(&spec.span, message, help),
             }
@@ -106,7 +126,7 @@ impl Snapshot {
         for route in &manifest.routes {
             let mut chain = global.clone();
             for spec in &route.plugins {
-                match configure(runtime, spec, &route.id).await {
+                match configure(runtime, spec, &route.id, &state).await {
                     Ok(plugin) => chain.push(Arc::new(plugin)),
                     Err((message, help)) => diagnose(&spec.span, message, help),
                 }
@@ -148,6 +168,7 @@ impl Snapshot {
                 manifest,
                 router,
                 routes,
+                state,
             }),
             _ => Err(LoadError { errors }),
         }
@@ -159,6 +180,7 @@ async fn configure(
     runtime: &Runtime,
     spec: &PluginSpec,
     route: &str,
+    state: &Arc<StateStore>,
 ) -> Result<ConfiguredPlugin, (String, Option<String>)> {
     let on = if route == "*" {
         "(global)".to_owned()
@@ -195,7 +217,7 @@ async fn configure(
     let compiled = runtime
         .compile(&bytes)
         .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
-    ConfiguredPlugin::configure(runtime, &compiled, spec, route)
+    ConfiguredPlugin::configure(runtime, &compiled, spec, route, state)
         .await
         .map_err(|e| (format!("plugin `{name}` {on} {e}"), config_help(&e)))
 }

@@ -48,6 +48,7 @@ pub mod context;
 mod http;
 pub mod log;
 mod reply;
+pub mod state;
 
 /// The bindings generated from `wit/` by wit-bindgen. Plugins use the wrappers instead.
 #[doc(hidden)]

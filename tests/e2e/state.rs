@@ -1,0 +1,102 @@
+//! The Redis state backend against a real `redis-server`: counters, key/values and rate limits
+//! behave as the in-process backend does, keys stay apart per plugin, and a dead server gives
+//! `unavailable` within the timeout.
+
+use std::time::{Duration, Instant};
+
+use portcullis::config::{StateBackend, StateConfig};
+use portcullis::state::{Algorithm, StateError, StateStore};
+use portcullis_tests::redis::RedisServer;
+
+fn redis_store(redis: &RedisServer, prefix: &str) -> std::sync::Arc<StateStore> {
+    StateStore::new(&StateConfig {
+        backend: StateBackend::Redis {
+            url: redis.url(),
+            prefix: prefix.into(),
+        },
+        timeout: Duration::from_millis(200),
+        ..StateConfig::default()
+    })
+    .expect("a Redis store")
+}
+
+#[tokio::test]
+async fn redis_counters_values_and_namespaces_behave_like_the_local_store() {
+    let redis = RedisServer::start();
+    let store = redis_store(&redis, "t1");
+    let local = StateStore::new(&StateConfig::default()).expect("a local store");
+    for store in [&store, &local] {
+        let (a, b) = (store.namespace("p", "r1"), store.namespace("q", "r1"));
+        assert_eq!(a.increment("n", 5, 0).await, Ok(5));
+        assert_eq!(a.increment("n", -2, 0).await, Ok(3));
+        assert_eq!(
+            b.increment("n", 1, 0).await,
+            Ok(1),
+            "another plugin's counter"
+        );
+        assert_eq!(a.increment("w", 1, 50).await, Ok(1));
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(a.increment("w", 1, 50).await, Ok(1), "the window expired");
+
+        a.set("k", b"value".to_vec(), None).await.expect("set");
+        assert_eq!(a.get("k").await, Ok(Some(b"value".to_vec())));
+        assert_eq!(b.get("k").await, Ok(None));
+        a.set("t", b"x".to_vec(), Some(30))
+            .await
+            .expect("set with a TTL");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(a.get("t").await, Ok(None), "expired");
+        a.delete("k").await.expect("delete");
+        assert_eq!(a.get("k").await, Ok(None));
+        assert!(matches!(a.get("").await, Err(StateError::Invalid(_))));
+    }
+}
+
+#[tokio::test]
+async fn redis_and_local_rate_limits_decide_alike() {
+    let redis = RedisServer::start();
+    let store = redis_store(&redis, "t2");
+    let local = StateStore::new(&StateConfig::default()).expect("a local store");
+    for algorithm in [Algorithm::TokenBucket, Algorithm::SlidingWindow] {
+        let mut decisions = Vec::new();
+        for store in [&store, &local] {
+            let ns = store.namespace("rl", "*");
+            let mut seen = Vec::new();
+            for _ in 0..6 {
+                let d = ns
+                    .rate_limit("client", algorithm, 4, 3_600_000, 1)
+                    .await
+                    .expect("a decision");
+                seen.push((d.allowed, d.remaining));
+            }
+            decisions.push(seen);
+        }
+        assert_eq!(decisions[0], decisions[1], "{algorithm:?}");
+        let admitted = decisions[0].iter().filter(|(allowed, _)| *allowed).count();
+        assert_eq!(admitted, 4, "{algorithm:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dead_redis_answers_unavailable_within_the_timeout() {
+    let mut redis = RedisServer::start();
+    let store = redis_store(&redis, "t3");
+    let ns = store.namespace("p", "r");
+    assert_eq!(ns.increment("n", 1, 0).await, Ok(1));
+    redis.kill();
+
+    for _ in 0..3 {
+        let started = Instant::now();
+        let result = ns.increment("n", 1, 0).await;
+        assert!(
+            matches!(result, Err(StateError::Unavailable(_))),
+            "{result:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert!(!store.available());
+}
