@@ -9,12 +9,20 @@ use portcullis::state::{Algorithm, StateError, StateStore};
 use portcullis_tests::redis::RedisServer;
 
 fn redis_store(redis: &RedisServer, prefix: &str) -> std::sync::Arc<StateStore> {
+    redis_store_within(redis, prefix, Duration::from_secs(1))
+}
+
+fn redis_store_within(
+    redis: &RedisServer,
+    prefix: &str,
+    timeout: Duration,
+) -> std::sync::Arc<StateStore> {
     StateStore::new(&StateConfig {
         backend: StateBackend::Redis {
             url: redis.url(),
             prefix: prefix.into(),
         },
-        timeout: Duration::from_millis(200),
+        timeout,
         ..StateConfig::default()
     })
     .expect("a Redis store")
@@ -80,7 +88,7 @@ async fn redis_and_local_rate_limits_decide_alike() {
 #[tokio::test]
 async fn a_dead_redis_answers_unavailable_within_the_timeout() {
     let mut redis = RedisServer::start();
-    let store = redis_store(&redis, "t3");
+    let store = redis_store_within(&redis, "t3", Duration::from_millis(200));
     let ns = store.namespace("p", "r");
     assert_eq!(ns.increment("n", 1, 0).await, Ok(1));
     redis.kill();

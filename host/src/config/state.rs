@@ -21,9 +21,9 @@ pub(super) fn config(span: Span, raw: RawState, errors: &mut Vec<Diagnostic>) ->
         .backend
         .as_ref()
         .map_or("local", |b| b.get_ref().as_str());
-    let redis = match backend_name {
-        "local" => false,
-        "redis" => true,
+    let (redis, known) = match backend_name {
+        "local" => (false, true),
+        "redis" => (true, true),
         other => {
             let span = raw.backend.as_ref().map_or(span.clone(), |b| b.span());
             errors.push(Diagnostic::new(
@@ -31,7 +31,7 @@ pub(super) fn config(span: Span, raw: RawState, errors: &mut Vec<Diagnostic>) ->
                 format!("unknown state backend `{other}`"),
                 suggest::help(other, "backends", BACKENDS),
             ));
-            false
+            (false, false)
         }
     };
     let backend = if redis {
@@ -71,6 +71,8 @@ pub(super) fn config(span: Span, raw: RawState, errors: &mut Vec<Diagnostic>) ->
                 StateBackend::Local
             }
         }
+    } else if !known {
+        StateBackend::Local
     } else {
         for (key, value_span) in [
             ("url", raw.url.as_ref().map(|u| u.span())),
@@ -99,6 +101,7 @@ pub(super) fn config(span: Span, raw: RawState, errors: &mut Vec<Diagnostic>) ->
             }
             timeout
         }
+        Some(_) if !known => defaults.timeout,
         Some(value) => {
             errors.push(Diagnostic::new(
                 value.span(),
