@@ -237,6 +237,15 @@ async fn when_redis_dies_fault_tolerant_admits_strict_refuses_503_and_both_keep_
         assert_eq!(tolerant.client().get("/").await.status, 200);
         assert_eq!(strict.client().get("/").await.status, 503);
     }
+    let admitted_line = logs::wait_for(
+        &[r#"rate-limit="unavailable-admitted""#],
+        Duration::from_secs(5),
+    );
+    assert!(
+        admitted_line.is_some(),
+        "the access log shows it:\n{}",
+        logs::all()
+    );
     let down = format!(
         "state backend `redis 127.0.0.1:{}` is unavailable",
         redis.port()

@@ -19,6 +19,10 @@ use portcullis_sdk::{
 pub use config::{By, Config, Limit};
 use headers::Outcome;
 
+/// The context key (shown in the access log) saying why a request was refused or let through
+/// unlimited; not set for requests within their limits.
+const CONTEXT_KEY: &str = "rate-limit";
+
 /// The longest header value or consumer name used as a key; longer ones are refused with 400.
 const MAX_KEY_PART: usize = 256;
 
@@ -74,11 +78,13 @@ impl Plugin for RateLimit {
                     decision,
                 }),
                 Err(StateError::Unavailable(_)) if self.config.fault_tolerant => {
-                    // The gateway logs the outage; the request goes on unlimited and without
-                    // headers that would be made up.
+                    // The gateway logs the outage (rate-limited); the access log shows each
+                    // request let through unlimited, without made-up headers.
+                    context::set(CONTEXT_KEY, "unavailable-admitted");
                     return Ok(Action::Continue);
                 }
                 Err(StateError::Unavailable(_)) => {
+                    context::set(CONTEXT_KEY, "unavailable-refused");
                     let reply = error_reply(
                         req,
                         503,
@@ -99,6 +105,7 @@ impl Plugin for RateLimit {
                 .unwrap_or_default()
         };
         if let Some(refused) = outcomes.iter().find(|o| !o.decision.allowed) {
+            context::set(CONTEXT_KEY, "refused");
             let message = format!("rate limit exceeded: {}", headers::describe(refused.limit));
             let mut reply = error_reply(req, 429, "too_many_requests", &message);
             for (name, value) in &fields {
