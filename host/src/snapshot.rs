@@ -99,18 +99,14 @@ impl Snapshot {
 
         let state = match StateStore::new(&manifest.state) {
             Ok(state) => state,
-            Err(message) => {
+            Err(error) => {
                 diagnose(
                     &manifest.state.span,
-                    message,
+                    error.to_string(),
                     Some("fix the `[state]` table (docs/state.md)".into()),
                 );
                 // Plugins are still configured (and their errors reported) on a local store.
-                StateStore::new(&crate::config::StateConfig::default()).map_err(|message| {
-                    LoadError {
-                        errors: vec![message],
-                    }
-                })?
+                StateStore::in_process()
             }
         };
 

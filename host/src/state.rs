@@ -45,6 +45,14 @@ pub enum StateError {
     Invalid(String),
 }
 
+/// Why a store could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// The Redis client refused the URL or could not be created.
+    #[error("{0}")]
+    Redis(String),
+}
+
 /// How `rate-limit` counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -97,17 +105,30 @@ impl StateStore {
     /// A store as `[state]` describes it. A Redis store connects lazily: the gateway starts
     /// (and `portcullis check` passes) with Redis down, and plugins see `unavailable` until it
     /// answers.
-    pub fn new(config: &StateConfig) -> Result<Arc<Self>, String> {
+    pub fn new(config: &StateConfig) -> Result<Arc<Self>, SetupError> {
         let (backend, label) = match &config.backend {
             StateBackend::Local => (
                 Backend::Local(local::Local::new(config.max_keys)),
                 "local".to_owned(),
             ),
             StateBackend::Redis { url, prefix } => (
-                Backend::Redis(redis::Redis::new(url, prefix, config.timeout)?),
+                Backend::Redis(
+                    redis::Redis::new(url, prefix, config.timeout).map_err(SetupError::Redis)?,
+                ),
                 format!("redis {}", redis_address(url)),
             ),
         };
+        Ok(Self::with(backend, label, config))
+    }
+
+    /// An in-process store with the default bounds (cannot fail).
+    pub fn in_process() -> Arc<Self> {
+        let config = StateConfig::default();
+        let backend = Backend::Local(local::Local::new(config.max_keys));
+        Self::with(backend, "local".to_owned(), &config)
+    }
+
+    fn with(backend: Backend, label: String, config: &StateConfig) -> Arc<Self> {
         let store = Arc::new(Self {
             backend,
             label,
@@ -118,7 +139,7 @@ impl StateStore {
         if let Backend::Local(_) = store.backend {
             local::spawn_sweeper(Arc::downgrade(&store));
         }
-        Ok(store)
+        store
     }
 
     /// The `[state]` table it was built from (a reload may keep a store whose table did not

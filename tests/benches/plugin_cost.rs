@@ -73,7 +73,7 @@ async fn run(calls: usize) {
             },
             span: 0..0,
         };
-        let state = portcullis::state::StateStore::new(&Default::default()).expect("local state");
+        let state = portcullis::state::StateStore::in_process();
         let plugin = portcullis::plugin::ConfiguredPlugin::configure(
             &wasm, &compiled, &spec, "bench", &state,
         )

@@ -32,7 +32,7 @@ fn redis_store_within(
 async fn redis_counters_values_and_namespaces_behave_like_the_local_store() {
     let redis = RedisServer::start();
     let store = redis_store(&redis, "t1");
-    let local = StateStore::new(&StateConfig::default()).expect("a local store");
+    let local = StateStore::in_process();
     for store in [&store, &local] {
         let (a, b) = (store.namespace("p", "r1"), store.namespace("q", "r1"));
         assert_eq!(a.increment("n", 5, 0).await, Ok(5));
@@ -64,7 +64,7 @@ async fn redis_counters_values_and_namespaces_behave_like_the_local_store() {
 async fn redis_and_local_rate_limits_decide_alike() {
     let redis = RedisServer::start();
     let store = redis_store(&redis, "t2");
-    let local = StateStore::new(&StateConfig::default()).expect("a local store");
+    let local = StateStore::in_process();
     for algorithm in [Algorithm::TokenBucket, Algorithm::SlidingWindow] {
         let mut decisions = Vec::new();
         for store in [&store, &local] {
