@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use portcullis::config::{StateBackend, StateConfig};
 use portcullis::state::{Algorithm, StateError, StateStore};
+use portcullis_tests::manifest::one_route;
 use portcullis_tests::redis::RedisServer;
+use portcullis_tests::{EchoUpstream, TestGateway};
 
 fn redis_store(redis: &RedisServer, prefix: &str) -> std::sync::Arc<StateStore> {
     redis_store_within(redis, prefix, Duration::from_secs(1))
@@ -107,4 +109,49 @@ async fn a_dead_redis_answers_unavailable_within_the_timeout() {
         );
     }
     assert!(!store.available());
+}
+
+/// A plugin in `request` isolation gets a fresh instance (fresh memory) for every request, yet
+/// its shared counter and values go on: across instances, and across gateways sharing Redis.
+#[tokio::test]
+async fn state_outlives_instances_and_is_shared_by_gateways_through_redis() {
+    let redis = RedisServer::start();
+    let upstream = EchoUpstream::start("echo").await;
+    let mut manifest = one_route(
+        &upstream,
+        r#"
+[[routes.api.plugins]]
+wasm = "@MISBEHAVE@"
+isolation = "request"
+config = { mode = "shared" }
+"#,
+    );
+    manifest.push_str(&format!(
+        "\n[state]\nbackend = \"redis\"\nurl = \"{}\"\ntimeout = \"1s\"\n",
+        redis.url()
+    ));
+    let (a, b) = (
+        TestGateway::start(&manifest).await,
+        TestGateway::start(&manifest).await,
+    );
+
+    let first = a.client().get("/one").await;
+    let second = b.client().get("/two").await;
+    let forget = a.client().get("/forget").await;
+    let after = b.client().get("/three").await;
+
+    let seen = |r: &portcullis_tests::TestResponse| {
+        (
+            r.header("x-shared-count").unwrap_or("").to_owned(),
+            r.header("x-previous-path").unwrap_or("").to_owned(),
+        )
+    };
+    assert_eq!(seen(&first), ("1".into(), "-".into()));
+    assert_eq!(
+        seen(&second),
+        ("2".into(), "/one".into()),
+        "gateway b sees a's writes"
+    );
+    assert_eq!(seen(&forget), ("3".into(), "/two".into()));
+    assert_eq!(seen(&after), ("4".into(), "-".into()), "deleted");
 }
