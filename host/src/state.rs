@@ -148,6 +148,11 @@ impl StateStore {
         &self.config
     }
 
+    /// `local`, or `redis host:port` (without the password).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     /// Its counters.
     pub fn stats(&self) -> &StateStats {
         &self.stats
