@@ -109,6 +109,10 @@ pub(super) struct Redis {
 impl Redis {
     /// A lazily connected client; needs a tokio runtime.
     pub(super) fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, String> {
+        // The redis crate looks for the runtime itself and would panic outside one.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err("the Redis state backend needs a tokio runtime".into());
+        }
         let client =
             redis::Client::open(url).map_err(|e| format!("invalid Redis URL `{url}`: {e}"))?;
         // Reconnect attempts are cheap and bounded: a call waits at most `timeout` for them.
