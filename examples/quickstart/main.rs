@@ -6,6 +6,7 @@
 //! ```text
 //! curl -i http://127.0.0.1:8080/api/hello                                  # 401: no key
 //! curl -i -H 'apikey: alice-secret-key' http://127.0.0.1:8080/api/hello    # 200, as alice
+//! # RateLimit-Remaining counts down from 30 a minute; the 31st gets 429 with Retry-After
 //! curl -i 'http://127.0.0.1:8080/api/hello?apikey=bob-secret-key'          # 200, as bob
 //! curl -i http://127.0.0.1:8080/users/42                                   # rewritten to /profiles/42
 //! curl -i http://127.0.0.1:8080/nowhere                                    # 404 from the gateway
@@ -45,6 +46,7 @@ Manifest: {}
 Try:
   curl -i http://127.0.0.1:8080/api/hello                                  # 401: no key
   curl -i -H 'apikey: alice-secret-key' http://127.0.0.1:8080/api/hello    # 200, as alice
+  # RateLimit-Remaining counts down from 30 a minute; the 31st gets 429 with Retry-After
   curl -i 'http://127.0.0.1:8080/api/hello?apikey=bob-secret-key'          # 200, as bob
   curl -i http://127.0.0.1:8080/users/42                                   # rewritten to /profiles/42
   curl -i http://127.0.0.1:8080/nowhere                                    # 404 from the gateway

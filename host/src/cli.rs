@@ -121,11 +121,12 @@ async fn check(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
         Ok(snapshot) => {
             let plugins: usize = snapshot.routes.iter().map(|r| r.chain.len()).sum();
             println!(
-                "{}: ok ({} routes, {} upstreams, {} plugin instances configured)",
+                "{}: ok ({} routes, {} upstreams, {} plugin instances configured, state: {})",
                 manifest.display(),
                 snapshot.routes.len(),
                 snapshot.manifest.upstreams.len(),
-                plugins
+                plugins,
+                snapshot.state.label()
             );
             ExitCode::SUCCESS
         }

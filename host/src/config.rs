@@ -13,6 +13,7 @@ mod diagnostic;
 mod listener;
 mod plugin;
 mod raw;
+mod state;
 mod suggest;
 mod units;
 mod validate;
@@ -39,6 +40,46 @@ pub struct Manifest {
     pub global_plugins: Vec<PluginSpec>,
     /// Routes, in manifest order; their matchers never conflict.
     pub routes: Vec<Route>,
+    /// `[state]`: where plugins' shared state lives (in process unless configured).
+    pub state: StateConfig,
+}
+
+/// The `[state]` table (see `docs/state.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    /// Where the state is kept.
+    pub backend: StateBackend,
+    /// The longest a state call may wait for Redis (default 50ms).
+    pub timeout: Duration,
+    /// The most keys the in-process backend holds (default 100 000).
+    pub max_keys: usize,
+    /// Where `[state]` is in the manifest (empty when absent).
+    pub span: Range<usize>,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            backend: StateBackend::Local,
+            timeout: Duration::from_millis(50),
+            max_keys: 100_000,
+            span: 0..0,
+        }
+    }
+}
+
+/// `backend` of `[state]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBackend {
+    /// In this process, lost on restart, not shared with other gateways (default).
+    Local,
+    /// A Redis server shared by every gateway that names it.
+    Redis {
+        /// `redis://[user:password@]host:port[/db]`.
+        url: String,
+        /// Prefix of every key (default `portcullis`), so several clusters can share a server.
+        prefix: String,
+    },
 }
 
 /// A `[listeners.<name>]` section.

@@ -2,8 +2,9 @@
 //!
 //! The modules follow a request's path: `config` (the manifest) and `router` are pure and know
 //! nothing of the network; `listener` accepts connections; `proxy` runs each request through the
-//! `plugin` chain of its route and on to an `upstream`; `snapshot` holds all of it as one
-//! immutable value that a reload swaps atomically; `gateway` and `cli` put it together.
+//! `plugin` chain of its route (whose shared counters and limits live in `state`) and on to an
+//! `upstream`; `snapshot` holds all of it as one immutable value that a reload swaps atomically;
+//! `gateway` and `cli` put it together.
 
 // The host handles untrusted input: no `unwrap` outside tests.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -17,5 +18,6 @@ pub mod plugin;
 pub mod proxy;
 pub mod router;
 pub mod snapshot;
+pub mod state;
 pub mod tls;
 pub mod upstream;

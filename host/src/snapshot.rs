@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
 use crate::plugin::{Chain, ConfiguredPlugin, Runtime, catalog};
 use crate::router::Router;
+use crate::state::StateStore;
 use crate::upstream::Upstream;
 
 /// One route, ready to serve.
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub router: Router,
     /// Routes, indexed like `manifest.routes`.
     pub routes: Vec<RouteRuntime>,
+    /// The plugins' shared state (`[state]`).
+    pub state: Arc<StateStore>,
 }
 
 /// A manifest that could not be turned into a snapshot: every problem, rendered against the
@@ -100,9 +103,22 @@ impl Snapshot {
                 }));
             };
 
+        let state = match StateStore::new(&manifest.state) {
+            Ok(state) => state,
+            Err(error) => {
+                diagnose(
+                    &manifest.state.span,
+                    error.to_string(),
+                    Some("fix the `[state]` table (docs/state.md)".into()),
+                );
+                // Plugins are still configured (and their errors reported) on a local store.
+                StateStore::in_process()
+            }
+        };
+
         let mut global = Vec::new();
         for spec in &manifest.global_plugins {
-            match configure(runtime, spec, "*").await {
+            match configure(runtime, spec, "*", &state).await {
                 Ok(plugin) => global.push(Arc::new(plugin)),
                 Err((message, help)) => diagnose(&spec.span, message, help),
             }
@@ -112,7 +128,7 @@ impl Snapshot {
         for route in &manifest.routes {
             let mut chain = global.clone();
             for spec in &route.plugins {
-                match configure(runtime, spec, &route.id).await {
+                match configure(runtime, spec, &route.id, &state).await {
                     Ok(plugin) => chain.push(Arc::new(plugin)),
                     Err((message, help)) => diagnose(&spec.span, message, help),
                 }
@@ -152,6 +168,7 @@ impl Snapshot {
                 manifest,
                 router,
                 routes,
+                state,
             }),
             _ => Err(LoadError { errors }),
         }
@@ -163,6 +180,7 @@ async fn configure(
     runtime: &Runtime,
     spec: &PluginSpec,
     route: &str,
+    state: &Arc<StateStore>,
 ) -> Result<ConfiguredPlugin, (String, Option<String>)> {
     let on = if route == "*" {
         "(global)".to_owned()
@@ -199,7 +217,7 @@ async fn configure(
     let compiled = runtime
         .compile(&bytes)
         .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
-    ConfiguredPlugin::configure(runtime, &compiled, spec, route)
+    ConfiguredPlugin::configure(runtime, &compiled, spec, route, state)
         .await
         .map_err(|e| (format!("plugin `{name}` {on} {e}"), config_help(&e)))
 }

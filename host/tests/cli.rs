@@ -144,3 +144,46 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[test]
+fn check_rejects_a_bad_rate_limit_config_with_the_plugins_message_and_passes_with_redis_down() {
+    let (_dir, path) = write_manifest(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.demo]
+targets = ["127.0.0.1:3000"]
+
+[state]
+backend = "redis"
+url = "redis://127.0.0.1:1"
+
+[routes.a]
+upstream = "demo"
+match.path = "/a"
+
+[[routes.a.plugins]]
+plugin = "rate-limit"
+config = { minute = 0 }
+"#,
+    );
+
+    let output = portcullis()
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run portcullis check");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("plugin `rate-limit` on route `a` rejected its config: `minute` is 0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("portcullis.toml:16:"), "located: {stderr}");
+    assert!(
+        stderr.contains("1 error"),
+        "Redis being down is not an error: {stderr}"
+    );
+}

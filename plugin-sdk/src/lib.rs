@@ -38,6 +38,10 @@
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file is the component.
 //!
+//! Besides the request ([`Request`], [`Response`]), a plugin may use the request [`context`],
+//! the gateway's [`log`], and shared [`state`] that outlives the request (counters, rate limits,
+//! key/values, in process or in Redis).
+//!
 //! Why the config is typed: `init` deserializes the manifest's `config` table into
 //! [`Plugin::Config`] once, when the gateway loads the manifest, so a typo fails
 //! `portcullis check` with serde's message instead of failing the first request.
@@ -48,6 +52,7 @@ pub mod context;
 mod http;
 pub mod log;
 mod reply;
+pub mod state;
 
 /// The bindings generated from `wit/` by wit-bindgen. Plugins use the wrappers instead.
 #[doc(hidden)]

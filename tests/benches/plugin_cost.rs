@@ -73,10 +73,12 @@ async fn run(calls: usize) {
             },
             span: 0..0,
         };
-        let plugin =
-            portcullis::plugin::ConfiguredPlugin::configure(&wasm, &compiled, &spec, "bench")
-                .await
-                .expect("configure");
+        let state = portcullis::state::StateStore::in_process();
+        let plugin = portcullis::plugin::ConfiguredPlugin::configure(
+            &wasm, &compiled, &spec, "bench", &state,
+        )
+        .await
+        .expect("configure");
         let mut exchange = exchange();
         let mut times = Vec::with_capacity(calls);
         for i in 0..calls + calls / 10 {

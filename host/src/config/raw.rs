@@ -262,6 +262,17 @@ pub(super) struct RawPlugin {
     pub(super) config: Option<Spanned<toml::Table>>,
 }
 
+/// The top-level `[state]` table: where plugins' shared state lives.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawState {
+    pub(super) backend: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<Text>>,
+    pub(super) max_keys: Option<Spanned<i64>>,
+    pub(super) prefix: Option<Spanned<String>>,
+}
+
 /// A duration or size: a string, or for sizes an integer, kept as text until validation.
 #[derive(Debug)]
 pub(super) struct Text(pub(super) String);
@@ -310,13 +321,15 @@ pub(super) struct RawManifest {
     pub(super) upstreams: Vec<Named<RawUpstream>>,
     pub(super) plugins: Vec<Entry<RawPlugin>>,
     pub(super) routes: Vec<RouteSection>,
+    /// `[state]`, if given (and well formed), with the span of its key.
+    pub(super) state: Option<(Span, RawState)>,
     /// How many `[listeners.*]` sections there are, including broken ones.
     pub(super) declared_listeners: usize,
     /// Every upstream name, including broken sections', so routes naming them are not blamed.
     pub(super) declared_upstreams: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &["listeners", "upstreams", "plugins", "routes"];
+const TOP_KEYS: &[&str] = &["listeners", "upstreams", "plugins", "routes", "state"];
 
 /// Deserializes each section of `doc` separately, collecting errors.
 pub(super) fn split(doc: DeTable<'_>, errors: &mut Vec<Diagnostic>) -> RawManifest {
@@ -353,6 +366,11 @@ pub(super) fn split(doc: DeTable<'_>, errors: &mut Vec<Diagnostic>) -> RawManife
             }
             "plugins" => {
                 raw.plugins = plugin_entries(value, &|n| format!("global plugin #{n}"), errors)
+            }
+            "state" => {
+                if let Some(state) = deserialize(value, "`[state]`", errors) {
+                    raw.state = Some((key_span, state));
+                }
             }
             other => errors.push(Diagnostic::new(
                 key_span,
@@ -546,7 +564,8 @@ fn toml_words(expected: &str) -> &str {
         | "struct RawTls"
         | "struct RawUpstreamTls"
         | "struct RawCertificate"
-        | "struct RawClientAuth" => "a table",
+        | "struct RawClientAuth"
+        | "struct RawState" => "a table",
         "i64" | "u64" | "usize" => "an integer",
         other => other,
     }

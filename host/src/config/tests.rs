@@ -229,3 +229,31 @@ fn invalid_manifests_match_their_snapshots() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn without_a_state_table_plugins_share_state_in_process() {
+    let m = parse(MINIMAL).unwrap();
+    assert_eq!(m.state.backend, StateBackend::Local);
+    assert_eq!(m.state.max_keys, 100_000);
+}
+
+#[test]
+fn a_redis_state_table_gives_url_prefix_and_timeout() {
+    let text = format!(
+        "{MINIMAL}\n[state]\nbackend = \"redis\"\nurl = \"redis://:secret@redis.internal:6379/2\"\ntimeout = \"20ms\"\nprefix = \"eu-1\"\n"
+    );
+    let m = parse(&text).unwrap();
+    assert_eq!(
+        m.state.backend,
+        StateBackend::Redis {
+            url: "redis://:secret@redis.internal:6379/2".into(),
+            prefix: "eu-1".into()
+        }
+    );
+    assert_eq!(m.state.timeout, Duration::from_millis(20));
+    let local = parse(&format!("{MINIMAL}\n[state]\nmax-keys = 5\n")).unwrap();
+    assert_eq!(
+        (local.state.backend, local.state.max_keys),
+        (StateBackend::Local, 5)
+    );
+}

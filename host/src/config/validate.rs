@@ -75,12 +75,17 @@ pub(super) fn manifest(
         }
     }
     conflicts(&routes, errors);
+    let state = raw
+        .state
+        .map(|(span, state)| super::state::config(span, state, errors))
+        .unwrap_or_default();
     complete.then_some(Manifest {
         source,
         listeners,
         upstreams,
         global_plugins,
         routes,
+        state,
     })
 }
 

@@ -1,5 +1,6 @@
-//! The host side of the WIT imports: `http` (the request and response resources), `context` and
-//! `log`. Each function reads or edits the exchange lent to the store for the current call.
+//! The host side of the WIT imports: `http` (the request and response resources), `context`,
+//! `log` and `state`. Each function reads or edits the exchange lent to the store for the current
+//! call, or (`state`) the plugin's namespace of the shared state.
 
 use std::str::FromStr;
 
@@ -9,7 +10,7 @@ use http::{HeaderMap, Method, StatusCode};
 use wasmtime::component::Resource;
 
 use super::bindings::Header;
-use super::bindings::portcullis::plugin::{context, http as wit_http, log, types};
+use super::bindings::portcullis::plugin::{context, http as wit_http, log, state, types};
 use super::exchange::{Exchange, Phase, RequestHandle, ResponseHandle};
 use super::store::InstanceState;
 
@@ -388,6 +389,69 @@ impl log::Host for InstanceState {
             log::Level::Warn => tracing::enabled!(target: "plugin", tracing::Level::WARN),
             log::Level::Error => tracing::enabled!(target: "plugin", tracing::Level::ERROR),
         }
+    }
+}
+
+impl state::Host for InstanceState {
+    async fn increment(
+        &mut self,
+        key: String,
+        delta: i64,
+        window_ms: u64,
+    ) -> Result<i64, state::StateError> {
+        let result = self.state.increment(&key, delta, window_ms).await;
+        result.map_err(wit_state_error)
+    }
+
+    async fn rate_limit(
+        &mut self,
+        key: String,
+        algorithm: state::Algorithm,
+        limit: u32,
+        period_ms: u64,
+        cost: u32,
+    ) -> Result<state::RateDecision, state::StateError> {
+        let algorithm = match algorithm {
+            state::Algorithm::TokenBucket => crate::state::Algorithm::TokenBucket,
+            state::Algorithm::SlidingWindow => crate::state::Algorithm::SlidingWindow,
+        };
+        let decision = self
+            .state
+            .rate_limit(&key, algorithm, limit, period_ms, cost)
+            .await
+            .map_err(wit_state_error)?;
+        Ok(state::RateDecision {
+            allowed: decision.allowed,
+            limit: decision.limit,
+            remaining: decision.remaining,
+            reset_ms: decision.reset_ms,
+            retry_after_ms: decision.retry_after_ms,
+        })
+    }
+
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, state::StateError> {
+        self.state.get(&key).await.map_err(wit_state_error)
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), state::StateError> {
+        let result = self.state.set(&key, value, ttl_ms).await;
+        result.map_err(wit_state_error)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), state::StateError> {
+        self.state.delete(&key).await.map_err(wit_state_error)
+    }
+}
+
+fn wit_state_error(error: crate::state::StateError) -> state::StateError {
+    match error {
+        crate::state::StateError::Unavailable(reason) => state::StateError::Unavailable(reason),
+        crate::state::StateError::Invalid(reason) => state::StateError::Invalid(reason),
     }
 }
 

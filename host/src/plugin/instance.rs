@@ -18,6 +18,7 @@ use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
 use super::store::{Fault, InstanceState, PluginTag};
 use crate::config::{FailurePolicy, Isolation, PluginSpec};
+use crate::state::{Namespace, StateStore};
 
 /// Most warm instances kept idle per plugin; more are dropped when returned.
 const MAX_IDLE: usize = 64;
@@ -136,6 +137,7 @@ pub struct ConfiguredPlugin {
     wall: Duration,
     max_requests: u64,
     hash: Arc<str>,
+    state: Namespace,
     idle: Mutex<Vec<Warm>>,
     /// Counters for the admin API and metrics.
     pub stats: PluginStats,
@@ -166,12 +168,14 @@ struct Warm {
 
 impl ConfiguredPlugin {
     /// Links `compiled` against the host, instantiates it once and calls `init` with the spec's
-    /// config. A reuse-mode plugin keeps that first instance warm.
+    /// config. A reuse-mode plugin keeps that first instance warm. Its shared state is its own
+    /// namespace (name and route) of `state`.
     pub async fn configure(
         runtime: &Runtime,
         compiled: &Compiled,
         spec: &PluginSpec,
         route: &str,
+        state: &Arc<StateStore>,
     ) -> Result<Self, ConfigureError> {
         if spec.limits.memory_bytes > MAX_PLUGIN_MEMORY {
             return Err(ConfigureError::Limits(format!(
@@ -211,6 +215,7 @@ impl ConfiguredPlugin {
                 .saturating_add(Duration::from_secs(1)),
             max_requests: spec.limits.max_requests,
             hash: compiled.hash.clone(),
+            state: state.namespace(&spec.name, route),
             idle: Mutex::new(Vec::new()),
             stats: PluginStats::default(),
         };
@@ -390,7 +395,7 @@ impl ConfiguredPlugin {
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(
             self.pre.engine(),
-            InstanceState::new(self.tag.clone(), self.memory),
+            InstanceState::new(self.tag.clone(), self.memory, self.state.clone()),
         );
         store.limiter(|state| state);
         store.epoch_deadline_callback(|mut ctx| {

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::Needs;
 use super::exchange::Exchange;
 use super::output::GuestOutput;
+use crate::state::Namespace;
 
 /// Which plugin an instance belongs to, for logs and errors.
 #[derive(Debug)]
@@ -44,12 +45,15 @@ pub(crate) struct InstanceState {
     pub(crate) ticks_left: u64,
     /// Set when the host cut the call short.
     pub(crate) fault: Option<Fault>,
+    /// The plugin's shared state (its own namespace of the manifest's store).
+    pub(crate) state: Namespace,
     memory_limit: usize,
 }
 
 impl InstanceState {
-    /// A fresh sandbox for `tag`'s plugin with at most `memory_limit` bytes of linear memory.
-    pub(crate) fn new(tag: Arc<PluginTag>, memory_limit: usize) -> Self {
+    /// A fresh sandbox for `tag`'s plugin with at most `memory_limit` bytes of linear memory and
+    /// `state` as its shared state.
+    pub(crate) fn new(tag: Arc<PluginTag>, memory_limit: usize, state: Namespace) -> Self {
         let stdout = GuestOutput::new(tag.clone(), false);
         let stderr = GuestOutput::new(tag.clone(), true);
         // No preopened directories, no environment, no arguments, no network: the builder grants
@@ -70,6 +74,7 @@ impl InstanceState {
             stderr,
             ticks_left: 0,
             fault: None,
+            state,
             memory_limit,
         }
     }

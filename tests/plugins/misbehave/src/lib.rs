@@ -6,13 +6,17 @@
 //! Two more modes serve the plugin-cost benchmark (`tests/benches/plugin_cost.rs`): `read-one`
 //! reads one header through the host, `read-all` copies every header into the guest. `bodies`
 //! exercises body access: it upper-cases the request body and wraps the response body.
+//! `shared` uses the host's state: it counts requests in a shared counter and remembers the
+//! previous request's path in the key/value store (`/forget` deletes it), and reports both in
+//! `x-shared-count` and `x-previous-path`.
 
 // Only the component is ever used; a native build (clippy, `cargo test --workspace`) sees no caller.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
-use portcullis_sdk::{Action, Error, Needs, Plugin, Request, Response, export_plugin};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Request, Response, export_plugin, state};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -29,6 +33,7 @@ enum Mode {
     ReadOne,
     ReadAll,
     Bodies,
+    Shared,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +48,8 @@ struct Misbehave {
     mode: Mode,
     after: Option<u64>,
     requests: Cell<u64>,
+    /// `shared`: the counter's value and the previous path, for `on_response`.
+    shared: RefCell<Option<(i64, String)>>,
 }
 
 impl Plugin for Misbehave {
@@ -56,6 +63,7 @@ impl Plugin for Misbehave {
             mode: config.mode,
             after: config.after,
             requests: Cell::new(0),
+            shared: RefCell::new(None),
         })
     }
 
@@ -70,6 +78,23 @@ impl Plugin for Misbehave {
         }
         match self.mode {
             Mode::None | Mode::Stateful | Mode::RejectConfig => Ok(Action::Continue),
+            Mode::Shared => {
+                let count = state::increment("requests", 1, None)?;
+                let previous = state::get("previous-path")?
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                let path = req.path();
+                if path == "/forget" {
+                    state::delete("previous-path")?;
+                } else {
+                    state::set(
+                        "previous-path",
+                        path.as_bytes(),
+                        Some(Duration::from_secs(60)),
+                    )?;
+                }
+                *self.shared.borrow_mut() = Some((count, previous.unwrap_or_else(|| "-".into())));
+                Ok(Action::Continue)
+            }
             Mode::Bodies => {
                 let body = req.body().ok_or("the request body was not lent")?;
                 req.set_body(&body.to_ascii_uppercase())?;
@@ -109,6 +134,10 @@ impl Plugin for Misbehave {
             let mut wrapped = b"wrapped:".to_vec();
             wrapped.extend_from_slice(&body);
             resp.set_body(&wrapped)?;
+        }
+        if let Some((count, previous)) = self.shared.borrow_mut().take() {
+            resp.set_header("x-shared-count", &count.to_string())?;
+            resp.set_header("x-previous-path", &previous)?;
         }
         if self.mode == Mode::Stateful {
             resp.set_header("x-count", &self.requests.get().to_string())?;

@@ -1,0 +1,181 @@
+//! Checks the `[state]` table: the backend of plugins' shared state (in process or Redis), its
+//! timeout and its bounds.
+
+use std::time::Duration;
+
+use super::diagnostic::Diagnostic;
+use super::raw::{RawState, Span};
+use super::validate::duration;
+use super::{StateBackend, StateConfig, suggest};
+
+const BACKENDS: &[&str] = &["local", "redis"];
+
+/// The longest `timeout` accepted: a state call holds its plugin call (and so the request), and
+/// a plugin call's wall-clock bound is never less than one second, so one state call always
+/// ends (with `unavailable`) before its plugin call is cut short.
+const MAX_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The validated table; errors are pushed and defaults stand in for the bad values.
+pub(super) fn config(span: Span, raw: RawState, errors: &mut Vec<Diagnostic>) -> StateConfig {
+    let defaults = StateConfig::default();
+    let what = "`[state]`";
+    let backend_name = raw
+        .backend
+        .as_ref()
+        .map_or("local", |b| b.get_ref().as_str());
+    let (redis, known) = match backend_name {
+        "local" => (false, true),
+        "redis" => (true, true),
+        other => {
+            let span = raw.backend.as_ref().map_or(span.clone(), |b| b.span());
+            errors.push(Diagnostic::new(
+                span,
+                format!("unknown state backend `{other}`"),
+                suggest::help(other, "backends", BACKENDS),
+            ));
+            (false, false)
+        }
+    };
+    let backend = if redis {
+        let prefix = match raw.prefix {
+            Some(prefix) if !valid_prefix(prefix.get_ref()) => {
+                errors.push(Diagnostic::new(
+                    prefix.span(),
+                    format!("invalid key prefix `{}` in {what}", prefix.get_ref()),
+                    "use 1 to 64 letters, digits, `-`, `_`, `.` or `:`, e.g. `prefix = \"portcullis-eu\"`",
+                ));
+                String::new()
+            }
+            Some(prefix) => prefix.into_inner(),
+            None => "portcullis".to_owned(),
+        };
+        match raw.url {
+            Some(url) => {
+                if let Err(problem) = check_url(url.get_ref()) {
+                    errors.push(Diagnostic::new(
+                        url.span(),
+                        format!("invalid Redis URL `{}` in {what}: {problem}", url.get_ref()),
+                        "write `redis://host:port`, e.g. `url = \"redis://127.0.0.1:6379\"` (user, password and database number are optional: `redis://:secret@redis.internal:6379/2`)",
+                    ));
+                }
+                StateBackend::Redis {
+                    url: url.into_inner(),
+                    prefix,
+                }
+            }
+            None => {
+                let span = raw.backend.as_ref().map_or(span.clone(), |b| b.span());
+                errors.push(Diagnostic::new(
+                    span,
+                    "the redis state backend needs a `url`",
+                    "add `url = \"redis://127.0.0.1:6379\"` to `[state]`",
+                ));
+                StateBackend::Local
+            }
+        }
+    } else if !known {
+        StateBackend::Local
+    } else {
+        for (key, value_span) in [
+            ("url", raw.url.as_ref().map(|u| u.span())),
+            ("prefix", raw.prefix.as_ref().map(|p| p.span())),
+        ] {
+            if let Some(value_span) = value_span {
+                errors.push(Diagnostic::new(
+                    value_span,
+                    format!("`{key}` in {what} is only used by the redis backend"),
+                    "add `backend = \"redis\"`, or remove the key",
+                ));
+            }
+        }
+        StateBackend::Local
+    };
+    let timeout = match raw.timeout {
+        Some(value) if redis => {
+            let value_span = value.span();
+            let timeout = duration(Some(value), defaults.timeout, what, errors);
+            if timeout > MAX_TIMEOUT {
+                errors.push(Diagnostic::new(
+                    value_span,
+                    format!("the timeout of {what} is longer than 1s"),
+                    "a state call holds its request: keep it short, e.g. `timeout = \"50ms\"`",
+                ));
+            }
+            timeout
+        }
+        Some(_) if !known => defaults.timeout,
+        Some(value) => {
+            errors.push(Diagnostic::new(
+                value.span(),
+                format!("`timeout` in {what} is only used by the redis backend"),
+                "add `backend = \"redis\"`, or remove the key",
+            ));
+            defaults.timeout
+        }
+        None => defaults.timeout,
+    };
+    let max_keys = match raw.max_keys {
+        None => defaults.max_keys,
+        Some(n) if redis => {
+            errors.push(Diagnostic::new(
+                n.span(),
+                format!("`max-keys` in {what} bounds the local backend only"),
+                "Redis bounds its memory itself (`maxmemory`); remove the key",
+            ));
+            defaults.max_keys
+        }
+        Some(n) => match usize::try_from(*n.get_ref()) {
+            Ok(n) if (1..=100_000_000).contains(&n) => n,
+            _ => {
+                errors.push(Diagnostic::new(
+                    n.span(),
+                    format!("`max-keys` in {what} must be between 1 and 100000000"),
+                    "each key costs about 100 bytes plus its value; e.g. `max-keys = 100000`",
+                ));
+                defaults.max_keys
+            }
+        },
+    };
+    StateConfig {
+        backend,
+        timeout,
+        max_keys,
+        span,
+    }
+}
+
+fn valid_prefix(prefix: &str) -> bool {
+    (1..=64).contains(&prefix.len())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+/// A light check of `redis://[user[:password]@]host[:port][/db]`; the Redis client parses it
+/// again when the gateway starts.
+fn check_url(url: &str) -> Result<(), &'static str> {
+    let Some(rest) = url.strip_prefix("redis://") else {
+        return Err(if url.starts_with("rediss://") {
+            "TLS to Redis (`rediss://`) is not supported yet"
+        } else {
+            "it must start with `redis://`"
+        });
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    if host_port.is_empty() || host_port.starts_with(':') {
+        return Err("it names no host");
+    }
+    if let Some((host, port)) = host_port.rsplit_once(':')
+        && !host.ends_with(']')
+        && port.parse::<u16>().is_err()
+    {
+        return Err("the port is not a number from 0 to 65535");
+    }
+    let db = path.trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u32>().is_err() {
+        return Err("the database (after `/`) is not a number");
+    }
+    Ok(())
+}

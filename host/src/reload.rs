@@ -1,0 +1,347 @@
+//! Hot reload: build a complete new snapshot away from the request path and swap it in at
+//! once, or refuse it and keep serving the old one.
+//!
+//! Every trigger (a file change seen by `watch`, SIGHUP, `POST /reload` on the admin API, a
+//! call from a test) goes through [`Reloader::reload`], which runs one reload at a time:
+//!
+//! 1. parse and validate the manifest; compile the components whose content changed (the
+//!    others come from the runtime's cache, and compiling happens on a blocking thread); init
+//!    every plugin with its config; carry over unchanged upstreams (pools, health);
+//! 2. bind the listeners that are new (a failure to bind refuses the reload);
+//! 3. swap the snapshot: requests in flight finish on the one they started with, new requests
+//!    get the new one, open connections stay open;
+//! 4. drain the listeners the manifest no longer has, and drop the compilations no snapshot
+//!    uses any more, so that reloads do not pile up memory.
+//!
+//! Any failure before the swap leaves the old snapshot serving; the errors (file, line and
+//! column, or plugin and route) are logged and kept as the last outcome for the admin API.
+
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch as signal;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config;
+use crate::gateway::{StartError, load_with_tls};
+use crate::listener::Listener;
+use crate::plugin::Runtime;
+use crate::snapshot::Current;
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// A watched file changed.
+    FileChange,
+    /// SIGHUP.
+    Signal,
+    /// `POST /reload` on the admin API.
+    Admin,
+    /// A direct call (embedding, tests).
+    Call,
+}
+
+/// How one reload ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    /// What asked for it.
+    pub trigger: Trigger,
+    /// When it finished, in seconds since the Unix epoch.
+    pub finished_at: u64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The version now serving: the new one, or the old one when refused.
+    pub version: u64,
+    /// Empty when the new snapshot was swapped in; else why it was refused.
+    pub errors: Vec<String>,
+}
+
+/// Reload counts and the last outcome, for the admin API.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct History {
+    /// Reloads that swapped in a new snapshot.
+    pub succeeded: u64,
+    /// Reloads that were refused.
+    pub failed: u64,
+    /// The most recent one.
+    pub last: Option<Outcome>,
+}
+
+/// Owns the snapshot in service and the listeners, and applies reloads one at a time.
+pub struct Reloader {
+    path: PathBuf,
+    runtime: Arc<Runtime>,
+    current: Arc<Current>,
+    listeners: tokio::sync::Mutex<Listeners>,
+    /// The bound listeners, readable without waiting for a reload to finish.
+    addresses: Mutex<Vec<(String, SocketAddr)>>,
+    history: Mutex<History>,
+    drain_timeout: Duration,
+}
+
+/// The listeners serving now, and those still draining after a reload removed them.
+#[derive(Default)]
+struct Listeners {
+    active: Vec<ActiveListener>,
+    draining: Vec<JoinHandle<()>>,
+}
+
+struct ActiveListener {
+    name: String,
+    /// The address in the manifest (port 0 stays 0 here).
+    requested: SocketAddr,
+    bound: SocketAddr,
+    stop: signal::Sender<Option<Instant>>,
+    task: JoinHandle<()>,
+}
+
+/// A listener bound for a new snapshot, not yet serving.
+struct Bound {
+    name: String,
+    requested: SocketAddr,
+    listener: Listener,
+}
+
+impl Reloader {
+    /// Loads `path` as version 1, binds its listeners and starts serving. Listeners that a
+    /// later reload removes get `drain_timeout` to finish their requests.
+    pub async fn start(
+        runtime: Arc<Runtime>,
+        path: &Path,
+        drain_timeout: Duration,
+    ) -> Result<Self, StartError> {
+        let snapshot = load_with_tls(&runtime, path, 1, None).await?;
+        let mut listeners = Listeners::default();
+        let bound = listeners
+            .bind_new(&snapshot.manifest.listeners)
+            .await
+            .map_err(|(spec, source)| StartError::Bind {
+                name: spec.name.clone(),
+                address: spec.address,
+                source,
+            })?;
+        let current = Arc::new(Current::new(snapshot));
+        listeners.apply(bound, &[], &current, drain_timeout);
+        let reloader = Self {
+            path: path.to_owned(),
+            runtime,
+            current,
+            addresses: Mutex::new(listeners.addresses()),
+            listeners: tokio::sync::Mutex::new(listeners),
+            history: Mutex::new(History::default()),
+            drain_timeout,
+        };
+        Ok(reloader)
+    }
+
+    /// The snapshot in service.
+    pub fn current(&self) -> &Arc<Current> {
+        &self.current
+    }
+
+    /// The manifest's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The bound address of each listener, by name.
+    pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
+        self.addresses
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
+    }
+
+    /// Reload counts and the last outcome.
+    pub fn history(&self) -> History {
+        self.history
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
+    /// Rebuilds the snapshot from the manifest on disk and swaps it in, or refuses it (see the
+    /// module's documentation). Returns the version serving afterwards, or why it was refused.
+    pub async fn reload(&self, trigger: Trigger) -> Result<u64, Vec<String>> {
+        let mut listeners = self.listeners.lock().await;
+        let started = std::time::Instant::now();
+        let previous = self.current.load();
+        let version = previous.version + 1;
+        let built = match load_with_tls(&self.runtime, &self.path, version, Some(&previous)).await
+        {
+            Ok(snapshot) => match listeners.bind_new(&snapshot.manifest.listeners).await {
+                Ok(bound) => Ok((snapshot, bound)),
+                Err((spec, e)) => Err(vec![format!(
+                    "listener `{}` cannot bind {}: {e}",
+                    spec.name, spec.address
+                )]),
+            },
+            Err(e) => Err(e.errors),
+        };
+        let result = match built {
+            Ok((snapshot, bound)) => {
+                let snapshot = Arc::new(snapshot);
+                self.current.swap(snapshot.clone());
+                listeners.apply(
+                    bound,
+                    &snapshot.manifest.listeners,
+                    &self.current,
+                    self.drain_timeout,
+                );
+                if let Ok(mut addresses) = self.addresses.lock() {
+                    *addresses = listeners.addresses();
+                }
+                self.runtime.retain_compiled(&snapshot.plugin_hashes());
+                tracing::info!(?trigger, version, "reloaded");
+                Ok(version)
+            }
+            Err(errors) => {
+                tracing::error!(
+                    ?trigger,
+                    serving = previous.version,
+                    "reload refused; the previous configuration keeps serving:\n{}",
+                    errors.join("\n")
+                );
+                Err(errors)
+            }
+        };
+        let outcome = Outcome {
+            trigger,
+            finished_at: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            duration_ms: started.elapsed().as_millis() as u64,
+            version: *result.as_ref().unwrap_or(&previous.version),
+            errors: result.as_ref().err().cloned().unwrap_or_default(),
+        };
+        if let Ok(mut history) = self.history.lock() {
+            match &result {
+                Ok(_) => history.succeeded += 1,
+                Err(_) => history.failed += 1,
+            }
+            history.last = Some(outcome);
+        }
+        result
+    }
+
+    /// Stops every listener (active and draining): no new connections, requests in flight get
+    /// until `deadline`, and returns when all are done.
+    pub async fn stop(&self, deadline: Instant) {
+        let mut listeners = self.listeners.lock().await;
+        for listener in &listeners.active {
+            let _ = listener.stop.send(Some(deadline));
+        }
+        let listeners = &mut *listeners;
+        let tasks: Vec<_> = listeners
+            .active
+            .drain(..)
+            .map(|l| l.task)
+            .chain(listeners.draining.drain(..))
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Drops every listener and connection at once.
+    pub fn abort(&self) {
+        if let Ok(mut listeners) = self.listeners.try_lock() {
+            for listener in listeners.active.drain(..) {
+                listener.task.abort();
+            }
+            for task in listeners.draining.drain(..) {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Listeners {
+    /// Binds the listeners of `specs` that are not serving yet (same name, same address).
+    /// Nothing is kept when one fails.
+    async fn bind_new<'a>(
+        &self,
+        specs: &'a [config::Listener],
+    ) -> Result<Vec<Bound>, (&'a config::Listener, std::io::Error)> {
+        let mut bound = Vec::new();
+        for spec in specs {
+            if self.find(spec).is_some() {
+                continue;
+            }
+            let listener = Listener::bind(&spec.name, spec.address)
+                .await
+                .map_err(|e| (spec, e))?;
+            bound.push(Bound {
+                name: spec.name.clone(),
+                requested: spec.address,
+                listener,
+            });
+        }
+        Ok(bound)
+    }
+
+    fn find(&self, spec: &config::Listener) -> Option<usize> {
+        self.active
+            .iter()
+            .position(|l| l.name == spec.name && l.requested == spec.address)
+    }
+
+    /// Starts the newly bound listeners and drains those `specs` no longer has (when `specs`
+    /// is empty, nothing is removed: the first start).
+    fn apply(
+        &mut self,
+        bound: Vec<Bound>,
+        specs: &[config::Listener],
+        current: &Arc<Current>,
+        drain_timeout: Duration,
+    ) {
+        if !specs.is_empty() {
+            let (kept, removed): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.active).into_iter().partition(|l| {
+                    specs
+                        .iter()
+                        .any(|s| s.name == l.name && s.address == l.requested)
+                });
+            self.active = kept;
+            for listener in removed {
+                tracing::info!(listener = %listener.name, "listener removed; draining");
+                let _ = listener.stop.send(Some(Instant::now() + drain_timeout));
+                self.draining.push(listener.task);
+            }
+        }
+        self.draining.retain(|task| !task.is_finished());
+        for Bound {
+            name,
+            requested,
+            listener,
+        } in bound
+        {
+            let Ok(address) = listener.local_addr() else {
+                continue;
+            };
+            tracing::info!(listener = %name, %address, "listening");
+            let (stop, stopped) = signal::channel(None);
+            let task = tokio::spawn(listener.serve(current.clone(), stopped));
+            self.active.push(ActiveListener {
+                name,
+                requested,
+                bound: address,
+                stop,
+                task,
+            });
+        }
+    }
+
+    fn addresses(&self) -> Vec<(String, SocketAddr)> {
+        self.active
+            .iter()
+            .map(|l| (l.name.clone(), l.bound))
+            .collect()
+    }
+}

@@ -1,0 +1,416 @@
+//! Plugins' shared state: counters, rate limits and a small key/value store that outlive a
+//! request, behind the WIT `state` interface (`docs/state.md`).
+//!
+//! - `algo`: GCRA and the sliding window as pure functions (Redis runs the same in Lua).
+//! - `local`: the in-process backend (dashmap), the default.
+//! - `redis`: the Redis backend, shared by every gateway that names the same server; each
+//!   decision is one Lua script, one atomic round trip.
+//!
+//! The store is built from the manifest's `[state]` table; each configured plugin gets a
+//! [`Namespace`] (its name and route), so plugins never see each other's keys. A backend that
+//! fails answers [`StateError::Unavailable`] and the plugin applies its own fault policy; the
+//! failure is logged once, then at most every ten seconds with a count, and again when the
+//! backend recovers.
+
+mod algo;
+mod local;
+mod redis;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::config::{StateBackend, StateConfig};
+
+/// The longest key a plugin may use, in bytes.
+pub const MAX_KEY: usize = 512;
+/// The largest value `set` takes, in bytes.
+pub const MAX_VALUE: usize = 64 << 10;
+/// The longest window, period or TTL: 366 days.
+pub const MAX_PERIOD_MS: u64 = 366 * 24 * 3600 * 1000;
+/// The largest `limit` of `rate-limit`.
+pub const MAX_LIMIT: u32 = 1_000_000;
+
+/// How often a backend that stays down is logged again.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a state call failed (the WIT `state-error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The backend could not answer; the plugin applies its fault policy.
+    #[error("state backend unavailable: {0}")]
+    Unavailable(String),
+    /// An argument is out of range.
+    #[error("invalid state call: {0}")]
+    Invalid(String),
+}
+
+/// Why a store could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// The Redis client refused the URL or could not be created.
+    #[error("{0}")]
+    Redis(String),
+}
+
+/// How `rate-limit` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// GCRA: a token bucket refilled evenly.
+    TokenBucket,
+    /// The sliding window approximation.
+    SlidingWindow,
+}
+
+/// What `rate-limit` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    /// Whether the request fits; if so it was counted.
+    pub allowed: bool,
+    /// The limit asked for.
+    pub limit: u32,
+    /// Requests of cost 1 that would still be allowed now.
+    pub remaining: u32,
+    /// Milliseconds until the limit is whole again (token bucket) or the window ends.
+    pub reset_ms: u64,
+    /// When refused, milliseconds until the same cost would be allowed.
+    pub retry_after_ms: u64,
+}
+
+/// Counters of a store, for logs and a future admin API.
+#[derive(Debug, Default)]
+pub struct StateStats {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Calls the backend could not answer.
+    pub unavailable: AtomicU64,
+}
+
+enum Backend {
+    Local(local::Local),
+    Redis(redis::Redis),
+}
+
+/// The state of one manifest's plugins.
+pub struct StateStore {
+    backend: Backend,
+    /// `local`, or `redis host:port` (never the password), for logs.
+    label: String,
+    config: StateConfig,
+    stats: StateStats,
+    health: Health,
+}
+
+impl StateStore {
+    /// A store as `[state]` describes it. A Redis store connects lazily: the gateway starts
+    /// (and `portcullis check` passes) with Redis down, and plugins see `unavailable` until it
+    /// answers.
+    pub fn new(config: &StateConfig) -> Result<Arc<Self>, SetupError> {
+        let (backend, label) = match &config.backend {
+            StateBackend::Local => (
+                Backend::Local(local::Local::new(config.max_keys)),
+                "local".to_owned(),
+            ),
+            StateBackend::Redis { url, prefix } => (
+                Backend::Redis(
+                    redis::Redis::new(url, prefix, config.timeout).map_err(SetupError::Redis)?,
+                ),
+                format!("redis {}", redis_address(url)),
+            ),
+        };
+        Ok(Self::with(backend, label, config))
+    }
+
+    /// An in-process store with the default bounds (cannot fail).
+    pub fn in_process() -> Arc<Self> {
+        let config = StateConfig::default();
+        let backend = Backend::Local(local::Local::new(config.max_keys));
+        Self::with(backend, "local".to_owned(), &config)
+    }
+
+    fn with(backend: Backend, label: String, config: &StateConfig) -> Arc<Self> {
+        let store = Arc::new(Self {
+            backend,
+            label,
+            config: config.clone(),
+            stats: StateStats::default(),
+            health: Health::default(),
+        });
+        if let Backend::Local(_) = store.backend {
+            local::spawn_sweeper(Arc::downgrade(&store));
+        }
+        store
+    }
+
+    /// The `[state]` table it was built from (a reload may keep a store whose table did not
+    /// change).
+    pub fn config(&self) -> &StateConfig {
+        &self.config
+    }
+
+    /// `local`, or `redis host:port` (without the password).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> &StateStats {
+        &self.stats
+    }
+
+    /// Whether the last call reached the backend.
+    pub fn available(&self) -> bool {
+        !self.health.down.load(Ordering::Relaxed)
+    }
+
+    /// The view of one configured plugin: its keys are prefixed with its name and route.
+    pub fn namespace(self: &Arc<Self>, plugin: &str, route: &str) -> Namespace {
+        Namespace {
+            store: self.clone(),
+            prefix: format!("{plugin}:{route}:").into(),
+        }
+    }
+
+    /// Counts a call and logs transitions of the backend's health.
+    fn observe<T>(&self, result: Result<T, StateError>) -> Result<T, StateError> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        match &result {
+            Err(StateError::Unavailable(reason)) => {
+                self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
+                self.health.failed(&self.label, reason);
+            }
+            Err(StateError::Invalid(_)) => {}
+            Ok(_) => self.health.succeeded(&self.label),
+        }
+        result
+    }
+}
+
+/// Rate-limited logging of backend failures: one line when it goes down, one every
+/// [`LOG_EVERY`] while it stays down (with the count), one when it is back.
+#[derive(Default)]
+struct Health {
+    down: AtomicBool,
+    failures: AtomicU64,
+    last_log: Mutex<Option<Instant>>,
+}
+
+impl Health {
+    fn failed(&self, backend: &str, reason: &str) {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let was_down = self.down.swap(true, Ordering::Relaxed);
+        let mut last = self.last_log.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = last.is_none_or(|at| at.elapsed() >= LOG_EVERY);
+        if !was_down || due {
+            *last = Some(Instant::now());
+            drop(last);
+            tracing::error!(
+                target: "state", backend, failures,
+                "state backend `{backend}` is unavailable ({failures} failed calls so far): {reason}; plugins apply their fault policy"
+            );
+        }
+    }
+
+    fn succeeded(&self, backend: &str) {
+        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
+            let failures = self.failures.swap(0, Ordering::Relaxed);
+            *self.last_log.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            tracing::info!(
+                target: "state", backend, failures,
+                "state backend `{backend}` is available again after {failures} failed calls"
+            );
+        }
+    }
+}
+
+/// One plugin's view of the store: the WIT `state` functions, with keys checked and prefixed.
+#[derive(Clone)]
+pub struct Namespace {
+    store: Arc<StateStore>,
+    prefix: Arc<str>,
+}
+
+/// The separate key spaces, so a counter and a key/value of the same name never meet (and a
+/// Redis key never holds two types).
+#[derive(Debug, Clone, Copy)]
+enum Space {
+    Counter,
+    Gcra,
+    Window,
+    Value,
+}
+
+impl Space {
+    fn tag(self) -> &'static str {
+        match self {
+            Space::Counter => "c",
+            Space::Gcra => "g",
+            Space::Window => "w",
+            Space::Value => "v",
+        }
+    }
+}
+
+impl Namespace {
+    fn key(&self, space: Space, key: &str) -> Result<String, StateError> {
+        if key.is_empty() {
+            return Err(StateError::Invalid("the key is empty".into()));
+        }
+        if key.len() > MAX_KEY {
+            return Err(StateError::Invalid(format!(
+                "a key of {} bytes is longer than the {MAX_KEY} allowed",
+                key.len()
+            )));
+        }
+        Ok(format!("{}{}:{key}", self.prefix, space.tag()))
+    }
+
+    /// Adds `delta` to a counter that expires `window_ms` after its creation (0: never).
+    pub async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        window_ms: u64,
+    ) -> Result<i64, StateError> {
+        let result = async {
+            let key = self.key(Space::Counter, key)?;
+            check_period("window-ms", window_ms, true)?;
+            match &self.store.backend {
+                Backend::Local(local) => local.increment(key, delta, window_ms),
+                Backend::Redis(redis) => redis.increment(&key, delta, window_ms).await,
+            }
+        }
+        .await;
+        self.store.observe(result)
+    }
+
+    /// Decides whether a request of `cost` fits in `limit` per `period_ms`, and counts it.
+    pub async fn rate_limit(
+        &self,
+        key: &str,
+        algorithm: Algorithm,
+        limit: u32,
+        period_ms: u64,
+        cost: u32,
+    ) -> Result<RateDecision, StateError> {
+        let result = async {
+            let space = match algorithm {
+                Algorithm::TokenBucket => Space::Gcra,
+                Algorithm::SlidingWindow => Space::Window,
+            };
+            let key = self.key(space, key)?;
+            check_rate(limit, period_ms, cost)?;
+            let period_us = period_ms * 1000;
+            match &self.store.backend {
+                Backend::Local(local) => local.rate_limit(key, algorithm, limit, period_us, cost),
+                Backend::Redis(redis) => {
+                    redis
+                        .rate_limit(&key, algorithm, limit, period_us, cost)
+                        .await
+                }
+            }
+        }
+        .await;
+        self.store.observe(result)
+    }
+
+    /// The value under `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let result = async {
+            let key = self.key(Space::Value, key)?;
+            match &self.store.backend {
+                Backend::Local(local) => Ok(local.get(&key)),
+                Backend::Redis(redis) => redis.get(&key).await,
+            }
+        }
+        .await;
+        self.store.observe(result)
+    }
+
+    /// Stores `value` under `key`, for `ttl_ms` or for ever.
+    pub async fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), StateError> {
+        let result = async {
+            let key = self.key(Space::Value, key)?;
+            if value.len() > MAX_VALUE {
+                return Err(StateError::Invalid(format!(
+                    "a value of {} bytes is larger than the {MAX_VALUE} allowed",
+                    value.len()
+                )));
+            }
+            if let Some(ttl) = ttl_ms {
+                check_period("ttl-ms", ttl, false)?;
+            }
+            match &self.store.backend {
+                Backend::Local(local) => local.set(key, value, ttl_ms),
+                Backend::Redis(redis) => redis.set(&key, value, ttl_ms).await,
+            }
+        }
+        .await;
+        self.store.observe(result)
+    }
+
+    /// Removes `key`.
+    pub async fn delete(&self, key: &str) -> Result<(), StateError> {
+        let result = async {
+            let key = self.key(Space::Value, key)?;
+            match &self.store.backend {
+                Backend::Local(local) => {
+                    local.delete(&key);
+                    Ok(())
+                }
+                Backend::Redis(redis) => redis.delete(&key).await,
+            }
+        }
+        .await;
+        self.store.observe(result)
+    }
+}
+
+/// `host:port` of a Redis URL, without user or password.
+fn redis_address(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority)
+}
+
+fn check_period(what: &str, ms: u64, zero_ok: bool) -> Result<(), StateError> {
+    if (ms == 0 && !zero_ok) || ms > MAX_PERIOD_MS {
+        let low = if zero_ok { 0 } else { 1 };
+        return Err(StateError::Invalid(format!(
+            "`{what}` is {ms}; it must be from {low} to {MAX_PERIOD_MS} (366 days)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_rate(limit: u32, period_ms: u64, cost: u32) -> Result<(), StateError> {
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(StateError::Invalid(format!(
+            "`limit` is {limit}; it must be from 1 to {MAX_LIMIT}"
+        )));
+    }
+    check_period("period-ms", period_ms, false)?;
+    if u64::from(limit) > period_ms * 1000 {
+        return Err(StateError::Invalid(format!(
+            "a limit of {limit} per {period_ms}ms is more than 1000 per millisecond"
+        )));
+    }
+    if cost > limit {
+        return Err(StateError::Invalid(format!(
+            "a cost of {cost} can never fit in a limit of {limit}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test that unwraps fails with the value in its message"
+)]
+mod tests;

@@ -1,0 +1,291 @@
+//! `rate-limit` on the local backend and on a real Redis shared by two gateways: exact counts,
+//! the IETF `RateLimit-*` fields, 429 with `Retry-After`, and what an outage of Redis does.
+
+use std::time::{Duration, Instant};
+
+use portcullis_tests::manifest::one_route;
+use portcullis_tests::redis::RedisServer;
+use portcullis_tests::{Client, EchoUpstream, TestGateway, logs};
+use tokio::task::JoinSet;
+
+fn limited(upstream: &EchoUpstream, config: &str, state: &str) -> String {
+    let mut text = one_route(
+        upstream,
+        &format!(
+            r#"
+[[routes.api.plugins]]
+plugin = "rate-limit"
+config = {{ {config} }}
+"#
+        ),
+    );
+    text.push_str(state);
+    text
+}
+
+/// A generous timeout: the machine running the tests may be busy, and a timeout would turn into
+/// an admission (fault-tolerant) or a 503 (strict).
+fn redis_state(redis: &RedisServer) -> String {
+    format!(
+        "\n[state]\nbackend = \"redis\"\nurl = \"{}\"\ntimeout = \"1s\"\n",
+        redis.url()
+    )
+}
+
+/// Sends `count` requests at once, spread over `clients` in turn; returns the statuses.
+async fn burst(clients: &[Client], count: usize) -> Vec<u16> {
+    let mut tasks = JoinSet::new();
+    for i in 0..count {
+        let client = clients[i % clients.len()].clone();
+        tasks.spawn(async move { client.get("/limited").await.status.as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.expect("the request task"));
+    }
+    statuses
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test]
+async fn a_local_limit_admits_exactly_n_then_answers_429_with_retry_after() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&limited(
+        &upstream,
+        r#"minute = 3, algorithm = "token-bucket""#,
+        "",
+    ))
+    .await;
+    let client = gateway.client();
+
+    for remaining in ["2", "1", "0"] {
+        let response = client.get("/limited").await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("ratelimit-limit"), Some("3"));
+        assert_eq!(response.header("ratelimit-remaining"), Some(remaining));
+        assert_eq!(response.header("ratelimit-policy"), Some("3;w=60"));
+        assert!(response.header("retry-after").is_none());
+    }
+    let refused = client.get("/limited").await;
+
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("ratelimit-remaining"), Some("0"));
+    // One token comes back every 20 seconds.
+    assert_eq!(refused.header("retry-after"), Some("20"));
+    let body = refused.json();
+    assert_eq!(body["error"], "too_many_requests");
+    assert_eq!(
+        body["message"],
+        "rate limit exceeded: 3 requests per minute"
+    );
+    assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(upstream.requests(), 3);
+}
+
+#[tokio::test]
+async fn a_sliding_window_admits_exactly_n_of_a_concurrent_burst() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&limited(&upstream, "hour = 10", "")).await;
+
+    let statuses = burst(&[gateway.client()], 25).await;
+
+    assert_eq!(count(&statuses, 200), 10, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 15, "{statuses:?}");
+    assert_eq!(upstream.requests(), 10);
+}
+
+#[tokio::test]
+async fn consumers_from_key_auth_have_budgets_of_their_own() {
+    let upstream = EchoUpstream::start("echo").await;
+    let manifest = one_route(
+        &upstream,
+        r#"
+[[routes.api.plugins]]
+plugin = "key-auth"
+config = { consumers = { alice = ["alice-key"], bob = ["bob-key"] } }
+
+[[routes.api.plugins]]
+plugin = "rate-limit"
+config = { minute = 2, by = ["consumer"] }
+"#,
+    );
+    let gateway = TestGateway::start(&manifest).await;
+    let client = gateway.client();
+    let get = |key: &'static str| {
+        let client = client.clone();
+        async move { client.get_with("/", &[("apikey", key)]).await.status }
+    };
+
+    assert_eq!(get("alice-key").await, 200);
+    assert_eq!(get("alice-key").await, 200);
+    assert_eq!(get("alice-key").await, 429);
+    assert_eq!(get("bob-key").await, 200, "bob's budget is untouched");
+}
+
+#[tokio::test]
+async fn a_header_keys_the_limit_and_an_overlong_value_gets_400_not_a_failure() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&limited(
+        &upstream,
+        r#"second = 1, hour = 1, by = ["header", "route"], header = "x-tenant""#,
+        "",
+    ))
+    .await;
+    let client = gateway.client();
+
+    let first = client.get_with("/", &[("x-tenant", "a")]).await;
+    let again = client.get_with("/", &[("x-tenant", "a")]).await;
+    let other = client.get_with("/", &[("x-tenant", "b")]).await;
+    let long = "x".repeat(300);
+    let overlong = client.get_with("/", &[("x-tenant", long.as_str())]).await;
+
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("ratelimit-policy"), Some("1;w=1, 1;w=3600"));
+    assert_eq!(again.status, 429);
+    assert_eq!(other.status, 200);
+    assert_eq!(overlong.status, 400);
+    assert_eq!(overlong.json()["error"], "bad_request");
+}
+
+#[tokio::test]
+async fn a_bad_config_is_refused_at_load_with_the_plugins_own_message() {
+    let upstream = EchoUpstream::start("echo").await;
+    let manifest = limited(&upstream, r#"minute = 10, by = ["header"]"#, "");
+
+    let error = TestGateway::try_start(&manifest)
+        .await
+        .err()
+        .expect("refused");
+
+    assert!(
+        error.contains("plugin `rate-limit` on route `api` rejected its config")
+            && error.contains("`header` is not set"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn two_gateways_sharing_redis_admit_exactly_n_in_total() {
+    let redis = RedisServer::start();
+    for algorithm in ["token-bucket", "sliding-window"] {
+        let upstream = EchoUpstream::start("echo").await;
+        // Strict, so that a state failure shows as a 503 instead of an admission.
+        let config = format!(
+            r#"hour = 10, by = ["route"], algorithm = "{algorithm}", fault-tolerant = false"#
+        );
+        let manifest = limited(&upstream, &config, &redis_state(&redis));
+        let (a, b) = (
+            TestGateway::start(&manifest).await,
+            TestGateway::start(&manifest).await,
+        );
+        // Each decision is one Lua script, atomic in Redis: the tolerance is zero.
+        let statuses = burst(&[a.client(), b.client()], 30).await;
+
+        assert_eq!(count(&statuses, 200), 10, "{algorithm}: {statuses:?}");
+        assert_eq!(count(&statuses, 429), 20, "{algorithm}: {statuses:?}");
+        assert_eq!(upstream.requests(), 10, "{algorithm}");
+        let from_b = b.client().get("/limited").await;
+        assert_eq!(
+            from_b.header("ratelimit-remaining"),
+            Some("0"),
+            "{algorithm}"
+        );
+        assert!(from_b.header("retry-after").is_some());
+    }
+}
+
+#[tokio::test]
+async fn when_redis_dies_fault_tolerant_admits_strict_refuses_503_and_both_keep_serving() {
+    logs::capture();
+    let mut redis = RedisServer::start();
+    let upstream = EchoUpstream::start("echo").await;
+    let state = redis_state(&redis);
+    let tolerant =
+        TestGateway::start(&limited(&upstream, "second = 1000, minute = 2", &state)).await;
+    let strict = TestGateway::start(&limited(
+        &upstream,
+        "minute = 1000, fault-tolerant = false",
+        &state,
+    ))
+    .await;
+    assert_eq!(tolerant.client().get("/").await.status, 200);
+    assert_eq!(tolerant.client().get("/").await.status, 200);
+    assert_eq!(tolerant.client().get("/").await.status, 429);
+
+    redis.kill();
+    let started = Instant::now();
+    let admitted = tolerant.client().get("/").await;
+    let refused = strict.client().get("/").await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(admitted.status, 200, "fail-open: the request goes through");
+    assert!(
+        admitted.header("ratelimit-limit").is_none(),
+        "no made-up headers"
+    );
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.json()["error"], "rate_limit_unavailable");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "bounded by the timeout: {elapsed:?}"
+    );
+    for _ in 0..5 {
+        assert_eq!(tolerant.client().get("/").await.status, 200);
+        assert_eq!(strict.client().get("/").await.status, 503);
+    }
+    let admitted_line = logs::wait_for(
+        &[r#"rate-limit="unavailable-admitted""#],
+        Duration::from_secs(5),
+    );
+    assert!(
+        admitted_line.is_some(),
+        "the access log shows it:\n{}",
+        logs::all()
+    );
+    let down = format!(
+        "state backend `redis 127.0.0.1:{}` is unavailable",
+        redis.port()
+    );
+    let line = logs::wait_for(&[&down], Duration::from_secs(5));
+    assert!(line.is_some(), "the outage is logged:\n{}", logs::all());
+    let lines = logs::all().lines().filter(|l| l.contains(&down)).count();
+    assert!(
+        (2..=4).contains(&lines),
+        "once for each gateway (again every 10s), not once per request: {lines} lines"
+    );
+
+    // Redis comes back on the same port: limits apply again, and the recovery is logged.
+    let redis = RedisServer::start_on(redis.port());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while strict.client().get("/").await.status != 200 {
+        assert!(Instant::now() < deadline, "the gateway reconnects to Redis");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let up = format!(
+        "state backend `redis 127.0.0.1:{}` is available again",
+        redis.port()
+    );
+    assert!(logs::wait_for(&[&up], Duration::from_secs(5)).is_some());
+    drop(redis);
+}
+
+#[tokio::test]
+async fn a_gateway_starts_and_serves_while_redis_is_down() {
+    let mut redis = RedisServer::start();
+    let state = redis_state(&redis);
+    redis.kill();
+    let upstream = EchoUpstream::start("echo").await;
+
+    let gateway = TestGateway::start(&limited(&upstream, "minute = 1", &state)).await;
+
+    assert_eq!(gateway.client().get("/").await.status, 200);
+    assert_eq!(
+        gateway.client().get("/").await.status,
+        200,
+        "fault-tolerant by default"
+    );
+}
