@@ -46,7 +46,9 @@ pub async fn start(
                 let service = service_fn(move |request| {
                     let reloader = reloader.clone();
                     let token = token.clone();
-                    async move { Ok::<_, Infallible>(answer(&reloader, token.as_deref(), request).await) }
+                    async move {
+                        Ok::<_, Infallible>(answer(&reloader, token.as_deref(), request).await)
+                    }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
@@ -142,6 +144,7 @@ fn status(reloader: &Reloader) -> serde_json::Value {
         })
         .collect();
     json!({
+        "pid": std::process::id(),
         "manifest": reloader.path().display().to_string(),
         "version": snapshot.version,
         "loaded_at": loaded_at,

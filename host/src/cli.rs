@@ -53,6 +53,10 @@ enum Command {
         /// connections are closed (`500ms`, `30s`, `2m`).
         #[arg(long, default_value = "30s", value_parser = parse_timeout)]
         shutdown_timeout: Duration,
+        /// Do not reload when the manifest or the files it names change; reload only on SIGHUP
+        /// or `POST /reload` on the admin API.
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Check a manifest as `run` would load it: parse, resolve, compile and init every plugin
     /// with its config. Prints every error; exits 1 if there is any (like `nginx -t`).
@@ -87,20 +91,33 @@ impl Cli {
             Command::Run {
                 manifest,
                 shutdown_timeout,
-            } => runtime.block_on(run(manifest, options, shutdown_timeout)),
+                no_watch,
+            } => runtime.block_on(run(manifest, options, shutdown_timeout, !no_watch)),
             Command::Check { manifest } => runtime.block_on(check(manifest, options)),
         }
     }
 }
 
-async fn run(manifest: PathBuf, options: RuntimeOptions, shutdown_timeout: Duration) -> ExitCode {
-    let running = match Running::start(&manifest, &options).await {
+async fn run(
+    manifest: PathBuf,
+    options: RuntimeOptions,
+    shutdown_timeout: Duration,
+    watch: bool,
+) -> ExitCode {
+    let mut running = match Running::start(&manifest, &options).await {
         Ok(running) => running,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
+    if !watch {
+        tracing::info!("files are not watched (--no-watch); reload with SIGHUP or POST /reload");
+    } else if let Err(e) = running.watch_files() {
+        // Serving matters more than watching: SIGHUP and the admin API still reload.
+        tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
+    }
+    let _on_sighup = reload_on_sighup(running.reloader().clone());
     tracing::info!(manifest = %manifest.display(), "portcullis is serving");
     wait_for_signal().await;
     tracing::info!(timeout = ?shutdown_timeout, "shutting down: draining requests in flight");
@@ -134,6 +151,42 @@ async fn check(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reloads on every SIGHUP, until the returned task is dropped (aborted).
+fn reload_on_sighup(reloader: std::sync::Arc<crate::reload::Reloader>) -> Option<AbortTask> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP cannot be handled; it will not reload");
+                return None;
+            }
+        };
+        let task = tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading");
+                let _ = reloader.reload(crate::reload::Trigger::Signal).await;
+            }
+        });
+        Some(AbortTask(task))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reloader;
+        None
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortTask(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortTask {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

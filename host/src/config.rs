@@ -42,6 +42,8 @@ pub struct Manifest {
     pub routes: Vec<Route>,
     /// `[state]`: where plugins' shared state lives (in process unless configured).
     pub state: StateConfig,
+    /// `[admin]`: the admin API, off unless the table is given.
+    pub admin: Option<Admin>,
 }
 
 /// The `[state]` table (see `docs/state.md`).
@@ -80,6 +82,16 @@ pub enum StateBackend {
         /// Prefix of every key (default `portcullis`), so several clusters can share a server.
         prefix: String,
     },
+}
+
+/// The `[admin]` table (see `docs/admin.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// `address`: where the admin API listens (default `127.0.0.1:9901`).
+    pub address: SocketAddr,
+    /// `token`: when set, every admin request needs `Authorization: Bearer <token>`. Required
+    /// when `address` is not a loopback address.
+    pub token: Option<String>,
 }
 
 /// A `[listeners.<name>]` section.

@@ -6,15 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::admin;
 use crate::config::Manifest;
-use crate::listener::Listener;
 use crate::plugin::{Runtime, RuntimeOptions, catalog};
+use crate::reload::{Reloader, Trigger};
 use crate::snapshot::{Current, LoadError, Snapshot};
-use crate::tls::{self, TlsAcceptor};
+use crate::tls;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +39,17 @@ pub enum StartError {
 /// Parses, validates and builds a snapshot of the manifest at `path`, as `portcullis check` does.
 /// The listeners' TLS files are read and checked too.
 pub async fn load(runtime: &Runtime, path: &Path, version: u64) -> Result<Snapshot, LoadError> {
-    load_with_tls(runtime, path, version)
-        .await
-        .map(|(snapshot, _)| snapshot)
+    load_with_tls(runtime, path, version, None).await
 }
 
-/// Like [`load`], with the TLS acceptor of each listener (`None` for plain ones), in order.
-async fn load_with_tls(
+/// Like [`load`], carrying unchanged upstreams over from `previous`, with the TLS acceptor of
+/// each listener in the snapshot.
+pub(crate) async fn load_with_tls(
     runtime: &Runtime,
     path: &Path,
     version: u64,
-) -> Result<(Snapshot, Vec<Option<TlsAcceptor>>), LoadError> {
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, LoadError> {
     let prebuilt: Vec<&str> = catalog::names().collect();
     let manifest = Manifest::load(path, &prebuilt).map_err(|diagnostics| LoadError {
         errors: diagnostics.render_each(),
@@ -67,8 +66,11 @@ async fn load_with_tls(
             ),
         }
     }
-    match Snapshot::build(runtime, manifest, version).await {
-        Ok(snapshot) if tls_errors.is_empty() => Ok((snapshot, acceptors)),
+    match Snapshot::build(runtime, manifest, version, previous).await {
+        Ok(mut snapshot) if tls_errors.is_empty() => {
+            snapshot.acceptors = acceptors;
+            Ok(snapshot)
+        }
         Ok(_) => Err(LoadError { errors: tls_errors }),
         Err(mut error) => {
             error.errors.extend(tls_errors);
@@ -82,11 +84,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A gateway that is serving.
 pub struct Running {
-    addresses: Vec<(String, SocketAddr)>,
-    current: Arc<Current>,
+    reloader: Arc<Reloader>,
     runtime: Arc<Runtime>,
-    shutdown: watch::Sender<Option<Instant>>,
-    tasks: JoinSet<()>,
+    admin: Option<(SocketAddr, AbortOnDrop)>,
+    watcher: Option<AbortOnDrop>,
 }
 
 impl Running {
@@ -95,61 +96,74 @@ impl Running {
         Self::start_with(Arc::new(Runtime::new(options)?), path).await
     }
 
-    /// Loads `path` with an existing runtime and starts serving on its listeners.
+    /// Loads `path` with an existing runtime and starts serving on its listeners, and on the
+    /// admin API's when the manifest has `[admin]`.
     pub async fn start_with(runtime: Arc<Runtime>, path: &Path) -> Result<Self, StartError> {
-        let (snapshot, acceptors) = load_with_tls(&runtime, path, 1).await?;
-        let mut listeners = Vec::new();
-        for (spec, acceptor) in snapshot.manifest.listeners.iter().zip(acceptors) {
-            let listener = Listener::bind(&spec.name, spec.address)
-                .await
-                .map_err(|source| StartError::Bind {
-                    name: spec.name.clone(),
-                    address: spec.address,
-                    source,
-                })?
-                .with_tls(acceptor)
-                .with_redirect(spec.redirect_to_https);
-            let address = listener.local_addr().map_err(|source| StartError::Bind {
-                name: spec.name.clone(),
-                address: spec.address,
-                source,
-            })?;
-            listeners.push((spec.name.clone(), address, listener));
-        }
-        let current = Arc::new(Current::new(snapshot));
-        let (shutdown, watch) = watch::channel(None);
-        let mut tasks = JoinSet::new();
-        let mut addresses = Vec::new();
-        for (name, address, listener) in listeners {
-            tracing::info!(listener = %name, %address, "listening");
-            addresses.push((name, address));
-            tasks.spawn(listener.serve(current.clone(), watch.clone()));
-        }
+        let reloader =
+            Arc::new(Reloader::start(runtime.clone(), path, DEFAULT_SHUTDOWN_TIMEOUT).await?);
+        let admin_spec = reloader.current().load().manifest.admin.clone();
+        let admin = match admin_spec {
+            Some(spec) => {
+                let (address, task) =
+                    admin::start(&spec, reloader.clone())
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            name: "admin".into(),
+                            address: spec.address,
+                            source,
+                        })?;
+                tracing::info!(%address, "admin API listening");
+                Some((address, AbortOnDrop(task)))
+            }
+            None => None,
+        };
         Ok(Self {
-            addresses,
-            current,
+            reloader,
             runtime,
-            shutdown,
-            tasks,
+            admin,
+            watcher: None,
         })
     }
 
+    /// Reloads when the manifest, a plugin file or a TLS file it names changes (see
+    /// `reload::watch`).
+    pub fn watch_files(&mut self) -> Result<(), crate::reload::watch::WatchError> {
+        let task = crate::reload::watch::spawn(self.reloader.clone())?;
+        self.watcher = Some(AbortOnDrop(task));
+        Ok(())
+    }
+
+    /// Reloads the manifest now; the version serving afterwards, or why it was refused.
+    pub async fn reload(&self) -> Result<u64, Vec<String>> {
+        self.reloader.reload(Trigger::Call).await
+    }
+
+    /// The reloader, for triggers of its own (SIGHUP).
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
     /// The bound address of each listener, by name.
-    pub fn addresses(&self) -> &[(String, SocketAddr)] {
-        &self.addresses
+    pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
+        self.reloader.addresses()
     }
 
     /// The address of the listener named `name`.
     pub fn address(&self, name: &str) -> Option<SocketAddr> {
-        self.addresses
-            .iter()
+        self.addresses()
+            .into_iter()
             .find(|(n, _)| n == name)
-            .map(|(_, a)| *a)
+            .map(|(_, a)| a)
+    }
+
+    /// The admin API's address, when the manifest has `[admin]`.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(address, _)| *address)
     }
 
     /// The snapshot in service.
     pub fn current(&self) -> &Arc<Current> {
-        &self.current
+        self.reloader.current()
     }
 
     /// The Wasm runtime.
@@ -159,9 +173,8 @@ impl Running {
 
     /// Stops at once: closes the listeners and drops every connection, requests in flight
     /// included (for tests).
-    pub fn abort(mut self) {
-        let _ = self.shutdown.send(Some(Instant::now()));
-        self.tasks.abort_all();
+    pub fn abort(self) {
+        self.reloader.abort();
     }
 
     /// Shuts down gracefully within [`DEFAULT_SHUTDOWN_TIMEOUT`]; see [`Running::stop_within`].
@@ -172,8 +185,18 @@ impl Running {
     /// Shuts down gracefully: stops accepting connections at once, tells open connections to
     /// close once their requests in flight are answered, waits for them up to `timeout`, then
     /// drops those still open.
-    pub async fn stop_within(mut self, timeout: Duration) {
-        let _ = self.shutdown.send(Some(Instant::now() + timeout));
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn stop_within(self, timeout: Duration) {
+        drop(self.watcher);
+        drop(self.admin);
+        self.reloader.stop(Instant::now() + timeout).await;
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -9,6 +9,7 @@
 // The host handles untrusted input: no `unwrap` outside tests.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod gateway;
@@ -16,6 +17,7 @@ pub mod listener;
 pub mod logging;
 pub mod plugin;
 pub mod proxy;
+pub mod reload;
 pub mod router;
 pub mod snapshot;
 pub mod state;

@@ -34,19 +34,18 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tells listeners to stop: `None` while serving, then the deadline for connections to finish.
 pub type ShutdownSignal = watch::Receiver<Option<Instant>>;
 
-/// A bound listener, not yet serving.
+/// A bound listener, not yet serving. Whether it speaks TLS (and with which certificates) or
+/// redirects to HTTPS is read from the snapshot in service at each new connection, so a reload
+/// that changes certificates applies to the next connection without rebinding.
 pub struct Listener {
     name: Arc<str>,
     socket: TcpListener,
-    tls: Option<TlsAcceptor>,
-    redirect: Option<HttpsRedirect>,
 }
 
 /// What every connection of a listener shares.
 struct Shared {
     current: Arc<Current>,
     builder: auto::Builder<TokioExecutor>,
-    redirect: Option<HttpsRedirect>,
 }
 
 impl Listener {
@@ -56,21 +55,7 @@ impl Listener {
         Ok(Self {
             name: name.into(),
             socket,
-            tls: None,
-            redirect: None,
         })
-    }
-
-    /// Serves HTTPS with `acceptor` (plain HTTP when `None`).
-    pub fn with_tls(mut self, acceptor: Option<TlsAcceptor>) -> Self {
-        self.tls = acceptor;
-        self
-    }
-
-    /// Answers every request with a redirect to HTTPS instead of proxying it.
-    pub fn with_redirect(mut self, redirect: Option<HttpsRedirect>) -> Self {
-        self.redirect = redirect;
-        self
     }
 
     /// The address actually bound (useful with port 0).
@@ -81,20 +66,11 @@ impl Listener {
     /// Accepts and serves connections until `shutdown` gives a deadline, then drains the open
     /// connections until it (see the module's documentation).
     pub async fn serve(self, current: Arc<Current>, mut shutdown: ShutdownSignal) {
-        let Self {
-            name,
-            socket,
-            tls,
-            redirect,
-        } = self;
+        let Self { name, socket } = self;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).keep_alive(true);
         builder.http2().timer(TokioTimer::new());
-        let shared = Arc::new(Shared {
-            current,
-            builder,
-            redirect,
-        });
+        let shared = Arc::new(Shared { current, builder });
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
         let deadline = loop {
@@ -120,10 +96,12 @@ impl Listener {
                 }
             };
             let _ = stream.set_nodelay(true);
+            let (tls, redirect) = settings(&shared.current, &name);
             connections.spawn(connection(
                 stream,
                 peer,
-                tls.clone(),
+                tls,
+                redirect,
                 shared.clone(),
                 graceful.watcher(),
             ));
@@ -147,17 +125,33 @@ impl Listener {
     }
 }
 
+/// The listener's TLS acceptor and redirect in the snapshot in service. (A listener that a
+/// reload removes is told to stop accepting right after the swap; a connection it accepts in
+/// that instant finds no settings and is served as plain HTTP without redirect.)
+fn settings(current: &Current, name: &str) -> (Option<TlsAcceptor>, Option<HttpsRedirect>) {
+    let snapshot = current.load();
+    let acceptor = snapshot.acceptor(name).flatten();
+    let redirect = snapshot
+        .manifest
+        .listeners
+        .iter()
+        .find(|l| l.name == name)
+        .and_then(|l| l.redirect_to_https);
+    (acceptor, redirect)
+}
+
 /// Serves one accepted connection, after the TLS handshake on TLS listeners.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
+    redirect: Option<HttpsRedirect>,
     shared: Arc<Shared>,
     watcher: Watcher,
 ) {
     let Some(acceptor) = tls else {
         let conn = ConnInfo { peer, tls: false };
-        return http(TokioIo::new(stream), conn, None, &shared, watcher).await;
+        return http(TokioIo::new(stream), conn, None, redirect, &shared, watcher).await;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
@@ -179,7 +173,7 @@ async fn connection(
         .and_then(ClientIdentity::from_certificate)
         .map(Arc::new);
     let conn = ConnInfo { peer, tls: true };
-    http(TokioIo::new(stream), conn, identity, &shared, watcher).await;
+    http(TokioIo::new(stream), conn, identity, None, &shared, watcher).await;
 }
 
 /// Serves HTTP on `io` until the client or a graceful shutdown closes it.
@@ -187,13 +181,13 @@ async fn http<I>(
     io: I,
     conn: ConnInfo,
     identity: Option<Arc<ClientIdentity>>,
+    redirect: Option<HttpsRedirect>,
     shared: &Arc<Shared>,
     watcher: Watcher,
 ) where
     I: Read + Write + Unpin + Send + 'static,
 {
     let current = shared.current.clone();
-    let redirect = shared.redirect;
     let service = service_fn(move |mut request: Request<Incoming>| {
         let current = current.clone();
         let identity = identity.clone();

@@ -10,8 +10,8 @@
 //! 2. bind the listeners that are new (a failure to bind refuses the reload);
 //! 3. swap the snapshot: requests in flight finish on the one they started with, new requests
 //!    get the new one, open connections stay open;
-//! 4. drain the listeners the manifest no longer has, and drop the compilations no snapshot
-//!    uses any more, so that reloads do not pile up memory.
+//! 4. drain the listeners the manifest no longer has, and drop the compilations that neither
+//!    this snapshot nor the one before uses, so that reloads do not pile up memory.
 //!
 //! Any failure before the swap leaves the old snapshot serving; the errors (file, line and
 //! column, or plugin and route) are logged and kept as the last outcome for the admin API.
@@ -152,18 +152,12 @@ impl Reloader {
 
     /// The bound address of each listener, by name.
     pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
-        self.addresses
-            .lock()
-            .map(|a| a.clone())
-            .unwrap_or_default()
+        self.addresses.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// Reload counts and the last outcome.
     pub fn history(&self) -> History {
-        self.history
-            .lock()
-            .map(|h| h.clone())
-            .unwrap_or_default()
+        self.history.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Rebuilds the snapshot from the manifest on disk and swaps it in, or refuses it (see the
@@ -173,8 +167,7 @@ impl Reloader {
         let started = std::time::Instant::now();
         let previous = self.current.load();
         let version = previous.version + 1;
-        let built = match load_with_tls(&self.runtime, &self.path, version, Some(&previous)).await
-        {
+        let built = match load_with_tls(&self.runtime, &self.path, version, Some(&previous)).await {
             Ok(snapshot) => match listeners.bind_new(&snapshot.manifest.listeners).await {
                 Ok(bound) => Ok((snapshot, bound)),
                 Err((spec, e)) => Err(vec![format!(
@@ -197,7 +190,11 @@ impl Reloader {
                 if let Ok(mut addresses) = self.addresses.lock() {
                     *addresses = listeners.addresses();
                 }
-                self.runtime.retain_compiled(&snapshot.plugin_hashes());
+                // Two generations stay compiled: switching back and forth (a canary, a
+                // rollback) costs no recompilation, and memory stays bounded.
+                let mut keep = snapshot.plugin_hashes();
+                keep.extend(previous.plugin_hashes());
+                self.runtime.retain_compiled(&keep);
                 tracing::info!(?trigger, version, "reloaded");
                 Ok(version)
             }

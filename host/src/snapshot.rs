@@ -46,6 +46,12 @@ pub struct Snapshot {
     pub routes: Vec<RouteRuntime>,
     /// The plugins' shared state (`[state]`).
     pub state: Arc<StateStore>,
+    /// Upstreams, indexed like `manifest.upstreams`; unchanged ones are carried over from the
+    /// snapshot before, with their pools and health.
+    pub upstreams: Vec<Arc<Upstream>>,
+    /// The TLS acceptor of each listener, indexed like `manifest.listeners` (`None` for plain
+    /// ones); read at each new connection, so new certificates apply without a restart.
+    pub acceptors: Vec<Option<crate::tls::TlsAcceptor>>,
 }
 
 /// A manifest that could not be turned into a snapshot: every problem, rendered against the
@@ -72,14 +78,27 @@ impl Snapshot {
     /// Builds a snapshot: compiles every component (reusing compilations of unchanged bytes),
     /// configures every plugin with its config, and builds the router and upstream clients.
     /// Every failure is collected; none is fatal to the others.
+    /// An upstream whose configuration (and TLS files) did not change since `previous` is
+    /// carried over as it is: its connection pool, health and breaker counts survive a reload.
     pub async fn build(
         runtime: &Runtime,
         manifest: Manifest,
         version: u64,
+        previous: Option<&Snapshot>,
     ) -> Result<Self, LoadError> {
         let mut errors = Vec::new();
         let mut upstreams = Vec::with_capacity(manifest.upstreams.len());
         for spec in &manifest.upstreams {
+            let fingerprint = Upstream::fingerprint(spec);
+            let unchanged = previous.and_then(|p| {
+                p.upstreams
+                    .iter()
+                    .find(|u| u.name() == spec.name && u.config_fingerprint() == fingerprint)
+            });
+            if let Some(upstream) = unchanged {
+                upstreams.push(upstream.clone());
+                continue;
+            }
             match Upstream::new(spec) {
                 Ok(upstream) => {
                     let upstream = Arc::new(upstream);
@@ -103,7 +122,15 @@ impl Snapshot {
                 }));
             };
 
-        let state = match StateStore::new(&manifest.state) {
+        // Unchanged `[state]`: the store carries over, so local counters survive a reload.
+        let unchanged_state = previous
+            .filter(|p| {
+                let (mut before, mut now) = (p.manifest.state.clone(), manifest.state.clone());
+                (before.span, now.span) = (0..0, 0..0);
+                before == now
+            })
+            .map(|p| p.state.clone());
+        let state = match unchanged_state.map_or_else(|| StateStore::new(&manifest.state), Ok) {
             Ok(state) => state,
             Err(error) => {
                 diagnose(
@@ -169,9 +196,33 @@ impl Snapshot {
                 router,
                 routes,
                 state,
+                upstreams,
+                acceptors: Vec::new(),
             }),
             _ => Err(LoadError { errors }),
         }
+    }
+}
+
+impl Snapshot {
+    /// The content hash of every plugin component in use.
+    pub fn plugin_hashes(&self) -> std::collections::HashSet<Arc<str>> {
+        self.routes
+            .iter()
+            .flat_map(|route| route.chain.plugins())
+            .map(|plugin| Arc::from(plugin.content_hash()))
+            .collect()
+    }
+
+    /// The TLS acceptor of listener `name` (`Some(None)` for a plain listener, `None` when the
+    /// snapshot has no such listener).
+    pub fn acceptor(&self, name: &str) -> Option<Option<crate::tls::TlsAcceptor>> {
+        let index = self
+            .manifest
+            .listeners
+            .iter()
+            .position(|l| l.name == name)?;
+        Some(self.acceptors.get(index).cloned().flatten())
     }
 }
 
@@ -215,7 +266,8 @@ async fn configure(
         },
     };
     let compiled = runtime
-        .compile(&bytes)
+        .compile_off_thread(bytes.into_owned())
+        .await
         .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
     ConfiguredPlugin::configure(runtime, &compiled, spec, route, state)
         .await
@@ -250,7 +302,7 @@ impl Current {
     }
 
     /// Publishes `snapshot` for every request that starts from now on.
-    pub fn swap(&self, snapshot: Snapshot) {
-        self.snapshot.store(Arc::new(snapshot));
+    pub fn swap(&self, snapshot: Arc<Snapshot>) {
+        self.snapshot.store(snapshot);
     }
 }

@@ -52,6 +52,8 @@ pub struct Upstream {
     protocol: UpstreamProtocol,
     /// Opens the active checks' connections: the same TLS, no cap.
     check_connector: connect::Connector,
+    /// What it was built from (see [`Upstream::fingerprint`]).
+    fingerprint: u64,
     timeout: Duration,
     checker: OnceLock<AbortOnDrop>,
 }
@@ -139,9 +141,42 @@ impl Upstream {
             scheme,
             protocol: spec.protocol,
             check_connector,
+            fingerprint: Self::fingerprint(spec),
             timeout: spec.timeout,
             checker: OnceLock::new(),
         })
+    }
+
+    /// A digest of everything an upstream is built from: its configuration (wherever it sits
+    /// in the manifest) and the contents of its TLS files. Equal digests mean a reload can keep
+    /// the upstream as it is.
+    pub fn fingerprint(spec: &config::Upstream) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut spec = spec.clone();
+        spec.span = 0..0;
+        let mut files = Vec::new();
+        if let Some(tls) = &mut spec.tls {
+            tls.span = 0..0;
+            tls.ca_span = 0..0;
+            files.extend(tls.ca.clone());
+            if let Some(identity) = &mut tls.client_certificate {
+                identity.cert_span = 0..0;
+                identity.key_span = 0..0;
+                files.push(identity.cert.clone());
+                files.push(identity.key.clone());
+            }
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        format!("{spec:?}").hash(&mut hasher);
+        for file in files {
+            std::fs::read(&file).ok().hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
+    /// The fingerprint this upstream was built with.
+    pub fn config_fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// Starts the active health checks, if configured: one task, which ends when the upstream

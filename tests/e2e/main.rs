@@ -12,6 +12,7 @@ mod key_auth;
 mod limits;
 mod protocols;
 mod rate_limit;
+mod reload;
 mod retries;
 mod sandbox;
 mod shutdown;

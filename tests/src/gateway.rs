@@ -42,6 +42,17 @@ impl TestGateway {
     /// Like `start`, returning the error instead.
     pub async fn try_start(manifest: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        Self::try_start_in(dir, manifest).await
+    }
+
+    /// Like `start`, with the manifest written in `dir` (which may hold files it names).
+    pub async fn start_in(dir: tempfile::TempDir, manifest: &str) -> Self {
+        Self::try_start_in(dir, manifest)
+            .await
+            .unwrap_or_else(|e| panic!("the gateway did not start:\n{e}"))
+    }
+
+    async fn try_start_in(dir: tempfile::TempDir, manifest: &str) -> Result<Self, String> {
         let path = dir.path().join("portcullis.toml");
         let text = manifest.replace("@MISBEHAVE@", crate::guests::MISBEHAVE);
         std::fs::write(&path, text).map_err(|e| e.to_string())?;
@@ -72,6 +83,11 @@ impl TestGateway {
     /// The running gateway.
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("the gateway is running")
+    }
+
+    /// The running gateway, to change how it runs (watch files).
+    pub fn running_mut(&mut self) -> &mut Running {
+        self.running.as_mut().expect("the gateway is running")
     }
 
     /// The directory holding the manifest.

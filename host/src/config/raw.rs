@@ -311,6 +311,14 @@ pub(super) struct Entry<T> {
     pub(super) value: T,
 }
 
+/// The `[admin]` table: the admin API's listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawAdmin {
+    pub(super) address: Option<Spanned<String>>,
+    pub(super) token: Option<Spanned<String>>,
+}
+
 /// A route and its plugin entries.
 pub(super) type RouteSection = (Named<RawRoute>, Vec<Entry<RawPlugin>>);
 
@@ -323,13 +331,22 @@ pub(super) struct RawManifest {
     pub(super) routes: Vec<RouteSection>,
     /// `[state]`, if given (and well formed), with the span of its key.
     pub(super) state: Option<(Span, RawState)>,
+    /// `[admin]`, with the span of its key.
+    pub(super) admin: Option<(Span, RawAdmin)>,
     /// How many `[listeners.*]` sections there are, including broken ones.
     pub(super) declared_listeners: usize,
     /// Every upstream name, including broken sections', so routes naming them are not blamed.
     pub(super) declared_upstreams: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &["listeners", "upstreams", "plugins", "routes", "state"];
+const TOP_KEYS: &[&str] = &[
+    "listeners",
+    "upstreams",
+    "plugins",
+    "routes",
+    "state",
+    "admin",
+];
 
 /// Deserializes each section of `doc` separately, collecting errors.
 pub(super) fn split(doc: DeTable<'_>, errors: &mut Vec<Diagnostic>) -> RawManifest {
@@ -370,6 +387,11 @@ pub(super) fn split(doc: DeTable<'_>, errors: &mut Vec<Diagnostic>) -> RawManife
             "state" => {
                 if let Some(state) = deserialize(value, "`[state]`", errors) {
                     raw.state = Some((key_span, state));
+                }
+            }
+            "admin" => {
+                if let Some(admin) = deserialize(value, "the `admin` table", errors) {
+                    raw.admin = Some((key_span, admin));
                 }
             }
             other => errors.push(Diagnostic::new(
@@ -563,6 +585,7 @@ fn toml_words(expected: &str) -> &str {
         | "struct RawMatch"
         | "struct RawTls"
         | "struct RawUpstreamTls"
+        | "struct RawAdmin"
         | "struct RawCertificate"
         | "struct RawClientAuth"
         | "struct RawState" => "a table",

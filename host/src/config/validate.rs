@@ -1,6 +1,7 @@
 //! The meaning checks of a deserialized manifest: addresses, targets, durations, references
 //! between sections, route matchers and their conflicts. Every check runs; errors are collected.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -79,6 +80,9 @@ pub(super) fn manifest(
         .state
         .map(|(span, state)| super::state::config(span, state, errors))
         .unwrap_or_default();
+    let admin = raw
+        .admin
+        .and_then(|(span, admin)| self::admin(span, admin, errors));
     complete.then_some(Manifest {
         source,
         listeners,
@@ -86,7 +90,51 @@ pub(super) fn manifest(
         global_plugins,
         routes,
         state,
+        admin,
     })
+}
+
+/// The admin API's listener: loopback by default; anywhere else only with a token.
+fn admin(
+    span: std::ops::Range<usize>,
+    raw: super::raw::RawAdmin,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<super::Admin> {
+    let address = match &raw.address {
+        None => SocketAddr::from(([127, 0, 0, 1], 9901)),
+        Some(address) => match address.get_ref().parse::<SocketAddr>() {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                errors.push(Diagnostic::new(
+                    address.span(),
+                    format!("invalid admin address `{}`", address.get_ref()),
+                    "write an IP address and a port, e.g. \"127.0.0.1:9901\"",
+                ));
+                return None;
+            }
+        },
+    };
+    let token = match raw.token {
+        Some(token) if token.get_ref().len() < 16 => {
+            errors.push(Diagnostic::new(
+                token.span(),
+                "the admin token is shorter than 16 characters",
+                "use a long random token, e.g. the output of `openssl rand -hex 32`",
+            ));
+            return None;
+        }
+        Some(token) => Some(token.into_inner()),
+        None => None,
+    };
+    if token.is_none() && !address.ip().is_loopback() {
+        errors.push(Diagnostic::new(
+            raw.address.as_ref().map_or(span, Spanned::span),
+            format!("the admin API on {address} would be open to the network"),
+            "bind it to a loopback address (\"127.0.0.1:9901\"), or set `token` so that requests need `Authorization: Bearer <token>`",
+        ));
+        return None;
+    }
+    Some(super::Admin { address, token })
 }
 
 fn listener(

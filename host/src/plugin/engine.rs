@@ -120,6 +120,34 @@ impl Runtime {
         self.compiled.insert(hash.clone(), component.clone());
         Ok(Compiled { component, hash })
     }
+
+    /// Like [`Runtime::compile`], with the compilation (seconds for a large component) on a
+    /// blocking thread, so that a reload never stalls the request path on a tokio worker.
+    pub async fn compile_off_thread(&self, bytes: Vec<u8>) -> Result<Compiled, EngineError> {
+        let hash: Arc<str> = hex(&Sha256::digest(&bytes)).into();
+        if let Some(component) = self.compiled.get(&hash) {
+            return Ok(Compiled {
+                component: component.clone(),
+                hash,
+            });
+        }
+        let engine = self.engine.clone();
+        let component = tokio::task::spawn_blocking(move || {
+            Component::new(&engine, &bytes)
+                .map_err(|e| EngineError::Compile(describe_compile_error(&bytes, &e)))
+        })
+        .await
+        .map_err(|e| EngineError::Compile(format!("the compilation did not finish: {e}")))??;
+        self.compiled.insert(hash.clone(), component.clone());
+        Ok(Compiled { component, hash })
+    }
+
+    /// Forgets the compilations whose hash is not in `keep` (those of the snapshot in
+    /// service), so that a long run of reloads with changing plugins does not pile up
+    /// compiled code. Snapshots still serving requests hold their own references.
+    pub fn retain_compiled(&self, keep: &std::collections::HashSet<Arc<str>>) {
+        self.compiled.retain(|hash, _| keep.contains(hash));
+    }
 }
 
 impl Drop for Runtime {
