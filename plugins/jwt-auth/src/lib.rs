@@ -112,11 +112,16 @@ impl Verifier {
                 "the token has critical header extensions (crit) this gateway does not understand",
             ));
         }
+        // A token's `kid` picks the keys with that `kid`; when none has it, the keys without a
+        // `kid` (a config may give bare keys while the issuer labels its tokens).
+        let kid = token.header.kid.as_deref();
+        let labelled = kid.is_some_and(|kid| self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
         let mut candidates = self
             .keys
             .iter()
-            .filter(|key| match &token.header.kid {
-                Some(kid) => key.kid.as_deref() == Some(kid.as_str()),
+            .filter(|key| match kid {
+                Some(_) if labelled => key.kid.as_deref() == kid,
+                Some(_) => key.kid.is_none(),
                 None => true,
             })
             .peekable();

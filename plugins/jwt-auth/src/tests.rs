@@ -128,6 +128,21 @@ fn keys_from_a_jwks_verify_tokens_by_kid() {
 }
 
 #[test]
+fn a_kid_picks_its_keys_and_falls_back_to_keys_without_a_kid() {
+    let verifier = verifier(json!({
+        "keys": [{ "kid": "labelled", "pem": P256_PUB }, { "pem": RSA_PUB }]
+    }))
+    .unwrap();
+    assert!(verifier.verify(&sign(Algorithm::ES256, Some("labelled"), &valid_claims()), NOW).is_ok());
+    assert!(verifier.verify(&sign(Algorithm::RS256, Some("from-the-idp"), &valid_claims()), NOW).is_ok());
+    let message = rejection(verifier.verify(&sign(Algorithm::RS256, Some("labelled"), &valid_claims()), NOW));
+    assert!(message.contains("no key for the algorithm RS256"), "{message}");
+    let only_labelled = self::verifier(json!({ "keys": [{ "kid": "a", "pem": RSA_PUB }] })).unwrap();
+    let message = rejection(only_labelled.verify(&sign(Algorithm::RS256, Some("b"), &valid_claims()), NOW));
+    assert!(message.contains("kid"), "{message}");
+}
+
+#[test]
 fn a_jwk_in_keys_and_a_pkcs1_rsa_pem_are_accepted() {
     let jwks: Value = serde_json::from_str(JWKS).unwrap();
     let verifier = verifier(json!({
