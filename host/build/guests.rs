@@ -59,10 +59,7 @@ pub(crate) fn rerun_if_changed(workspace: &Path, dirs: &[&str]) {
     }
     // The root manifest holds the `guest` profile and its per-package overrides.
     for file in ["Cargo.lock", "Cargo.toml"] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(file).display()
-        );
+        println!("cargo:rerun-if-changed={}", workspace.join(file).display());
     }
 }
 

@@ -61,8 +61,7 @@ async fn an_allowed_group_passes_and_everyone_else_gets_403() {
 #[tokio::test]
 async fn a_deny_list_alone_lets_the_others_through() {
     let upstream = EchoUpstream::start("echo").await;
-    let gateway =
-        TestGateway::start(&manifest(&upstream, r#"{ deny-groups = ["admins"] }"#)).await;
+    let gateway = TestGateway::start(&manifest(&upstream, r#"{ deny-groups = ["admins"] }"#)).await;
 
     assert_eq!(status_for(&gateway, "bob-key").await, 200);
     assert_eq!(status_for(&gateway, "alice-key").await, 403);

@@ -73,7 +73,10 @@ async fn bcrypt_and_argon2_users_pass_with_consumer_and_groups_and_the_password_
         let header = basic(user, &fixture(user, "password"));
         let response = gateway
             .client()
-            .get_with("/admin", &[("authorization", &header), ("x-consumer", "root")])
+            .get_with(
+                "/admin",
+                &[("authorization", &header), ("x-consumer", "root")],
+            )
             .await;
         assert_eq!(response.status, 200, "{user}: {:?}", response.body);
         assert_eq!(response.upstream_saw_header("x-consumer"), [user]);
@@ -125,5 +128,8 @@ config = { consumers = { alice = "hunter2" } }
         error.contains("plugin `basic-auth` on route `api` rejected its config"),
         "{error}"
     );
-    assert!(error.contains("consumer `alice`: the password hash is neither"), "{error}");
+    assert!(
+        error.contains("consumer `alice`: the password hash is neither"),
+        "{error}"
+    );
 }

@@ -8,7 +8,10 @@ use portcullis_tests::manifest::one_route;
 use portcullis_tests::{EchoUpstream, TestGateway, TestResponse};
 use serde_json::{Value, json};
 
-const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/jwt-auth/tests/keys");
+const KEYS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../plugins/jwt-auth/tests/keys"
+);
 const SECRET: &str = "an-hs256-secret-of-at-least-32-bytes!";
 
 fn key_file(name: &str) -> String {
@@ -168,22 +171,27 @@ async fn a_wrong_issuer_a_forged_token_and_alg_none_get_401() {
         EncodingKey::from_rsa_pem(key_file("other-rsa.key").as_bytes()).expect("RSA key");
     let unsigned = {
         use base64::Engine as _;
-        let b64 = |v: &Value| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-        };
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
         format!("{}.{}.", b64(&json!({ "alg": "none" })), b64(&claims()))
     };
 
     for (token, reason) in [
         (rsa_token(&other_issuer), "issuer"),
-        (sign(Algorithm::RS256, "rsa-1", &stranger, &claims()), "signature"),
+        (
+            sign(Algorithm::RS256, "rsa-1", &stranger, &claims()),
+            "signature",
+        ),
         (unsigned, "alg none"),
     ] {
         let response = get_with_token(&gateway, &token).await;
         assert_eq!(response.status, 401, "{reason}");
         assert!(challenge(&response).contains(r#"error="invalid_token""#));
         assert!(
-            response.json()["message"].as_str().unwrap_or_default().contains(reason),
+            response.json()["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(reason),
             "{reason}: {:?}",
             response.body
         );
@@ -235,5 +243,8 @@ config = { keys = [{ secret = "too-short" }] }
         error.contains("plugin `jwt-auth` on route `api` rejected its config"),
         "{error}"
     );
-    assert!(error.contains("`keys[0]`: the secret is 9 bytes long"), "{error}");
+    assert!(
+        error.contains("`keys[0]`: the secret is 9 bytes long"),
+        "{error}"
+    );
 }

@@ -156,7 +156,10 @@ config = { request = { set = { x-groups = "${consumer.groups}" } } }
     .await;
 
     for (key, groups) in [("alice-key", "admins,ops"), ("bob-key", "ops")] {
-        let response = gateway.client().get_with("/orders", &[("apikey", key)]).await;
+        let response = gateway
+            .client()
+            .get_with("/orders", &[("apikey", key)])
+            .await;
         assert_eq!(response.status, 200);
         assert_eq!(response.upstream_saw_header("x-groups"), [groups]);
     }

@@ -49,9 +49,11 @@ impl Config {
             && self.deny_consumers.is_empty()
             && self.deny_groups.is_empty()
         {
-            return Err("no rule: give at least one of `allow-consumers`, `allow-groups`, \
+            return Err(
+                "no rule: give at least one of `allow-consumers`, `allow-groups`, \
                         `deny-consumers` and `deny-groups`"
-                .into());
+                    .into(),
+            );
         }
         for (field, names) in [
             ("allow-consumers", &self.allow_consumers),
@@ -139,13 +141,15 @@ impl Plugin for Acl {
     fn on_request(&self, _req: &Request) -> Result<Action, Error> {
         let consumer = context::get(CONSUMER_KEY);
         let groups = context::get(GROUPS_KEY);
-        Ok(match self.0.decide(consumer.as_deref(), groups.as_deref()) {
-            Decision::Allow => Action::Continue,
-            Decision::Deny(message) => Action::Respond(Reply::json(
-                403,
-                &serde_json::json!({ "error": "forbidden", "message": message }),
-            )),
-        })
+        Ok(
+            match self.0.decide(consumer.as_deref(), groups.as_deref()) {
+                Decision::Allow => Action::Continue,
+                Decision::Deny(message) => Action::Respond(Reply::json(
+                    403,
+                    &serde_json::json!({ "error": "forbidden", "message": message }),
+                )),
+            },
+        )
     }
 }
 

@@ -42,9 +42,11 @@ impl PasswordHash {
                 memory_kib: params.m_cost(),
             });
         }
-        Err("is neither a bcrypt hash (`$2b$...`) nor an Argon2 hash (`$argon2id$...`); \
+        Err(
+            "is neither a bcrypt hash (`$2b$...`) nor an Argon2 hash (`$argon2id$...`); \
              plain-text passwords are not accepted"
-            .into())
+                .into(),
+        )
     }
 
     /// Whether `password` matches.

@@ -52,7 +52,11 @@ fn a_wrong_password_or_an_unknown_user_is_invalid() {
         basic("mallory", &password("alice")),
         basic("bob", &password("alice")),
     ] {
-        assert_eq!(plugin.authenticate(Some(&header)), Err(Refusal::Invalid), "{header}");
+        assert_eq!(
+            plugin.authenticate(Some(&header)),
+            Err(Refusal::Invalid),
+            "{header}"
+        );
     }
 }
 
@@ -60,13 +64,23 @@ fn a_wrong_password_or_an_unknown_user_is_invalid() {
 fn missing_and_malformed_credentials_are_told_apart() {
     let plugin = users();
     assert_eq!(plugin.authenticate(None), Err(Refusal::Missing));
-    assert_eq!(plugin.authenticate(Some("Bearer abc")), Err(Refusal::Missing));
+    assert_eq!(
+        plugin.authenticate(Some("Bearer abc")),
+        Err(Refusal::Missing)
+    );
     assert_eq!(plugin.authenticate(Some("Basic")), Err(Refusal::Missing));
     for header in ["Basic !!!", "Basic YWxpY2U=", "Basic /w==", "basic %%%"] {
-        assert_eq!(plugin.authenticate(Some(header)), Err(Refusal::Malformed), "{header}");
+        assert_eq!(
+            plugin.authenticate(Some(header)),
+            Err(Refusal::Malformed),
+            "{header}"
+        );
     }
     // The scheme is case-insensitive and the password may hold colons.
-    assert_eq!(credentials("bAsIc YTpiOmM="), Ok(("a".into(), "b:c".into())));
+    assert_eq!(
+        credentials("bAsIc YTpiOmM="),
+        Ok(("a".into(), "b:c".into()))
+    );
 }
 
 #[test]
@@ -79,12 +93,21 @@ fn groups_are_joined_per_consumer() {
 
 #[test]
 fn a_successful_verification_is_cached_and_a_failed_one_is_not() {
-    let plugin = plugin(json!({ "consumers": { "alice": hash("alice") }, "cache-size": 1 })).unwrap();
+    let plugin =
+        plugin(json!({ "consumers": { "alice": hash("alice") }, "cache-size": 1 })).unwrap();
     assert!(plugin.authenticate(Some(&basic("alice", "wrong"))).is_err());
     assert_eq!(plugin.cache.borrow().len(), 0);
-    assert!(plugin.authenticate(Some(&basic("alice", &password("alice")))).is_ok());
+    assert!(
+        plugin
+            .authenticate(Some(&basic("alice", &password("alice"))))
+            .is_ok()
+    );
     assert_eq!(plugin.cache.borrow().len(), 1);
-    assert!(plugin.authenticate(Some(&basic("alice", &password("alice")))).is_ok());
+    assert!(
+        plugin
+            .authenticate(Some(&basic("alice", &password("alice"))))
+            .is_ok()
+    );
     // The cache never lets a wrong password through.
     assert!(plugin.authenticate(Some(&basic("alice", "wrong"))).is_err());
 
@@ -102,16 +125,43 @@ fn config_errors_name_the_field() {
     let alice = hash("alice");
     let cases = [
         (json!({ "consumers": {} }), "`consumers` is empty"),
-        (json!({ "consumers": { "alice": "secret" } }), "consumer `alice`: the password hash is neither"),
-        (json!({ "consumers": { "alice": "$2b$10$short" } }), "consumer `alice`: the password hash is not a valid bcrypt hash"),
-        (json!({ "consumers": { "alice": "$argon2id$v=19$m=x" } }), "consumer `alice`: the password hash has invalid Argon2 parameters"),
-        (json!({ "consumers": { "alice": "$argon2id$v=19$" } }), "not a valid Argon2 hash"),
-        (json!({ "consumers": { "alice": alice.replacen("$04$", "$15$", 1) } }), "bcrypt cost 15 is too slow"),
+        (
+            json!({ "consumers": { "alice": "secret" } }),
+            "consumer `alice`: the password hash is neither",
+        ),
+        (
+            json!({ "consumers": { "alice": "$2b$10$short" } }),
+            "consumer `alice`: the password hash is not a valid bcrypt hash",
+        ),
+        (
+            json!({ "consumers": { "alice": "$argon2id$v=19$m=x" } }),
+            "consumer `alice`: the password hash has invalid Argon2 parameters",
+        ),
+        (
+            json!({ "consumers": { "alice": "$argon2id$v=19$" } }),
+            "not a valid Argon2 hash",
+        ),
+        (
+            json!({ "consumers": { "alice": alice.replacen("$04$", "$15$", 1) } }),
+            "bcrypt cost 15 is too slow",
+        ),
         (json!({ "consumers": { "a:b": alice } }), "consumer `a:b`"),
-        (json!({ "consumers": { "alice": alice }, "groups": { "admins": ["zed"] } }), "group `admins` names `zed`"),
-        (json!({ "consumers": { "alice": alice }, "groups": { "a,b": ["alice"] } }), "group `a,b`"),
-        (json!({ "consumers": { "alice": alice }, "cache-size": 1_000_000 }), "`cache-size`"),
-        (json!({ "consumers": { "alice": alice }, "password": "x" }), "unknown field `password`"),
+        (
+            json!({ "consumers": { "alice": alice }, "groups": { "admins": ["zed"] } }),
+            "group `admins` names `zed`",
+        ),
+        (
+            json!({ "consumers": { "alice": alice }, "groups": { "a,b": ["alice"] } }),
+            "group `a,b`",
+        ),
+        (
+            json!({ "consumers": { "alice": alice }, "cache-size": 1_000_000 }),
+            "`cache-size`",
+        ),
+        (
+            json!({ "consumers": { "alice": alice }, "password": "x" }),
+            "unknown field `password`",
+        ),
     ];
     for (config, expected) in cases {
         let message = match plugin(config.clone()) {

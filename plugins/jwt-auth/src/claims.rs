@@ -7,7 +7,11 @@ use crate::{Rejection, Verifier};
 
 impl Verifier {
     /// Checks the claims of a token whose signature is valid, at `now` (seconds since the epoch).
-    pub(crate) fn check_claims(&self, claims: &Map<String, Value>, now: f64) -> Result<(), Rejection> {
+    pub(crate) fn check_claims(
+        &self,
+        claims: &Map<String, Value>,
+        now: f64,
+    ) -> Result<(), Rejection> {
         for name in &self.config.required_claims {
             if claims.get(name).is_none_or(Value::is_null) {
                 return Err(Rejection::invalid(format!(
@@ -29,12 +33,16 @@ impl Verifier {
         if let Some(iat) = time(claims, "iat")?
             && now + leeway < iat
         {
-            return Err(Rejection::invalid("the token was issued in the future (iat)"));
+            return Err(Rejection::invalid(
+                "the token was issued in the future (iat)",
+            ));
         }
         if !self.config.issuers.is_empty() {
             let issuer = claims.get("iss").and_then(Value::as_str);
             if !issuer.is_some_and(|iss| self.config.issuers.iter().any(|ok| ok == iss)) {
-                return Err(Rejection::invalid("the token's issuer (iss) is not accepted"));
+                return Err(Rejection::invalid(
+                    "the token's issuer (iss) is not accepted",
+                ));
             }
         }
         if !self.config.audiences.is_empty() {
@@ -45,7 +53,9 @@ impl Verifier {
                 _ => false,
             };
             if !matches {
-                return Err(Rejection::invalid("the token's audience (aud) is not accepted"));
+                return Err(Rejection::invalid(
+                    "the token's audience (aud) is not accepted",
+                ));
             }
         }
         Ok(())

@@ -142,7 +142,10 @@ impl Config {
                 Some(kid) => format!("`keys[{i}]` (kid `{kid}`)"),
                 None => format!("`keys[{i}]`"),
             };
-            keys.push(key.parse().map_err(|e| Error::new(format!("{name}: {e}")))?);
+            keys.push(
+                key.parse()
+                    .map_err(|e| Error::new(format!("{name}: {e}")))?,
+            );
         }
         if let Some(jwks) = &self.jwks {
             let value = match jwks {
@@ -217,7 +220,9 @@ impl Config {
         }
         for (field, value) in [("query-param", &self.query_param), ("cookie", &self.cookie)] {
             if value.as_deref().is_some_and(str::is_empty) {
-                return Err(Error::new(format!("`{field}` is empty; leave it out for none")));
+                return Err(Error::new(format!(
+                    "`{field}` is empty; leave it out for none"
+                )));
             }
         }
         if self.realm.contains(['"', '\\']) || self.realm.chars().any(char::is_control) {

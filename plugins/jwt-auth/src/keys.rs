@@ -109,17 +109,35 @@ impl Key {
             return false;
         }
         match (&self.material, alg) {
-            (Material::Hmac(secret), Alg::HS256) => hmac_ok::<Hmac<Sha256>>(secret, input, signature),
-            (Material::Hmac(secret), Alg::HS384) => hmac_ok::<Hmac<Sha384>>(secret, input, signature),
-            (Material::Hmac(secret), Alg::HS512) => hmac_ok::<Hmac<Sha512>>(secret, input, signature),
+            (Material::Hmac(secret), Alg::HS256) => {
+                hmac_ok::<Hmac<Sha256>>(secret, input, signature)
+            }
+            (Material::Hmac(secret), Alg::HS384) => {
+                hmac_ok::<Hmac<Sha384>>(secret, input, signature)
+            }
+            (Material::Hmac(secret), Alg::HS512) => {
+                hmac_ok::<Hmac<Sha512>>(secret, input, signature)
+            }
             (Material::Rsa(key), Alg::RS256) => key
-                .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(input), signature)
+                .verify(
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(input),
+                    signature,
+                )
                 .is_ok(),
             (Material::Rsa(key), Alg::RS384) => key
-                .verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(input), signature)
+                .verify(
+                    Pkcs1v15Sign::new::<Sha384>(),
+                    &Sha384::digest(input),
+                    signature,
+                )
                 .is_ok(),
             (Material::Rsa(key), Alg::RS512) => key
-                .verify(Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(input), signature)
+                .verify(
+                    Pkcs1v15Sign::new::<Sha512>(),
+                    &Sha512::digest(input),
+                    signature,
+                )
                 .is_ok(),
             (Material::Rsa(key), Alg::PS256) => key
                 .verify(Pss::new::<Sha256>(), &Sha256::digest(input), signature)
@@ -167,7 +185,10 @@ fn hash_len(alg: Alg) -> usize {
 /// The algorithm named `name`, with a message for `none` and for unknown names.
 pub(crate) fn parse_alg(name: &str) -> Result<Alg, String> {
     if name.eq_ignore_ascii_case("none") {
-        return Err("`none` is not an algorithm this plugin accepts: unsigned tokens are always refused".into());
+        return Err(
+            "`none` is not an algorithm this plugin accepts: unsigned tokens are always refused"
+                .into(),
+        );
     }
     Alg::from_name(name).ok_or_else(|| {
         let known: Vec<&str> = Alg::ALL.iter().map(|alg| alg.name()).collect();
@@ -293,7 +314,11 @@ pub(crate) fn from_jwk(jwk: &Value) -> Result<Key, String> {
                 Some(crv @ ("P-256" | "P-384")) => {
                     return Err(format!("`x` or `y` has the wrong length for {crv}"));
                 }
-                Some(crv) => return Err(format!("unsupported curve `{crv}` (supported: P-256, P-384)")),
+                Some(crv) => {
+                    return Err(format!(
+                        "unsupported curve `{crv}` (supported: P-256, P-384)"
+                    ));
+                }
                 None => return Err("`crv` is missing".into()),
             }
         }
@@ -332,11 +357,9 @@ pub(crate) fn from_jwks(jwks: &Value) -> Result<Vec<Key>, String> {
         // Identity providers publish encryption keys in the same set: they are not for us.
         .filter(|(_, jwk)| jwk.get("use").is_none_or(|usage| usage == "sig"))
         .map(|(i, jwk)| {
-            from_jwk(jwk).map_err(|e| {
-                match jwk.get("kid").and_then(Value::as_str) {
-                    Some(kid) => format!("key {i} (kid `{kid}`): {e}"),
-                    None => format!("key {i}: {e}"),
-                }
+            from_jwk(jwk).map_err(|e| match jwk.get("kid").and_then(Value::as_str) {
+                Some(kid) => format!("key {i} (kid `{kid}`): {e}"),
+                None => format!("key {i}: {e}"),
             })
         })
         .collect()

@@ -97,7 +97,9 @@ impl Verifier {
         let alg = match keys::parse_alg(&token.header.alg) {
             Ok(alg) => alg,
             Err(_) if token.header.alg.eq_ignore_ascii_case("none") => {
-                return Err(Rejection::invalid("unsigned tokens (alg none) are not accepted"));
+                return Err(Rejection::invalid(
+                    "unsigned tokens (alg none) are not accepted",
+                ));
             }
             Err(_) => return Err(Rejection::invalid("the token's algorithm is not supported")),
         };
@@ -115,7 +117,8 @@ impl Verifier {
         // A token's `kid` picks the keys with that `kid`; when none has it, the keys without a
         // `kid` (a config may give bare keys while the issuer labels its tokens).
         let kid = token.header.kid.as_deref();
-        let labelled = kid.is_some_and(|kid| self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
+        let labelled =
+            kid.is_some_and(|kid| self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
         let mut candidates = self
             .keys
             .iter()
@@ -126,7 +129,9 @@ impl Verifier {
             })
             .peekable();
         if candidates.peek().is_none() {
-            return Err(Rejection::invalid("no key matches the token's key id (kid)"));
+            return Err(Rejection::invalid(
+                "no key matches the token's key id (kid)",
+            ));
         }
         let mut usable = candidates
             .filter(|key| key.algorithms.contains(&alg))
@@ -198,7 +203,12 @@ impl Plugin for JwtAuth {
         if !config.consumer_header.is_empty() {
             headers.push((&config.consumer_header, identity.consumer.as_deref()));
         }
-        headers.extend(identity.headers.iter().map(|(h, v)| (h.as_str(), v.as_deref())));
+        headers.extend(
+            identity
+                .headers
+                .iter()
+                .map(|(h, v)| (h.as_str(), v.as_deref())),
+        );
         // Checked before any edit, so a refused token leaves the request as it came.
         if headers
             .iter()
@@ -276,7 +286,9 @@ impl JwtAuth {
                     .iter()
                     .flat_map(|c| c.split(';'))
                     .map(str::trim)
-                    .filter(|pair| !pair.is_empty() && pair.split_once('=').is_none_or(|(k, _)| k != name))
+                    .filter(|pair| {
+                        !pair.is_empty() && pair.split_once('=').is_none_or(|(k, _)| k != name)
+                    })
                     .collect::<Vec<_>>()
                     .join("; ");
                 if rest.is_empty() {

@@ -110,7 +110,10 @@ fn every_supported_algorithm_verifies_a_token_signed_by_jsonwebtoken() {
 
 #[test]
 fn keys_from_a_jwks_verify_tokens_by_kid() {
-    for jwks in [serde_json::from_str::<Value>(JWKS).unwrap(), Value::String(JWKS.into())] {
+    for jwks in [
+        serde_json::from_str::<Value>(JWKS).unwrap(),
+        Value::String(JWKS.into()),
+    ] {
         let verifier = verifier(json!({ "jwks": jwks })).unwrap();
         for (alg, kid) in [
             (Algorithm::RS256, "rsa-1"),
@@ -133,12 +136,34 @@ fn a_kid_picks_its_keys_and_falls_back_to_keys_without_a_kid() {
         "keys": [{ "kid": "labelled", "pem": P256_PUB }, { "pem": RSA_PUB }]
     }))
     .unwrap();
-    assert!(verifier.verify(&sign(Algorithm::ES256, Some("labelled"), &valid_claims()), NOW).is_ok());
-    assert!(verifier.verify(&sign(Algorithm::RS256, Some("from-the-idp"), &valid_claims()), NOW).is_ok());
-    let message = rejection(verifier.verify(&sign(Algorithm::RS256, Some("labelled"), &valid_claims()), NOW));
-    assert!(message.contains("no key for the algorithm RS256"), "{message}");
-    let only_labelled = self::verifier(json!({ "keys": [{ "kid": "a", "pem": RSA_PUB }] })).unwrap();
-    let message = rejection(only_labelled.verify(&sign(Algorithm::RS256, Some("b"), &valid_claims()), NOW));
+    assert!(
+        verifier
+            .verify(
+                &sign(Algorithm::ES256, Some("labelled"), &valid_claims()),
+                NOW
+            )
+            .is_ok()
+    );
+    assert!(
+        verifier
+            .verify(
+                &sign(Algorithm::RS256, Some("from-the-idp"), &valid_claims()),
+                NOW
+            )
+            .is_ok()
+    );
+    let message = rejection(verifier.verify(
+        &sign(Algorithm::RS256, Some("labelled"), &valid_claims()),
+        NOW,
+    ));
+    assert!(
+        message.contains("no key for the algorithm RS256"),
+        "{message}"
+    );
+    let only_labelled =
+        self::verifier(json!({ "keys": [{ "kid": "a", "pem": RSA_PUB }] })).unwrap();
+    let message =
+        rejection(only_labelled.verify(&sign(Algorithm::RS256, Some("b"), &valid_claims()), NOW));
     assert!(message.contains("kid"), "{message}");
 }
 
@@ -154,10 +179,19 @@ fn a_jwk_in_keys_and_a_pkcs1_rsa_pem_are_accepted() {
     }))
     .unwrap();
     for alg in [Algorithm::ES256, Algorithm::RS256, Algorithm::HS512] {
-        assert!(verifier.verify(&sign(alg, None, &valid_claims()), NOW).is_ok(), "{alg:?}");
+        assert!(
+            verifier
+                .verify(&sign(alg, None, &valid_claims()), NOW)
+                .is_ok(),
+            "{alg:?}"
+        );
     }
     // `alg = "RS256"` pins the key: PS256 with the same key is refused.
-    assert!(verifier.verify(&sign(Algorithm::PS256, None, &valid_claims()), NOW).is_err());
+    assert!(
+        verifier
+            .verify(&sign(Algorithm::PS256, None, &valid_claims()), NOW)
+            .is_err()
+    );
 }
 
 #[test]
@@ -169,9 +203,15 @@ fn alg_none_is_refused_in_any_spelling() {
             b64(&json!({ "alg": alg, "typ": "JWT" })),
             b64(&valid_claims())
         );
-        assert!(rejection(verifier.verify(&token, NOW)).contains("alg none"), "{alg}");
+        assert!(
+            rejection(verifier.verify(&token, NOW)).contains("alg none"),
+            "{alg}"
+        );
     }
-    assert!(config_error(json!({ "keys": [{ "secret": SECRET }], "algorithms": ["none"] })).contains("unsigned"));
+    assert!(
+        config_error(json!({ "keys": [{ "secret": SECRET }], "algorithms": ["none"] }))
+            .contains("unsigned")
+    );
 }
 
 #[test]
@@ -186,7 +226,10 @@ fn an_rsa_public_key_is_never_used_as_an_hmac_secret() {
     )
     .unwrap();
     let message = rejection(verifier.verify(&token, NOW));
-    assert!(message.contains("not accepted") || message.contains("no key"), "{message}");
+    assert!(
+        message.contains("not accepted") || message.contains("no key"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -196,7 +239,11 @@ fn an_algorithm_outside_the_allow_list_is_refused() {
         "algorithms": ["PS256"],
     }))
     .unwrap();
-    assert!(verifier.verify(&sign(Algorithm::PS256, None, &valid_claims()), NOW).is_ok());
+    assert!(
+        verifier
+            .verify(&sign(Algorithm::PS256, None, &valid_claims()), NOW)
+            .is_ok()
+    );
     let message = rejection(verifier.verify(&sign(Algorithm::RS256, None, &valid_claims()), NOW));
     assert!(message.contains("RS256 is not accepted"), "{message}");
 }
@@ -255,7 +302,11 @@ fn malformed_tokens_are_refused_with_a_reason_and_never_panic() {
 #[test]
 fn unknown_algorithms_and_crit_headers_are_refused() {
     let verifier = all_keys();
-    let token = format!("{}.{}.AAAA", b64(&json!({ "alg": "HS1" })), b64(&valid_claims()));
+    let token = format!(
+        "{}.{}.AAAA",
+        b64(&json!({ "alg": "HS1" })),
+        b64(&valid_claims())
+    );
     assert!(rejection(verifier.verify(&token, NOW)).contains("not supported"));
     let token = format!(
         "{}.{}.AAAA",
@@ -269,13 +320,19 @@ fn unknown_algorithms_and_crit_headers_are_refused() {
 fn exp_nbf_and_iat_are_checked_with_leeway() {
     let verifier = verifier(json!({ "keys": [{ "secret": SECRET }], "leeway": 30 })).unwrap();
     let at = |claims: Value| verifier.verify(&sign(Algorithm::HS256, None, &claims), NOW);
-    assert!(at(json!({ "exp": NOW - 20.0 })).is_ok(), "expired within the leeway");
+    assert!(
+        at(json!({ "exp": NOW - 20.0 })).is_ok(),
+        "expired within the leeway"
+    );
     assert!(rejection(at(json!({ "exp": NOW - 31.0 }))).contains("expired"));
     assert!(at(json!({ "exp": NOW + 60.0, "nbf": NOW + 20.0 })).is_ok());
     assert!(rejection(at(json!({ "exp": NOW + 60.0, "nbf": NOW + 40.0 }))).contains("nbf"));
     assert!(rejection(at(json!({ "exp": NOW + 60.0, "iat": NOW + 40.0 }))).contains("iat"));
     assert!(rejection(at(json!({ "exp": "tomorrow" }))).contains("not a number"));
-    assert!(rejection(at(json!({ "sub": "alice" }))).contains("`exp`"), "exp is required by default");
+    assert!(
+        rejection(at(json!({ "sub": "alice" }))).contains("`exp`"),
+        "exp is required by default"
+    );
 }
 
 #[test]
@@ -291,14 +348,19 @@ fn issuer_audience_and_required_claims_are_checked() {
     let base = json!({ "exp": NOW + 60.0, "sub": "alice", "iss": "https://idp.example.com/" });
     let with = |extra: Value| {
         let mut claims = base.clone();
-        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         claims
     };
     assert!(at(with(json!({ "aud": "orders" }))).is_ok());
     assert!(at(with(json!({ "aud": ["other", "billing"] }))).is_ok());
     assert!(rejection(at(with(json!({ "aud": "other" })))).contains("aud"));
     assert!(rejection(at(base.clone())).contains("aud"));
-    assert!(rejection(at(with(json!({ "aud": "orders", "iss": "https://evil/" })))).contains("iss"));
+    assert!(
+        rejection(at(with(json!({ "aud": "orders", "iss": "https://evil/" })))).contains("iss")
+    );
     let mut no_sub = with(json!({ "aud": "orders" }));
     no_sub.as_object_mut().unwrap().remove("sub");
     assert!(rejection(at(no_sub)).contains("`sub`"));
@@ -317,7 +379,9 @@ fn the_consumer_groups_and_chosen_claims_are_extracted() {
         "exp": NOW + 60.0, "sub": "alice", "roles": ["admin", "ops"],
         "email": "alice@example.com", "tier": 3,
     });
-    let identity = verifier.verify(&sign(Algorithm::HS256, None, &claims), NOW).unwrap();
+    let identity = verifier
+        .verify(&sign(Algorithm::HS256, None, &claims), NOW)
+        .unwrap();
     assert_eq!(identity.consumer.as_deref(), Some("alice"));
     assert_eq!(identity.groups.as_deref(), Some("admin,ops"));
     assert_eq!(
@@ -330,33 +394,84 @@ fn the_consumer_groups_and_chosen_claims_are_extracted() {
     assert_eq!(
         identity.headers,
         [
-            ("x-user-email".to_owned(), Some("alice@example.com".to_owned())),
+            (
+                "x-user-email".to_owned(),
+                Some("alice@example.com".to_owned())
+            ),
             ("x-org".to_owned(), None)
         ]
     );
-    assert_eq!(claims::groups(Some(&json!("read write,admin"))).as_deref(), Some("read,write,admin"));
+    assert_eq!(
+        claims::groups(Some(&json!("read write,admin"))).as_deref(),
+        Some("read,write,admin")
+    );
 }
 
 #[test]
 fn config_errors_name_the_field() {
     let cases = [
         (json!({}), "no key"),
-        (json!({ "keys": [{ "secret": "short" }] }), "`keys[0]`: the secret is 5 bytes"),
-        (json!({ "keys": [{ "secret": SECRET, "alg": "RS256" }] }), "`keys[0]`: `alg` RS256 cannot be used with an HMAC secret"),
-        (json!({ "keys": [{ "secret": &SECRET[..40], "alg": "HS512" }] }), "HS512 needs a secret of at least 64 bytes"),
-        (json!({ "keys": [{ "pem": RSA_KEY }] }), "`keys[0]`: `pem`: this is a private key"),
-        (json!({ "keys": [{ "pem": "hello" }] }), "`keys[0]`: `pem`: not a PEM block"),
-        (json!({ "keys": [{ "kid": "a", "pem": RSA_PUB, "secret": SECRET }] }), "`keys[0]` (kid `a`): give exactly one"),
-        (json!({ "keys": [{ "pem": P256_PUB, "alg": "ES384" }] }), "ES384 cannot be used with a P-256 key"),
-        (json!({ "keys": [{ "jwk": { "kty": "EC", "crv": "P-521", "x": "AA", "y": "AA" } }] }), "`jwk`: unsupported curve `P-521`"),
+        (
+            json!({ "keys": [{ "secret": "short" }] }),
+            "`keys[0]`: the secret is 5 bytes",
+        ),
+        (
+            json!({ "keys": [{ "secret": SECRET, "alg": "RS256" }] }),
+            "`keys[0]`: `alg` RS256 cannot be used with an HMAC secret",
+        ),
+        (
+            json!({ "keys": [{ "secret": &SECRET[..40], "alg": "HS512" }] }),
+            "HS512 needs a secret of at least 64 bytes",
+        ),
+        (
+            json!({ "keys": [{ "pem": RSA_KEY }] }),
+            "`keys[0]`: `pem`: this is a private key",
+        ),
+        (
+            json!({ "keys": [{ "pem": "hello" }] }),
+            "`keys[0]`: `pem`: not a PEM block",
+        ),
+        (
+            json!({ "keys": [{ "kid": "a", "pem": RSA_PUB, "secret": SECRET }] }),
+            "`keys[0]` (kid `a`): give exactly one",
+        ),
+        (
+            json!({ "keys": [{ "pem": P256_PUB, "alg": "ES384" }] }),
+            "ES384 cannot be used with a P-256 key",
+        ),
+        (
+            json!({ "keys": [{ "jwk": { "kty": "EC", "crv": "P-521", "x": "AA", "y": "AA" } }] }),
+            "`jwk`: unsupported curve `P-521`",
+        ),
         (json!({ "jwks": "{not json" }), "`jwks` is not valid JSON"),
-        (json!({ "jwks": { "keys": [{ "kty": "RSA", "kid": "k9", "n": "AQAB" }] } }), "`jwks`: key 0 (kid `k9`): `e` is missing"),
-        (json!({ "keys": [{ "pem": RSA_PUB }], "algorithms": ["ES256"] }), "`algorithms` lists ES256 but no key"),
-        (json!({ "keys": [{ "pem": RSA_PUB }], "algorithms": ["RS257"] }), "unknown algorithm `RS257`"),
-        (json!({ "keys": [{ "pem": RSA_PUB }], "leeway": 100000 }), "`leeway`"),
-        (json!({ "keys": [{ "pem": RSA_PUB }], "claims-to-headers": { "sub": "bad header" } }), "`claims-to-headers`"),
-        (json!({ "keys": [{ "pem": RSA_PUB }], "realm": "a\"b" }), "`realm`"),
-        (json!({ "keys": [{ "pem": RSA_PUB }], "leway": 5 }), "unknown field `leway`"),
+        (
+            json!({ "jwks": { "keys": [{ "kty": "RSA", "kid": "k9", "n": "AQAB" }] } }),
+            "`jwks`: key 0 (kid `k9`): `e` is missing",
+        ),
+        (
+            json!({ "keys": [{ "pem": RSA_PUB }], "algorithms": ["ES256"] }),
+            "`algorithms` lists ES256 but no key",
+        ),
+        (
+            json!({ "keys": [{ "pem": RSA_PUB }], "algorithms": ["RS257"] }),
+            "unknown algorithm `RS257`",
+        ),
+        (
+            json!({ "keys": [{ "pem": RSA_PUB }], "leeway": 100000 }),
+            "`leeway`",
+        ),
+        (
+            json!({ "keys": [{ "pem": RSA_PUB }], "claims-to-headers": { "sub": "bad header" } }),
+            "`claims-to-headers`",
+        ),
+        (
+            json!({ "keys": [{ "pem": RSA_PUB }], "realm": "a\"b" }),
+            "`realm`",
+        ),
+        (
+            json!({ "keys": [{ "pem": RSA_PUB }], "leway": 5 }),
+            "unknown field `leway`",
+        ),
     ];
     for (config, expected) in cases {
         let message = config_error(config.clone());

@@ -132,7 +132,9 @@ pub(crate) fn decode(token: &str) -> Result<Token<'_>, Rejection> {
 }
 
 /// Decodes the payload into a JSON object (after the signature was checked).
-pub(crate) fn claims(payload: &str) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
+pub(crate) fn claims(
+    payload: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| Rejection::invalid("the token's payload is not base64url"))?;

@@ -85,7 +85,10 @@ fn groups_are_joined_per_consumer_and_must_name_known_consumers() {
     let error = config(r#"{"consumers": {"alice": ["k1"]}, "groups": {"admins": ["zed"]}}"#)
         .err()
         .unwrap();
-    assert!(error.message().contains("group `admins` names `zed`"), "{error}");
+    assert!(
+        error.message().contains("group `admins` names `zed`"),
+        "{error}"
+    );
     let error = config(r#"{"consumers": {"alice": ["k1"]}, "groups": {"a,b": ["alice"]}}"#)
         .err()
         .unwrap();
