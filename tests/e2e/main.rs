@@ -4,6 +4,7 @@
 mod acl;
 mod balancing;
 mod basic_auth;
+mod catalog;
 mod chain;
 mod errors;
 mod flaky;
