@@ -248,3 +248,24 @@ config = { keys = [{ secret = "too-short" }] }
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_jwks_file_named_in_config_files_is_read_at_load_time() {
+    let upstream = EchoUpstream::start("echo").await;
+    let manifest = one_route(
+        &upstream,
+        &format!(
+            r#"
+[[routes.api.plugins]]
+plugin = "jwt-auth"
+config-files = {{ jwks = "{KEYS}/jwks.json" }}
+"#
+        ),
+    );
+    let gateway = TestGateway::start(&manifest).await;
+
+    let response = get_with_token(&gateway, &rsa_token(&claims())).await;
+
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.upstream_saw_header("x-consumer"), ["alice"]);
+}

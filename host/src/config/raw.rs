@@ -248,6 +248,8 @@ pub(super) struct RawPlugin {
     pub(super) cpu: Option<Spanned<Text>>,
     pub(super) max_requests: Option<Spanned<i64>>,
     pub(super) config: Option<Spanned<toml::Table>>,
+    /// Config keys whose value is the text of a file (`config-files = { jwks = "jwks.json" }`).
+    pub(super) config_files: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// A duration or size: a string, or for sizes an integer, kept as text until validation.
