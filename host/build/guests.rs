@@ -57,10 +57,10 @@ pub(crate) fn rerun_if_changed(workspace: &Path, dirs: &[&str]) {
     for dir in dirs {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        workspace.join("Cargo.lock").display()
-    );
+    // The root manifest holds the `guest` profile and its per-package overrides.
+    for file in ["Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(file).display());
+    }
 }
 
 /// Adds the Wasm target with rustup when the toolchain lacks it.

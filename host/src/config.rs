@@ -370,6 +370,8 @@ pub struct PluginSpec {
     /// Resource limits per instance and call.
     pub limits: Limits,
     /// The whole entry in the manifest.
+    /// The files of `config-files`, whose text is in `config`.
+    pub files: Vec<PathBuf>,
     pub span: Range<usize>,
 }
 

@@ -71,6 +71,7 @@ async fn run(calls: usize) {
                 cpu: Duration::from_millis(50),
                 max_requests: u64::MAX,
             },
+            files: Vec::new(),
             span: 0..0,
         };
         let state = portcullis::state::StateStore::in_process();

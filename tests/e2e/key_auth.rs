@@ -137,3 +137,30 @@ async fn every_copy_of_a_key_is_removed_not_only_the_one_that_was_checked() {
         "the query's key is gone too"
     );
 }
+
+#[tokio::test]
+async fn a_consumers_groups_are_written_to_the_context_as_consumer_groups() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&one_route(
+        &upstream,
+        r#"
+[[routes.api.plugins]]
+plugin = "key-auth"
+config = { consumers = { alice = ["alice-key"], bob = ["bob-key"] }, groups = { admins = ["alice"], ops = ["alice", "bob"] } }
+
+[[routes.api.plugins]]
+plugin = "headers"
+config = { request = { set = { x-groups = "${consumer.groups}" } } }
+"#,
+    ))
+    .await;
+
+    for (key, groups) in [("alice-key", "admins,ops"), ("bob-key", "ops")] {
+        let response = gateway
+            .client()
+            .get_with("/orders", &[("apikey", key)])
+            .await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.upstream_saw_header("x-groups"), [groups]);
+    }
+}

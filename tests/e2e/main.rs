@@ -1,13 +1,17 @@
 //! End-to-end specifications of the gateway: real sockets on 127.0.0.1, real upstreams, real
 //! Wasm components built from this repository.
 
+mod acl;
 mod balancing;
+mod basic_auth;
+mod catalog;
 mod chain;
 mod errors;
 mod flaky;
 mod grpc;
 mod health;
 mod isolation;
+mod jwt_auth;
 mod key_auth;
 mod limits;
 mod protocols;

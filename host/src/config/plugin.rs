@@ -1,7 +1,8 @@
 //! Checks one plugin entry: where its component comes from, its isolation, failure policy and
 //! limits, and its `config` table, which becomes the JSON handed to the plugin.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
@@ -86,7 +87,7 @@ pub(super) fn spec(
             }),
         },
     };
-    let config = match raw.config {
+    let mut config = match raw.config {
         None => serde_json::Value::Object(serde_json::Map::new()),
         Some(table) => {
             let span = table.span();
@@ -100,6 +101,10 @@ pub(super) fn spec(
             })
         }
     };
+    let mut files = Vec::new();
+    if let Some(entries) = raw.config_files {
+        files = config_files(&mut config, entries, base, &what, errors);
+    }
     if errors.len() > before {
         return None;
     }
@@ -110,6 +115,7 @@ pub(super) fn spec(
         isolation,
         failure,
         limits,
+        files,
         span,
     })
 }
@@ -157,6 +163,73 @@ fn wasm(file: Spanned<String>, base: &Path, errors: &mut Vec<Diagnostic>) -> Opt
         ),
     ));
     None
+}
+
+/// The largest file `config-files` reads: a JWKS or a key list, not a data set.
+const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// Adds each `config-files` entry to `config` as a string key holding the file's text, read
+/// now (at load and check time), relative to the manifest's directory. The plugin sees plain
+/// config, so it needs no filesystem. Returns the files' paths (a reload watches them).
+fn config_files(
+    config: &mut serde_json::Value,
+    files: BTreeMap<Spanned<String>, Spanned<String>>,
+    base: &Path,
+    what: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for (key, file) in files {
+        if config.get(key.get_ref()).is_some() {
+            errors.push(Diagnostic::new(
+                key.span(),
+                format!(
+                    "`{}` of {what} is set both in `config` and in `config-files`",
+                    key.get_ref()
+                ),
+                "keep one of them",
+            ));
+            continue;
+        }
+        let path = base.join(file.get_ref());
+        paths.push(path.clone());
+        let text = std::fs::metadata(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|meta| {
+                if meta.len() > MAX_CONFIG_FILE {
+                    Err(format!("it is larger than {} KiB", MAX_CONFIG_FILE >> 10))
+                } else {
+                    std::fs::read_to_string(&path).map_err(|e| e.to_string())
+                }
+            });
+        match text {
+            Ok(text) => {
+                if let serde_json::Value::Object(map) = config {
+                    map.insert(key.into_inner(), serde_json::Value::String(text));
+                }
+            }
+            Err(reason) => {
+                let dir = if base.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    base
+                };
+                errors.push(Diagnostic::new(
+                    file.span(),
+                    format!(
+                        "`config-files.{}` of {what}: `{}` cannot be read: {reason}",
+                        key.get_ref(),
+                        file.get_ref()
+                    ),
+                    format!(
+                        "the path is relative to the manifest's directory, `{}`",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+    }
+    paths
 }
 
 fn choice<T: Copy + Default>(

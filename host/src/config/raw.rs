@@ -260,6 +260,8 @@ pub(super) struct RawPlugin {
     pub(super) cpu: Option<Spanned<Text>>,
     pub(super) max_requests: Option<Spanned<i64>>,
     pub(super) config: Option<Spanned<toml::Table>>,
+    /// Config keys whose value is the text of a file (`config-files = { jwks = "jwks.json" }`).
+    pub(super) config_files: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// The top-level `[state]` table: where plugins' shared state lives.

@@ -257,3 +257,36 @@ fn a_redis_state_table_gives_url_prefix_and_timeout() {
         (StateBackend::Local, 5)
     );
 }
+
+#[test]
+fn config_files_put_a_files_text_into_the_plugin_config() {
+    let dir = std::env::temp_dir().join(format!("portcullis-config-files-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    std::fs::write(dir.join("keys/jwks.json"), r#"{"keys": []}"#).unwrap();
+    let entry = "\n[[routes.all.plugins]]\nplugin = \"key-auth\"\nconfig = { a = 1 }\n";
+    let text = format!("{MINIMAL}{entry}config-files = {{ jwks = \"keys/jwks.json\" }}\n");
+    std::fs::write(dir.join("portcullis.toml"), &text).unwrap();
+    let m = Manifest::load(&dir.join("portcullis.toml"), &PREBUILT).unwrap();
+    assert_eq!(
+        m.routes[0].plugins[0].config,
+        serde_json::json!({ "a": 1, "jwks": r#"{"keys": []}"# })
+    );
+
+    let text = format!(
+        "{MINIMAL}{entry}config-files = {{ a = \"keys/jwks.json\", b = \"keys/missing.json\" }}\n"
+    );
+    std::fs::write(dir.join("portcullis.toml"), &text).unwrap();
+    let err = Manifest::load(&dir.join("portcullis.toml"), &PREBUILT).unwrap_err();
+    let messages: Vec<&str> = err.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("`a` of plugin `key-auth` is set both"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1]
+            .contains("`config-files.b` of plugin `key-auth`: `keys/missing.json` cannot be read"),
+        "{messages:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,5 +1,6 @@
-//! Reload on file changes: the manifest, every plugin file it names and every TLS file
-//! (listener certificates, keys and client CAs; upstream CAs and client certificates).
+//! Reload on file changes: the manifest, every plugin file and `config-files` entry it names,
+//! and every TLS file (listener certificates, keys and client CAs; upstream CAs and client
+//! certificates).
 //!
 //! The watcher watches the *directories* holding those files, not the files: editors and
 //! deployment tools replace a file by writing a temporary one and renaming it over the old
@@ -86,6 +87,7 @@ fn files_of(manifest: &Manifest) -> BTreeSet<PathBuf> {
         if let PluginSource::File(path) = &plugin.source {
             files.insert(absolute(path));
         }
+        files.extend(plugin.files.iter().map(|p| absolute(p)));
     }
     for listener in &manifest.listeners {
         if let Some(tls) = &listener.tls {

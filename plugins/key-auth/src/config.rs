@@ -11,6 +11,9 @@ use serde::Deserialize;
 pub struct Config {
     /// Consumer name to its keys.
     pub consumers: BTreeMap<String, Vec<String>>,
+    /// Group name to its members (consumer names), for `consumer.groups` in the context.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
     /// Header and query parameter names the key may come in.
     #[serde(default = "default_key_names")]
     pub key_names: Vec<String>,
@@ -105,6 +108,34 @@ impl Config {
             }
         }
         Ok(keys)
+    }
+
+    /// Checks `groups` and returns each consumer's groups, joined with `,` (consumers without a
+    /// group are left out).
+    pub fn groups_by_consumer(&self) -> Result<BTreeMap<String, String>, Error> {
+        let mut by_consumer: BTreeMap<String, String> = BTreeMap::new();
+        for (group, members) in &self.groups {
+            if group.is_empty() || group.contains(',') || group.trim() != group {
+                return Err(Error::new(format!(
+                    "group `{group}`: a group name may not be empty, contain `,` or start or end with spaces"
+                )));
+            }
+            for member in members {
+                if !self.consumers.contains_key(member) {
+                    return Err(Error::new(format!(
+                        "group `{group}` names `{member}`, who is not in `consumers`"
+                    )));
+                }
+                let groups = by_consumer.entry(member.clone()).or_default();
+                if !groups.split(',').any(|g| g == group) {
+                    if !groups.is_empty() {
+                        groups.push(',');
+                    }
+                    groups.push_str(group);
+                }
+            }
+        }
+        Ok(by_consumer)
     }
 }
 

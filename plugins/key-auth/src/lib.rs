@@ -3,7 +3,8 @@
 //! A request without a valid key gets 401 with a `WWW-Authenticate` challenge and never reaches
 //! the upstream. With a valid key, the consumer's name goes into the request context
 //! (`consumer`, read by later plugins and the access log) and, by default, into a header for the
-//! upstream; the key itself is removed so the upstream never sees it.
+//! upstream; the key itself is removed so the upstream never sees it. The consumer's groups, if
+//! `groups` names any, go into the context as `consumer.groups` (docs/authentication.md).
 
 mod config;
 mod query;
@@ -17,6 +18,8 @@ pub struct KeyAuth {
     config: Config,
     /// (key, consumer), for lookup.
     keys: Vec<(String, String)>,
+    /// Consumer to its groups, comma-separated.
+    groups: std::collections::BTreeMap<String, String>,
 }
 
 impl Plugin for KeyAuth {
@@ -24,7 +27,12 @@ impl Plugin for KeyAuth {
 
     fn new(config: Config) -> Result<Self, Error> {
         let keys = config.validate()?;
-        Ok(Self { config, keys })
+        let groups = config.groups_by_consumer()?;
+        Ok(Self {
+            config,
+            keys,
+            groups,
+        })
     }
 
     fn needs(&self) -> Needs {
@@ -46,6 +54,9 @@ impl Plugin for KeyAuth {
             self.hide_credentials(req)?;
         }
         context::set("consumer", consumer);
+        if let Some(groups) = self.groups.get(consumer) {
+            context::set("consumer.groups", groups);
+        }
         if let Some(header) = self
             .config
             .consumer_header

@@ -70,3 +70,27 @@ fn constant_time_comparison_is_equality() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"ab"));
 }
+
+#[test]
+fn groups_are_joined_per_consumer_and_must_name_known_consumers() {
+    let plugin = config(
+        r#"{"consumers": {"alice": ["k1"], "bob": ["k2"], "carol": ["k3"]},
+            "groups": {"admins": ["alice", "bob"], "ops": ["bob", "bob"]}}"#,
+    )
+    .unwrap();
+    assert_eq!(plugin.groups["alice"], "admins");
+    assert_eq!(plugin.groups["bob"], "admins,ops");
+    assert!(!plugin.groups.contains_key("carol"));
+
+    let error = config(r#"{"consumers": {"alice": ["k1"]}, "groups": {"admins": ["zed"]}}"#)
+        .err()
+        .unwrap();
+    assert!(
+        error.message().contains("group `admins` names `zed`"),
+        "{error}"
+    );
+    let error = config(r#"{"consumers": {"alice": ["k1"]}, "groups": {"a,b": ["alice"]}}"#)
+        .err()
+        .unwrap();
+    assert!(error.message().contains("group `a,b`"), "{error}");
+}
