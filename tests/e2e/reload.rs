@@ -249,3 +249,81 @@ async fn unchanged_upstreams_keep_their_state_across_reloads() {
         "the same upstream, pool and health"
     );
 }
+
+#[tokio::test]
+async fn listeners_added_and_removed_by_a_reload_open_and_close() {
+    let (_upstream, gateway) = start(Generation::A).await;
+    let path = gateway.dir().join("portcullis.toml");
+    let original = std::fs::read_to_string(&path).expect("read");
+    let with_second = original.replacen(
+        "[admin]",
+        "[listeners.second]\naddress = \"127.0.0.1:0\"\n\n[admin]",
+        1,
+    );
+
+    replace(&path, with_second.as_bytes());
+    gateway.running().reload().await.expect("reloaded");
+    let second = gateway
+        .running()
+        .address("second")
+        .expect("the new listener is bound");
+    let through_second = Client::http1(second).get("/").await;
+    assert_eq!(Generation::of(&through_second), Some(Generation::A));
+
+    replace(&path, original.as_bytes());
+    gateway.running().reload().await.expect("reloaded");
+    assert!(gateway.running().address("second").is_none());
+    let mut closed = false;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(second).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the removed listener stops accepting");
+    assert_eq!(gateway.client().get("/").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_new_certificate_serves_the_next_handshake_after_a_reload() {
+    use portcullis_tests::tls::{TestCa, TlsClient};
+    let upstream = EchoUpstream::start("echo").await;
+    let dir = tempfile::tempdir().expect("a directory");
+    let ca = TestCa::new("Reload CA");
+    ca.server(&["api.example.com"]).write(dir.path(), "site");
+    let manifest = format!(
+        r#"
+[listeners.secure]
+address = "127.0.0.1:0"
+tls.certificates = [{{ cert = "site.pem", key = "site.key" }}]
+
+[upstreams.echo]
+targets = ["{}"]
+
+[routes.all]
+upstream = "echo"
+match.path-prefix = "/"
+"#,
+        upstream.authority()
+    );
+    let gateway = TestGateway::start_in(dir, &manifest).await;
+    let client = TlsClient::new(&ca, "api.example.com");
+    let before = client
+        .get(gateway.address(), "/")
+        .await
+        .expect("a TLS exchange");
+    assert_eq!(before.server_sans, ["api.example.com"]);
+
+    // The certificate is renewed (with one more name) and the key replaced.
+    ca.server(&["api.example.com", "www.example.com"])
+        .write(gateway.dir(), "site");
+    gateway.running().reload().await.expect("reloaded");
+
+    let after = client
+        .get(gateway.address(), "/")
+        .await
+        .expect("a TLS exchange");
+    assert_eq!(after.server_sans, ["api.example.com", "www.example.com"]);
+    assert_eq!(after.response.status, 200);
+}
