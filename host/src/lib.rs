@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod fixtures;
 pub mod gateway;
 pub mod listener;
 pub mod logging;

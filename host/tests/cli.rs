@@ -132,7 +132,14 @@ fn check_of_a_missing_file_says_so_and_exits_1() {
 
 #[test]
 fn every_command_has_help() {
-    for args in [&["--help"][..], &["run", "--help"], &["check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["check", "--help"],
+        &["plugin", "--help"],
+        &["plugin", "test", "--help"],
+        &["plugin", "wit", "--help"],
+    ] {
         let output = portcullis()
             .args(args)
             .output()
@@ -186,4 +193,86 @@ config = { minute = 0 }
         stderr.contains("1 error"),
         "Redis being down is not an error: {stderr}"
     );
+}
+
+#[test]
+fn plugin_wit_prints_the_contract_plugins_implement() {
+    let output = portcullis()
+        .args(["plugin", "wit"])
+        .output()
+        .expect("run portcullis plugin wit");
+
+    assert!(output.status.success());
+    let wit = String::from_utf8_lossy(&output.stdout);
+    assert!(wit.contains("package portcullis:plugin@"), "{wit}");
+    assert!(wit.contains("world plugin"), "{wit}");
+}
+
+/// Fixtures for the prebuilt key-auth plugin: one passing case of each kind, and `broken`
+/// appended as a case that must fail.
+fn key_auth_fixtures(broken: &str) -> String {
+    format!(
+        r#"
+plugin = "key-auth"
+config = {{ consumers = {{ alice = ["alice-key"] }} }}
+
+[[cases]]
+name = "no key is refused"
+request = {{ path = "/orders" }}
+expect = {{ respond = 401, status = 401, response-headers = {{ www-authenticate = "Key realm=\"portcullis\"" }} }}
+
+[[cases]]
+name = "a known key is let through as its consumer, and the key is hidden"
+request = {{ headers = {{ apikey = "alice-key" }} }}
+response = {{ status = 200, body = "hello" }}
+expect = {{ forward = true, headers = {{ apikey = "", x-consumer = "alice" }}, context = {{ consumer = "alice" }}, status = 200, body-contains = "hello" }}
+{broken}"#
+    )
+}
+
+#[test]
+fn plugin_test_runs_fixtures_without_a_gateway() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("key-auth.toml");
+    std::fs::write(&path, key_auth_fixtures("")).expect("write fixtures");
+
+    let output = portcullis()
+        .args(["plugin", "test"])
+        .arg(&path)
+        .output()
+        .expect("run portcullis plugin test");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn plugin_test_names_the_failing_case_and_what_differed() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("key-auth.toml");
+    let broken = r#"
+[[cases]]
+name = "a wrong expectation"
+request = { headers = { apikey = "nope" } }
+expect = { forward = true }
+"#;
+    std::fs::write(&path, key_auth_fixtures(broken)).expect("write fixtures");
+
+    let output = portcullis()
+        .args(["plugin", "test"])
+        .arg(&path)
+        .output()
+        .expect("run portcullis plugin test");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(stdout.contains("a wrong expectation"), "{stdout}");
+    assert!(stdout.contains("the plugin answered 401"), "{stdout}");
+    assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
 }

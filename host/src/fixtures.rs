@@ -1,0 +1,387 @@
+//! `portcullis plugin test`: runs a plugin component against request fixtures, with no gateway,
+//! no listener and no upstream, through the same runtime, limits and chain as in production. A
+//! plugin author in any language writes a TOML file of cases (a request in, the expected action
+//! out) and gets a pass or a failure per case, in the terms of the HTTP exchange.
+//!
+//! ```toml
+//! wasm = "deny_list.wasm"                 # or `plugin = "key-auth"` for a prebuilt one
+//! config = { deny = ["mallory"] }
+//!
+//! [[cases]]
+//! name = "a denied user is refused"
+//! request = { method = "GET", path = "/orders", headers = { x-user = "mallory" } }
+//! expect = { respond = 403 }
+//!
+//! [[cases]]
+//! name = "an allowed user is tagged"
+//! request = { headers = { x-user = "alice" } }
+//! response = { status = 200, headers = { content-type = "text/plain" }, body = "hi" }
+//! expect = { forward = true, context = { policy = "allowed" }, response-headers = { x-policy = "allowed" } }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
+use crate::plugin::exchange::{Phase, ResponseState};
+use crate::plugin::{Chain, ConfiguredPlugin, Context, Exchange, RequestVerdict, Runtime, catalog};
+use crate::state::StateStore;
+
+/// A fixture file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Fixtures {
+    /// A component file, relative to the fixture file.
+    wasm: Option<PathBuf>,
+    /// Or a prebuilt plugin's name.
+    plugin: Option<String>,
+    #[serde(default = "empty_config")]
+    config: serde_json::Value,
+    #[serde(default)]
+    cases: Vec<Case>,
+}
+
+fn empty_config() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Case {
+    name: String,
+    #[serde(default)]
+    request: FixtureRequest,
+    /// The upstream's answer, when the plugin lets the request through.
+    response: Option<FixtureResponse>,
+    expect: Expect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FixtureRequest {
+    method: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+    client_ip: Option<std::net::IpAddr>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FixtureResponse {
+    #[serde(default = "ok")]
+    status: u16,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Expect {
+    /// The plugin answers with this status.
+    respond: Option<u16>,
+    /// The plugin lets the request through.
+    forward: Option<bool>,
+    /// The plugin's call fails (an error, a trap, a limit).
+    fail: Option<bool>,
+    /// Headers of the request as it would go upstream (`""` for absent).
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// The path as it would go upstream.
+    path: Option<String>,
+    /// Context entries the plugin wrote.
+    #[serde(default)]
+    context: BTreeMap<String, String>,
+    /// The status the client would get.
+    status: Option<u16>,
+    /// Headers of the response the client would get (`""` for absent).
+    #[serde(default)]
+    response_headers: BTreeMap<String, String>,
+    /// A text the client's response body contains.
+    body_contains: Option<String>,
+}
+
+/// How the cases went.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Each case: its name, and why it failed (`None` when it passed).
+    pub cases: Vec<(String, Option<String>)>,
+}
+
+impl Report {
+    /// Whether every case passed.
+    pub fn passed(&self) -> bool {
+        self.cases.iter().all(|(_, failure)| failure.is_none())
+    }
+}
+
+/// Loads the fixture file at `path`, configures its plugin and runs every case.
+pub async fn run(runtime: &Runtime, path: &Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let fixtures: Fixtures = toml::from_str(&text)
+        .map_err(|e| format!("`{}` is not a valid fixture file: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (name, source, bytes) = match (&fixtures.wasm, &fixtures.plugin) {
+        (Some(wasm), None) => {
+            let file = base.join(wasm);
+            let bytes = std::fs::read(&file)
+                .map_err(|e| format!("cannot read the component `{}`: {e}", file.display()))?;
+            let name = file
+                .file_stem()
+                .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
+            (name, PluginSource::File(file), bytes)
+        }
+        (None, Some(prebuilt)) => {
+            let bytes = catalog::get(prebuilt).ok_or_else(|| {
+                let known: Vec<_> = catalog::names().collect();
+                format!(
+                    "there is no prebuilt plugin `{prebuilt}`; prebuilt plugins are: {}",
+                    known.join(", ")
+                )
+            })?;
+            (
+                prebuilt.clone(),
+                PluginSource::Prebuilt(prebuilt.clone()),
+                bytes.to_vec(),
+            )
+        }
+        _ => {
+            return Err("a fixture file names either `wasm = \"...\"` or `plugin = \"...\"`".into());
+        }
+    };
+    let compiled = runtime
+        .compile_off_thread(bytes)
+        .await
+        .map_err(|e| format!("plugin `{name}`: {e}"))?;
+    let spec = PluginSpec {
+        name: name.clone(),
+        source,
+        config: fixtures.config,
+        isolation: Isolation::Request,
+        failure: FailurePolicy::FailClosed,
+        limits: Limits::default(),
+        files: Vec::new(),
+        span: 0..0,
+    };
+    let state = StateStore::in_process();
+    let plugin = ConfiguredPlugin::configure(runtime, &compiled, &spec, "fixtures", &state)
+        .await
+        .map_err(|e| format!("plugin `{name}` {e}"))?;
+    let chain = Chain::new(vec![Arc::new(plugin)]);
+    let mut report = Report::default();
+    for case in fixtures.cases {
+        let failure = run_case(&chain, &case).await.err();
+        report.cases.push((case.name, failure));
+    }
+    Ok(report)
+}
+
+/// One case; `Err` says what differed.
+async fn run_case(chain: &Chain, case: &Case) -> Result<(), String> {
+    let exchange = Box::new(exchange(&case.request)?);
+    let (mut exchange, verdict, state) = chain.on_request(exchange).await;
+    let expect = &case.expect;
+    let ran = match &verdict {
+        RequestVerdict::Forward => {
+            if expect.respond.is_some() || expect.fail == Some(true) {
+                return Err("the plugin let the request through".into());
+            }
+            check_request(&exchange, expect)?;
+            let response = case.response.as_ref().map_or_else(
+                || {
+                    fixture_response(&FixtureResponse {
+                        status: 200,
+                        headers: BTreeMap::new(),
+                        body: None,
+                    })
+                },
+                fixture_response,
+            )?;
+            exchange.response = Some(response);
+            chain.len()
+        }
+        RequestVerdict::Respond { reply, ran } => {
+            if expect.forward == Some(true) || expect.fail == Some(true) {
+                return Err(format!("the plugin answered {}", reply.status));
+            }
+            if let Some(status) = expect.respond
+                && status != reply.status
+            {
+                return Err(format!(
+                    "the plugin answered {}, not {status}",
+                    reply.status
+                ));
+            }
+            let mut response = Response::builder().status(reply.status);
+            for header in &reply.headers {
+                response = response.header(&header.name, &header.value);
+            }
+            let parts = response
+                .body(())
+                .map_err(|e| format!("the plugin's answer is not valid HTTP: {e}"))?
+                .into_parts()
+                .0;
+            exchange.response = Some(ResponseState {
+                parts,
+                body: Some(Bytes::from(reply.body.clone())),
+                trailers: None,
+            });
+            *ran
+        }
+        RequestVerdict::Fail { failure, .. } => {
+            if expect.fail == Some(true) {
+                return Ok(());
+            }
+            return Err(format!("the plugin failed: {}", failure.error));
+        }
+    };
+    if expect.fail == Some(true) {
+        return Err("the plugin did not fail".into());
+    }
+    let (exchange, result) = chain.on_response(exchange, ran, state).await;
+    if let Err(failure) = result {
+        return Err(format!(
+            "the plugin failed in on-response: {}",
+            failure.error
+        ));
+    }
+    check_context(&exchange.context, &expect.context)?;
+    check_response(&exchange, expect)
+}
+
+fn exchange(request: &FixtureRequest) -> Result<Exchange, String> {
+    let method = request.method.as_deref().unwrap_or("GET");
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(request.path.as_deref().unwrap_or("/"));
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let parts = builder
+        .body(())
+        .map_err(|e| format!("the fixture's request is not valid HTTP: {e}"))?
+        .into_parts()
+        .0;
+    Ok(Exchange {
+        request: parts,
+        request_body: request.body.as_ref().map(|b| Bytes::from(b.clone())),
+        route: "fixtures".into(),
+        params: Vec::new(),
+        client_ip: request
+            .client_ip
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
+        id: "fixture".into(),
+        context: Context::default(),
+        response: None,
+        phase: Phase::Request,
+    })
+}
+
+fn fixture_response(response: &FixtureResponse) -> Result<ResponseState, String> {
+    let mut builder = Response::builder().status(
+        StatusCode::from_u16(response.status)
+            .map_err(|_| format!("{} is not an HTTP status", response.status))?,
+    );
+    for (name, value) in &response.headers {
+        builder = builder.header(name, value);
+    }
+    let parts = builder
+        .body(())
+        .map_err(|e| format!("the fixture's response is not valid HTTP: {e}"))?
+        .into_parts()
+        .0;
+    Ok(ResponseState {
+        parts,
+        body: Some(Bytes::from(response.body.clone().unwrap_or_default())),
+        trailers: None,
+    })
+}
+
+fn check_request(exchange: &Exchange, expect: &Expect) -> Result<(), String> {
+    if let Some(path) = &expect.path
+        && exchange.request.uri.path() != path
+    {
+        return Err(format!(
+            "the upstream would get path `{}`, not `{path}`",
+            exchange.request.uri.path()
+        ));
+    }
+    check_headers("request", &exchange.request.headers, &expect.headers)
+}
+
+fn check_response(exchange: &Exchange, expect: &Expect) -> Result<(), String> {
+    let Some(response) = &exchange.response else {
+        return Err("no response".into());
+    };
+    if let Some(status) = expect.status
+        && response.parts.status.as_u16() != status
+    {
+        return Err(format!(
+            "the client would get {}, not {status}",
+            response.parts.status
+        ));
+    }
+    if let Some(text) = &expect.body_contains {
+        let body = response.body.as_deref().unwrap_or_default();
+        if !String::from_utf8_lossy(body).contains(text.as_str()) {
+            return Err(format!(
+                "the response body does not contain `{text}`: {}",
+                String::from_utf8_lossy(body)
+            ));
+        }
+    }
+    check_headers(
+        "response",
+        &response.parts.headers,
+        &expect.response_headers,
+    )
+}
+
+fn check_headers(
+    what: &str,
+    headers: &http::HeaderMap,
+    expected: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    for (name, value) in expected {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not a header name"))?;
+        let actual = headers.get(&name).map(HeaderValue::to_str);
+        match (actual, value.is_empty()) {
+            (None, true) => {}
+            (Some(Ok(actual)), false) if actual == value => {}
+            (None, false) => return Err(format!("the {what} has no `{name}` header")),
+            (Some(actual), _) => {
+                return Err(format!(
+                    "the {what}'s `{name}` is {actual:?}, expected {value:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_context(context: &Context, expected: &BTreeMap<String, String>) -> Result<(), String> {
+    for (key, value) in expected {
+        match context.get(key) {
+            Some(actual) if actual == value => {}
+            actual => {
+                return Err(format!("context `{key}` is {actual:?}, expected {value:?}"));
+            }
+        }
+    }
+    Ok(())
+}
