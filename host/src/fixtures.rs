@@ -158,7 +158,9 @@ pub async fn run(runtime: &Runtime, path: &Path) -> Result<Report, String> {
             )
         }
         _ => {
-            return Err("a fixture file names either `wasm = \"...\"` or `plugin = \"...\"`".into());
+            return Err(
+                "a fixture file names either `wasm = \"...\"` or `plugin = \"...\"`".into(),
+            );
         }
     };
     let compiled = runtime

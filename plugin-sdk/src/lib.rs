@@ -51,6 +51,7 @@
 pub mod context;
 mod http;
 pub mod log;
+pub mod query;
 mod reply;
 pub mod state;
 

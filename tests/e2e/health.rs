@@ -8,22 +8,7 @@ use portcullis_tests::{EchoUpstream, TestGateway};
 use crate::flaky::{Flaky, free_port};
 
 fn manifest(targets: &[String], extra: &str) -> String {
-    let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
-    format!(
-        r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.pool]
-targets = [{}]
-{extra}
-
-[routes.all]
-upstream = "pool"
-match.path-prefix = "/"
-"#,
-        targets.join(", ")
-    )
+    portcullis_tests::manifest::pool(targets, extra, "")
 }
 
 /// Polls until `check` holds for a whole batch of 10 requests, for at most `limit`.

@@ -8,26 +8,8 @@ use std::time::{Duration, Instant};
 use portcullis_tests::{EchoUpstream, TestGateway};
 
 fn manifest(targets: &[&EchoUpstream], upstream_extra: &str, route_extra: &str) -> String {
-    let targets: Vec<String> = targets
-        .iter()
-        .map(|t| format!("\"{}\"", t.authority()))
-        .collect();
-    format!(
-        r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.pool]
-targets = [{}]
-{upstream_extra}
-
-[routes.all]
-upstream = "pool"
-match.path-prefix = "/"
-{route_extra}
-"#,
-        targets.join(", ")
-    )
+    let targets: Vec<String> = targets.iter().map(|t| t.authority()).collect();
+    portcullis_tests::manifest::pool(&targets, upstream_extra, route_extra)
 }
 
 #[tokio::test]

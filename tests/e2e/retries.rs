@@ -8,29 +8,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Method;
+use portcullis_tests::manifest::pool as manifest;
 use portcullis_tests::{EchoUpstream, TestGateway};
 
 use crate::flaky::{Flaky, free_port};
-
-fn manifest(targets: &[String], upstream: &str, route: &str) -> String {
-    let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
-    format!(
-        r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[upstreams.pool]
-targets = [{}]
-{upstream}
-
-[routes.all]
-upstream = "pool"
-match.path-prefix = "/"
-{route}
-"#,
-        targets.join(", ")
-    )
-}
 
 const RETRY: &str = r#"retry = { attempts = 2, on = ["connect-failure", "reset", 502, 503], backoff = "5ms", max-backoff = "50ms" }"#;
 

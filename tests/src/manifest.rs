@@ -21,3 +21,26 @@ match.path-prefix = "/"
         upstream.authority()
     )
 }
+
+/// A manifest with a listener on an ephemeral port, an upstream `pool` of `targets`
+/// (`host:port`) with `upstream` appended to its table, and one route `all` to it matching every
+/// path with `route` appended to its table.
+pub fn pool(targets: &[String], upstream: &str, route: &str) -> String {
+    let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+    format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.pool]
+targets = [{}]
+{upstream}
+
+[routes.all]
+upstream = "pool"
+match.path-prefix = "/"
+{route}
+"#,
+        targets.join(", ")
+    )
+}

@@ -9,9 +9,9 @@
 mod claims;
 mod config;
 mod keys;
-mod query;
 mod token;
 
+use portcullis_sdk::query;
 use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, context, export_plugin};
 
 pub use config::{Config, Jwks, KeyConfig};

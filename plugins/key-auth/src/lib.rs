@@ -7,8 +7,8 @@
 //! `groups` names any, go into the context as `consumer.groups` (docs/authentication.md).
 
 mod config;
-mod query;
 
+use portcullis_sdk::query;
 use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, context, export_plugin};
 
 pub use config::Config;

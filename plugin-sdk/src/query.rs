@@ -1,8 +1,9 @@
 //! Just enough of `application/x-www-form-urlencoded` to find and remove one parameter, leaving
-//! every other byte of the query as it was.
+//! every other byte of the query as it was: what a plugin that takes a credential from the query
+//! string (`?apikey=...`, `?access_token=...`) needs, and no more.
 
 /// The decoded value of the first parameter called `name`.
-pub(crate) fn get(query: &str, name: &str) -> Option<String> {
+pub fn get(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
@@ -11,7 +12,7 @@ pub(crate) fn get(query: &str, name: &str) -> Option<String> {
 }
 
 /// The query without any parameter called `name`.
-pub(crate) fn without(query: &str, name: &str) -> String {
+pub fn without(query: &str, name: &str) -> String {
     query
         .split('&')
         .filter(|pair| {
@@ -23,7 +24,7 @@ pub(crate) fn without(query: &str, name: &str) -> String {
 }
 
 /// Percent-decodes `text` (and `+` as space); invalid escapes are kept as they are.
-pub(crate) fn decode(text: &str) -> String {
+pub fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
