@@ -3,6 +3,7 @@
 
 mod balancing;
 mod chain;
+mod cors;
 mod errors;
 mod flaky;
 mod grpc;
