@@ -7,7 +7,13 @@ mod guests;
 use std::path::Path;
 
 /// The prebuilt plugins: manifest name, workspace package.
-const CATALOG: &[&str] = &["key-auth", "headers", "path-rewrite", "cors"];
+const CATALOG: &[&str] = &[
+    "key-auth",
+    "headers",
+    "path-rewrite",
+    "cors",
+    "ip-restriction",
+];
 
 fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");

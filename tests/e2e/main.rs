@@ -8,6 +8,7 @@ mod errors;
 mod flaky;
 mod grpc;
 mod health;
+mod ip_restriction;
 mod isolation;
 mod key_auth;
 mod limits;
