@@ -13,6 +13,7 @@ const CATALOG: &[&str] = &[
     "path-rewrite",
     "cors",
     "ip-restriction",
+    "request-size-limit",
 ];
 
 fn main() {

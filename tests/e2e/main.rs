@@ -13,6 +13,7 @@ mod isolation;
 mod key_auth;
 mod limits;
 mod protocols;
+mod request_size_limit;
 mod retries;
 mod sandbox;
 mod shutdown;
