@@ -14,6 +14,7 @@ const CATALOG: &[&str] = &[
     "cors",
     "ip-restriction",
     "request-size-limit",
+    "correlation-id",
 ];
 
 fn main() {

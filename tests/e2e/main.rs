@@ -3,6 +3,7 @@
 
 mod balancing;
 mod chain;
+mod correlation_id;
 mod cors;
 mod errors;
 mod flaky;
