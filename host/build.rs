@@ -15,6 +15,8 @@ const CATALOG: &[&str] = &[
     "ip-restriction",
     "request-size-limit",
     "correlation-id",
+    "request-transformer",
+    "response-transformer",
 ];
 
 fn main() {

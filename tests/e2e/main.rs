@@ -15,6 +15,8 @@ mod key_auth;
 mod limits;
 mod protocols;
 mod request_size_limit;
+mod request_transformer;
+mod response_transformer;
 mod retries;
 mod sandbox;
 mod shutdown;
