@@ -17,6 +17,7 @@ const CATALOG: &[&str] = &[
     "correlation-id",
     "request-transformer",
     "response-transformer",
+    "request-validator",
 ];
 
 fn main() {

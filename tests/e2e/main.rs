@@ -16,6 +16,7 @@ mod limits;
 mod protocols;
 mod request_size_limit;
 mod request_transformer;
+mod request_validator;
 mod response_transformer;
 mod retries;
 mod sandbox;
