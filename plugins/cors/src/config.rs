@@ -167,7 +167,7 @@ impl Policy {
     /// Whether `Access-Control-Allow-Origin` depends on the request's `Origin`, so caches must
     /// keep one answer per origin (`Vary: Origin`).
     pub(crate) fn varies_by_origin(&self) -> bool {
-        !(self.any_origin && !self.credentials)
+        !self.any_origin || self.credentials
     }
 
     /// The value of `Access-Control-Allow-Origin` for an allowed `origin`.

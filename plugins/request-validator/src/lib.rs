@@ -49,6 +49,16 @@ struct Violation {
     message: String,
 }
 
+/// Loads nothing: a schema is self-contained (`$defs`), so compiling it never touches files or
+/// the network, natively (tests) as in the sandbox.
+struct NoLoader;
+
+impl boon::UrlLoader for NoLoader {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("`{url}` is outside the schema: put shared definitions in `$defs`").into())
+    }
+}
+
 /// What a request gets.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -71,6 +81,7 @@ impl Plugin for RequestValidator {
             schema => schema,
         };
         let mut compiler = Compiler::new();
+        compiler.use_loader(Box::new(NoLoader));
         compiler
             .add_resource(SCHEMA_URL, schema)
             .map_err(|e| Error::new(format!("`schema` is not a valid JSON Schema: {e}")))?;
