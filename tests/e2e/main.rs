@@ -2,6 +2,7 @@
 //! Wasm components built from this repository.
 
 mod balancing;
+mod catalog;
 mod chain;
 mod correlation_id;
 mod cors;
