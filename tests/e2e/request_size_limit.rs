@@ -85,3 +85,32 @@ async fn a_size_that_is_not_one_is_refused_at_load_time() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_large_chunked_body_is_measured_when_the_plugin_has_memory_for_it() {
+    let upstream = EchoUpstream::start("echo").await;
+    let manifest = one_route(
+        &upstream,
+        r#"
+[[routes.api.plugins]]
+plugin = "request-size-limit"
+memory = "40MiB"
+config = { limit = "1MiB", read-body = true }
+"#,
+    );
+    let gateway = TestGateway::start(&manifest).await;
+
+    // Just under the gateway's 16 MiB buffer cap: the copy into the plugin needs more than
+    // the default 16 MiB of plugin memory (docs/plugins/request-size-limit.md).
+    let response = gateway
+        .client()
+        .send(
+            Method::POST,
+            "/",
+            &[CHUNKED],
+            Bytes::from(vec![b'x'; (16 << 20) - 1024]),
+        )
+        .await;
+
+    assert_eq!(response.status, 413, "{}", response.text());
+}

@@ -107,3 +107,50 @@ async fn an_invalid_schema_is_refused_at_load_time() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_body_over_max_body_gets_413_before_it_is_parsed() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(
+        &upstream,
+        r#"{ schema = { type = "object" }, max-body = 16 }"#,
+    ))
+    .await;
+
+    let response = post(
+        &gateway,
+        "application/json",
+        r#"{"item":"a long shoe name"}"#,
+    )
+    .await;
+
+    assert_eq!(response.status, 413);
+    assert_eq!(response.json()["limit"], 16);
+    assert_eq!(upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_worst_case_body_at_the_default_max_body_gets_400_not_a_plugin_failure() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(
+        &upstream,
+        r#"{ schema = { type = "array", items = { type = "string" } } }"#,
+    ))
+    .await;
+    // 64 KiB of one-digit numbers, every one a violation: the most memory per byte.
+    let body = format!("[{}]", vec!["1"; (64 << 10) / 2 - 1].join(","));
+    assert!(body.len() <= 64 << 10);
+
+    let response = gateway
+        .client()
+        .send(
+            Method::POST,
+            "/",
+            &[("content-type", "application/json")],
+            Bytes::from(body),
+        )
+        .await;
+
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert_eq!(response.json()["violations"].as_array().unwrap().len(), 10);
+}

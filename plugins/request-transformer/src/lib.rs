@@ -8,6 +8,8 @@ mod query;
 use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, export_plugin};
 use portcullis_transform::body::{BodyConfig, BodyRules, Outcome};
 use portcullis_transform::headers::{HeaderConfig, HeaderRules};
+use portcullis_transform::size::Size;
+use portcullis_transform::{DEFAULT_MAX_BODY, body_too_large, too_large_reply};
 use serde::Deserialize;
 
 pub use query::QueryConfig;
@@ -26,6 +28,8 @@ pub struct Config {
     /// JSON body edits.
     #[serde(default)]
     pub body: BodyConfig,
+    /// The largest body edited; a larger one gets 413 (default 64 KiB).
+    pub max_body: Option<Size>,
 }
 
 /// The plugin.
@@ -34,6 +38,7 @@ pub struct RequestTransformer {
     headers: HeaderRules,
     query: QueryRules,
     body: BodyRules,
+    max_body: u64,
 }
 
 impl Plugin for RequestTransformer {
@@ -44,6 +49,10 @@ impl Plugin for RequestTransformer {
             headers: HeaderRules::new("headers", &config.headers)?,
             query: QueryRules::new(&config.query)?,
             body: BodyRules::new("body", &config.body)?,
+            max_body: match &config.max_body {
+                Some(size) => size.bytes("max-body")?,
+                None => DEFAULT_MAX_BODY,
+            },
         };
         if plugin.headers.is_empty() && plugin.query.is_empty() && plugin.body.is_empty() {
             return Err(
@@ -65,7 +74,16 @@ impl Plugin for RequestTransformer {
 
     fn on_request(&self, req: &Request) -> Result<Action, Error> {
         if !self.body.is_empty() {
+            // Checked before the body is copied in and parsed: a parsed document takes several
+            // times the text's size, and a client must get 413, not exhaust the plugin's memory.
+            let content_length = req.header("content-length");
+            if body_too_large(content_length.as_deref(), None, self.max_body) {
+                return Ok(Action::Respond(too_large_reply(self.max_body)));
+            }
             let body = req.body().unwrap_or_default();
+            if body_too_large(None, Some(body.len()), self.max_body) {
+                return Ok(Action::Respond(too_large_reply(self.max_body)));
+            }
             let content_type = req.header("content-type");
             let encoding = req.header("content-encoding");
             match self

@@ -64,3 +64,11 @@ fn config_mistakes_name_the_field() {
     assert!(error.message().contains("unknown field `path`"), "{error}");
     assert!(plugin(r#"{"query": {"remove": [""]}}"#).is_err());
 }
+
+#[test]
+fn max_body_defaults_to_64_kib_and_takes_sizes() {
+    let p = plugin(r#"{"body": {"remove": ["/a"]}}"#).unwrap();
+    assert_eq!(p.max_body, 64 << 10);
+    let p = plugin(r#"{"body": {"remove": ["/a"]}, "max-body": 100}"#).unwrap();
+    assert_eq!(p.max_body, 100);
+}

@@ -5,6 +5,9 @@
 
 use boon::{Compiler, SchemaIndex, Schemas, ValidationError};
 use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, export_plugin};
+use portcullis_transform::body::is_json;
+use portcullis_transform::size::Size;
+use portcullis_transform::{DEFAULT_MAX_BODY, body_too_large, too_large_reply};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -20,6 +23,8 @@ pub struct Config {
     /// How many violations the 400 names at most.
     #[serde(default = "default_max_violations")]
     pub max_violations: usize,
+    /// The largest body checked; a larger one gets 413 (default 64 KiB).
+    pub max_body: Option<Size>,
 }
 
 fn default_methods() -> Vec<String> {
@@ -39,6 +44,7 @@ pub struct RequestValidator {
     index: SchemaIndex,
     methods: Vec<String>,
     max_violations: usize,
+    max_body: u64,
 }
 
 /// One way a body fails the schema.
@@ -104,6 +110,10 @@ impl Plugin for RequestValidator {
             index,
             methods: config.methods,
             max_violations: config.max_violations,
+            max_body: match &config.max_body {
+                Some(size) => size.bytes("max-body")?,
+                None => DEFAULT_MAX_BODY,
+            },
         })
     }
 
@@ -116,7 +126,16 @@ impl Plugin for RequestValidator {
         if !self.methods.iter().any(|m| m.eq_ignore_ascii_case(&method)) {
             return Ok(Action::Continue);
         }
+        // Checked before the body is copied in and parsed: a parsed document takes several times
+        // the text's size, and a client must get 413, not exhaust the plugin's memory.
+        let content_length = req.header("content-length");
+        if body_too_large(content_length.as_deref(), None, self.max_body) {
+            return Ok(Action::Respond(too_large_reply(self.max_body)));
+        }
         let body = req.body().unwrap_or_default();
+        if body_too_large(None, Some(body.len()), self.max_body) {
+            return Ok(Action::Respond(too_large_reply(self.max_body)));
+        }
         let reply = match self.check(req.header("content-type").as_deref(), &body) {
             Verdict::Valid => return Ok(Action::Continue),
             Verdict::NotJson(content_type) => Reply::json(
@@ -188,20 +207,6 @@ fn leaves(error: &ValidationError<'_, '_>, out: &mut Vec<Violation>, max: usize)
     for cause in &error.causes {
         leaves(cause, out, max);
     }
-}
-
-/// Whether a `Content-Type` is JSON: `application/json` or any `+json` type.
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .split_once('/')
-            .is_some_and(|(_, subtype)| subtype.ends_with("+json"))
 }
 
 export_plugin!(RequestValidator);

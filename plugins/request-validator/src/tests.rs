@@ -109,3 +109,15 @@ fn a_broken_schema_is_a_config_error_at_load_time() {
         "{error}"
     );
 }
+
+#[test]
+fn max_body_defaults_to_64_kib_and_takes_sizes() {
+    let p = plugin(r#"{"schema": {}}"#).unwrap();
+    assert_eq!(p.max_body, 64 << 10);
+    let p = plugin(r#"{"schema": {}, "max-body": "64KiB"}"#).unwrap();
+    assert_eq!(p.max_body, 64 << 10);
+    let error = plugin(r#"{"schema": {}, "max-body": "lots"}"#)
+        .err()
+        .unwrap();
+    assert!(error.message().contains("`max-body` = `lots`"), "{error}");
+}

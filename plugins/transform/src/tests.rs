@@ -162,3 +162,14 @@ fn bad_header_names_and_values_are_config_errors() {
     let config: HeaderConfig = serde_json::from_str(r#"{"set": {"a": "x\ny"}}"#).unwrap();
     assert!(HeaderRules::new("headers", &config).is_err());
 }
+
+#[test]
+fn the_body_guard_reads_content_length_first_then_the_length() {
+    use crate::body_too_large;
+    assert!(body_too_large(Some("11"), None, 10));
+    assert!(!body_too_large(Some("10"), None, 10));
+    assert!(!body_too_large(None, None, 10));
+    assert!(body_too_large(None, Some(11), 10));
+    assert!(!body_too_large(Some("junk"), Some(3), 10));
+    assert_eq!(crate::size::parse("1MiB"), Some(1 << 20));
+}
