@@ -15,6 +15,13 @@ const CATALOG: &[&str] = &[
     "headers",
     "path-rewrite",
     "rate-limit",
+    "cors",
+    "ip-restriction",
+    "request-size-limit",
+    "correlation-id",
+    "request-transformer",
+    "response-transformer",
+    "request-validator",
 ];
 
 fn main() {
