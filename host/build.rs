@@ -15,6 +15,7 @@ const CATALOG: &[&str] = &[
     "headers",
     "path-rewrite",
     "rate-limit",
+    "grpc-transcode",
 ];
 
 fn main() {

@@ -9,6 +9,7 @@ mod chain;
 mod errors;
 mod flaky;
 mod grpc;
+mod grpc_transcode;
 mod health;
 mod isolation;
 mod jwt_auth;
