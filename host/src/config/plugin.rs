@@ -103,7 +103,14 @@ pub(super) fn spec(
     };
     let mut files = Vec::new();
     if let Some(entries) = raw.config_files {
-        files = config_files(&mut config, entries, FileEncoding::Text, base, &what, errors);
+        files = config_files(
+            &mut config,
+            entries,
+            FileEncoding::Text,
+            base,
+            &what,
+            errors,
+        );
     }
     if let Some(entries) = raw.config_files_base64 {
         files.extend(config_files(

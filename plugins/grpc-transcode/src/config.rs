@@ -107,15 +107,24 @@ impl Compiled {
             .map_err(|e| format!("`descriptor-set` is not a valid FileDescriptorSet: {e}"))?;
         let mut rules = Vec::new();
         for (i, rule) in config.rules.iter().enumerate() {
-            let compiled = compile_rule(&pool, &rule.method, &rule.path, &rule.call, rule.body.as_deref())
-                .map_err(|e| format!("`rules[{i}]` ({} {}): {e}", rule.method, rule.path))?;
+            let compiled = compile_rule(
+                &pool,
+                &rule.method,
+                &rule.path,
+                &rule.call,
+                rule.body.as_deref(),
+            )
+            .map_err(|e| format!("`rules[{i}]` ({} {}): {e}", rule.method, rule.path))?;
             rules.push(compiled);
         }
         if config.annotations {
             rules.extend(annotated_rules(&pool)?);
         }
         if rules.is_empty() {
-            return Err("no rule: give `rules`, or a descriptor set with `google.api.http` annotations".into());
+            return Err(
+                "no rule: give `rules`, or a descriptor set with `google.api.http` annotations"
+                    .into(),
+            );
         }
         let calls = rules
             .iter()
@@ -169,7 +178,9 @@ fn compile_rule(
         .find(|m| m.name() == name)
         .ok_or_else(|| format!("service `{service}` has no method `{name}`"))?;
     if call_desc.is_client_streaming() {
-        return Err(format!("`{call}` is client-streaming, which cannot be transcoded"));
+        return Err(format!(
+            "`{call}` is client-streaming, which cannot be transcoded"
+        ));
     }
     let template = Template::parse(path)?;
     let input = call_desc.input();
@@ -210,14 +221,21 @@ fn annotated_rules(pool: &DescriptorPool) -> Result<Vec<Rule>, String> {
                 continue;
             }
             let value = options.get_extension(&http);
-            let Some(rule) = value.as_message() else { continue };
+            let Some(rule) = value.as_message() else {
+                continue;
+            };
             let call = format!("{}/{}", service.full_name(), method.name());
             let mut bindings = vec![rule.clone()];
-            if let Some(Value::List(more)) = rule.get_field_by_name("additional_bindings").map(|v| v.into_owned()) {
+            if let Some(Value::List(more)) = rule
+                .get_field_by_name("additional_bindings")
+                .map(|v| v.into_owned())
+            {
                 bindings.extend(more.iter().filter_map(|v| v.as_message().cloned()));
             }
             for binding in bindings {
-                let Some((verb, path)) = http_pattern(&binding) else { continue };
+                let Some((verb, path)) = http_pattern(&binding) else {
+                    continue;
+                };
                 let body = string_field(&binding, "body");
                 let compiled = compile_rule(pool, &verb, &path, &call, body.as_deref())
                     .map_err(|e| format!("`google.api.http` of `{call}` ({verb} {path}): {e}"))?;
@@ -248,7 +266,9 @@ fn http_pattern(rule: &DynamicMessage) -> Option<(String, String)> {
 /// `"500ms"`, `"5s"`, `"2m"`, `"1h"` as a `grpc-timeout` value (milliseconds, at most 8 digits).
 pub(crate) fn grpc_timeout(text: &str) -> Result<String, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
@@ -258,7 +278,11 @@ pub(crate) fn grpc_timeout(text: &str) -> Result<String, String> {
         "s" => number.saturating_mul(1000),
         "m" => number.saturating_mul(60_000),
         "h" => number.saturating_mul(3_600_000),
-        _ => return Err(format!("`timeout` `{text}`: the unit must be ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "`timeout` `{text}`: the unit must be ms, s, m or h"
+            ));
+        }
     };
     if ms == 0 {
         return Err("`timeout` must be more than 0".into());

@@ -11,8 +11,8 @@ mod template;
 use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, Response, export_plugin};
 use serde_json::{Value, json};
 
-pub use config::{Config, RuleConfig, StreamFormat};
 use config::{Compiled, Rule};
+pub use config::{Config, RuleConfig, StreamFormat};
 
 /// The plugin: the descriptors and rules, compiled once at init.
 pub struct GrpcTranscode(Compiled);
@@ -53,19 +53,26 @@ impl Plugin for GrpcTranscode {
             },
         };
         let body = req.body().unwrap_or_default();
-        let message = match message::build_request(
-            &rule.call.input(),
-            &rule.body,
-            &body,
-            &params,
-            &query,
-        ) {
-            Ok(message) => message,
-            Err(reason) => return Ok(Action::Respond(bad_request(&reason))),
-        };
+        let message =
+            match message::build_request(&rule.call.input(), &rule.body, &body, &params, &query) {
+                Ok(message) => message,
+                Err(reason) => return Ok(Action::Respond(bad_request(&reason))),
+            };
         // Only the chosen headers go on, as metadata.
         for header in req.headers() {
-            if header.name != "host" && !self.0.forwards(&header.name) {
+            let framing = matches!(
+                header.name.as_str(),
+                // The gateway's own (it refuses edits to the framing fields).
+                "host"
+                    | "content-length"
+                    | "transfer-encoding"
+                    | "connection"
+                    | "keep-alive"
+                    | "proxy-connection"
+                    | "te"
+                    | "upgrade"
+            );
+            if !framing && !self.0.forwards(&header.name) {
                 req.remove_header(&header.name)?;
             }
         }
@@ -119,7 +126,11 @@ impl Plugin for GrpcTranscode {
             }
         } else {
             let body = json!({ "code": code, "status": status::name(code), "message": message });
-            (status::http_status(code), "application/json", body.to_string().into_bytes())
+            (
+                status::http_status(code),
+                "application/json",
+                body.to_string().into_bytes(),
+            )
         };
         resp.set_status(status)?;
         resp.set_header("content-type", content_type)?;
@@ -152,11 +163,17 @@ impl GrpcTranscode {
             .map(|bytes| message::to_json(&output, bytes))
             .collect::<Result<Vec<Value>, String>>()?;
         if !call.is_server_streaming() {
-            let one = messages.into_iter().next().ok_or("the server sent no message")?;
+            let one = messages
+                .into_iter()
+                .next()
+                .ok_or("the server sent no message")?;
             return Ok(("application/json", one.to_string().into_bytes()));
         }
         Ok(match self.0.stream_format {
-            StreamFormat::Array => ("application/json", Value::Array(messages).to_string().into_bytes()),
+            StreamFormat::Array => (
+                "application/json",
+                Value::Array(messages).to_string().into_bytes(),
+            ),
             StreamFormat::Ndjson => {
                 let mut out = Vec::new();
                 for message in messages {

@@ -48,7 +48,8 @@ pub(crate) fn build_request(
         BodyBinding::None => {}
         BodyBinding::Whole | BodyBinding::Field(_) if body.iter().all(u8::is_ascii_whitespace) => {}
         BodyBinding::Whole => {
-            root = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+            root =
+                serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
             if !root.is_object() {
                 return Err("the body must be a JSON object".into());
             }
@@ -61,8 +62,8 @@ pub(crate) fn build_request(
         }
     }
     for (name, value) in query {
-        let fields = field_path(input, name)
-            .map_err(|e| format!("query parameter `{name}`: {e}"))?;
+        let fields =
+            field_path(input, name).map_err(|e| format!("query parameter `{name}`: {e}"))?;
         let value = scalar(fields.last().expect("a path has a field"), value)
             .map_err(|e| format!("query parameter `{name}`: {e}"))?;
         insert(&mut root, &fields, value, true);
@@ -113,7 +114,9 @@ fn insert(root: &mut Value, fields: &[FieldDescriptor], value: Value, append: bo
         current = entry;
     }
     let last = fields.last().expect("a path has a field");
-    let Some(map) = current.as_object_mut() else { return };
+    let Some(map) = current.as_object_mut() else {
+        return;
+    };
     // The body may have used the JSON name: keep one key per field.
     if last.json_name() != last.name() {
         if let Some(existing) = map.remove(last.json_name()) {

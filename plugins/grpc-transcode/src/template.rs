@@ -35,11 +35,14 @@ impl Template {
                 Some(inner) => {
                     let (field, pattern) = inner.split_once('=').unwrap_or((inner, "*"));
                     if field.is_empty()
-                        || !field
-                            .split('.')
-                            .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                        || !field.split('.').all(|f| {
+                            !f.is_empty()
+                                && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                        })
                     {
-                        return Err(format!("path `{text}`: `{{{inner}}}` does not name a field"));
+                        return Err(format!(
+                            "path `{text}`: `{{{inner}}}` does not name a field"
+                        ));
                     }
                     match pattern {
                         "*" => Segment::Field(field.to_owned()),
@@ -52,7 +55,9 @@ impl Template {
                     }
                 }
                 None if part.contains(['{', '}']) => {
-                    return Err(format!("path `{text}`: `{part}` is not a whole `{{field}}` segment"));
+                    return Err(format!(
+                        "path `{text}`: `{part}` is not a whole `{{field}}` segment"
+                    ));
                 }
                 None => Segment::Literal((*part).to_owned()),
             };
