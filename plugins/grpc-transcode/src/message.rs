@@ -118,10 +118,10 @@ fn insert(root: &mut Value, fields: &[FieldDescriptor], value: Value, append: bo
         return;
     };
     // The body may have used the JSON name: keep one key per field.
-    if last.json_name() != last.name() {
-        if let Some(existing) = map.remove(last.json_name()) {
-            map.insert(last.name().to_owned(), existing);
-        }
+    if last.json_name() != last.name()
+        && let Some(existing) = map.remove(last.json_name())
+    {
+        map.insert(last.name().to_owned(), existing);
     }
     if last.is_list() && append {
         let entry = map
