@@ -22,6 +22,7 @@ const CATALOG: &[&str] = &[
     "request-transformer",
     "response-transformer",
     "request-validator",
+    "grpc-transcode",
 ];
 
 fn main() {

@@ -34,6 +34,9 @@ fn compile_protos() {
         .expect("protoc-bin-vendored has a protoc for this platform");
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
+    // The descriptor set `grpc-transcode` is configured with (imports included).
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    config.file_descriptor_set_path(Path::new(&out).join("echo.pb"));
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()
         .compile_with_config(config, &["proto/echo.proto"], &["proto"])

@@ -11,6 +11,7 @@ mod cors;
 mod errors;
 mod flaky;
 mod grpc;
+mod grpc_transcode;
 mod health;
 mod ip_restriction;
 mod isolation;

@@ -15,6 +15,10 @@ pub mod proto {
     tonic::include_proto!("portcullis.test.v1");
 }
 
+/// The Echo service's descriptor set (`protoc --descriptor_set_out --include_imports`), as
+/// `grpc-transcode` is configured with it.
+pub const DESCRIPTOR_SET: &str = concat!(env!("OUT_DIR"), "/echo.pb");
+
 use proto::echo_server::{Echo, EchoServer};
 use proto::{EchoReply, EchoRequest};
 

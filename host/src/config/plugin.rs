@@ -103,7 +103,24 @@ pub(super) fn spec(
     };
     let mut files = Vec::new();
     if let Some(entries) = raw.config_files {
-        files = config_files(&mut config, entries, base, &what, errors);
+        files = config_files(
+            &mut config,
+            entries,
+            FileEncoding::Text,
+            base,
+            &what,
+            errors,
+        );
+    }
+    if let Some(entries) = raw.config_files_base64 {
+        files.extend(config_files(
+            &mut config,
+            entries,
+            FileEncoding::Base64,
+            base,
+            &what,
+            errors,
+        ));
     }
     if errors.len() > before {
         return None;
@@ -168,12 +185,44 @@ fn wasm(file: Spanned<String>, base: &Path, errors: &mut Vec<Diagnostic>) -> Opt
 /// The largest file `config-files` reads: a JWKS or a key list, not a data set.
 const MAX_CONFIG_FILE: u64 = 1 << 20;
 
-/// Adds each `config-files` entry to `config` as a string key holding the file's text, read
-/// now (at load and check time), relative to the manifest's directory. The plugin sees plain
-/// config, so it needs no filesystem. Returns the files' paths (a reload watches them).
+/// How a file's content becomes a config string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileEncoding {
+    /// `config-files`: the text as it is (it must be UTF-8).
+    Text,
+    /// `config-files-base64`: any bytes, in standard base64 (a protobuf descriptor set, a key
+    /// in DER).
+    Base64,
+}
+
+impl FileEncoding {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Text => "config-files",
+            Self::Base64 => "config-files-base64",
+        }
+    }
+
+    fn read(self, path: &Path) -> Result<String, String> {
+        match self {
+            Self::Text => std::fs::read_to_string(path).map_err(|e| e.to_string()),
+            Self::Base64 => {
+                use base64::Engine;
+                let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+                Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+        }
+    }
+}
+
+/// Adds each `config-files` (or `config-files-base64`) entry to `config` as a string key
+/// holding the file's text (or its bytes in base64), read now (at load and check time),
+/// relative to the manifest's directory. The plugin sees plain config, so it needs no
+/// filesystem. Returns the files' paths (a reload watches them).
 fn config_files(
     config: &mut serde_json::Value,
     files: BTreeMap<Spanned<String>, Spanned<String>>,
+    encoding: FileEncoding,
     base: &Path,
     what: &str,
     errors: &mut Vec<Diagnostic>,
@@ -184,8 +233,9 @@ fn config_files(
             errors.push(Diagnostic::new(
                 key.span(),
                 format!(
-                    "`{}` of {what} is set both in `config` and in `config-files`",
-                    key.get_ref()
+                    "`{}` of {what} is set both in `config` and in `{}`",
+                    key.get_ref(),
+                    encoding.key()
                 ),
                 "keep one of them",
             ));
@@ -199,7 +249,7 @@ fn config_files(
                 if meta.len() > MAX_CONFIG_FILE {
                     Err(format!("it is larger than {} KiB", MAX_CONFIG_FILE >> 10))
                 } else {
-                    std::fs::read_to_string(&path).map_err(|e| e.to_string())
+                    encoding.read(&path)
                 }
             });
         match text {
@@ -217,7 +267,8 @@ fn config_files(
                 errors.push(Diagnostic::new(
                     file.span(),
                     format!(
-                        "`config-files.{}` of {what}: `{}` cannot be read: {reason}",
+                        "`{}.{}` of {what}: `{}` cannot be read: {reason}",
+                        encoding.key(),
                         key.get_ref(),
                         file.get_ref()
                     ),

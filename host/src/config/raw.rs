@@ -262,6 +262,9 @@ pub(super) struct RawPlugin {
     pub(super) config: Option<Spanned<toml::Table>>,
     /// Config keys whose value is the text of a file (`config-files = { jwks = "jwks.json" }`).
     pub(super) config_files: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Config keys whose value is a binary file in base64
+    /// (`config-files-base64 = { descriptor-set = "api.pb" }`).
+    pub(super) config_files_base64: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// The top-level `[state]` table: where plugins' shared state lives.

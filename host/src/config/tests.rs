@@ -290,3 +290,31 @@ fn config_files_put_a_files_text_into_the_plugin_config() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn config_files_base64_put_a_binary_files_bytes_into_the_plugin_config_in_base64() {
+    let dir = std::env::temp_dir().join(format!("portcullis-config-b64-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("api.pb"), [0u8, 159, 146, 150, 255]).unwrap();
+    let entry = "\n[[routes.all.plugins]]\nplugin = \"key-auth\"\n";
+    let text = format!("{MINIMAL}{entry}config-files-base64 = {{ descriptor-set = \"api.pb\" }}\n");
+    std::fs::write(dir.join("portcullis.toml"), &text).unwrap();
+    let m = Manifest::load(&dir.join("portcullis.toml"), &PREBUILT).unwrap();
+    assert_eq!(
+        m.routes[0].plugins[0].config,
+        serde_json::json!({ "descriptor-set": "AJ+Slv8=" })
+    );
+    assert_eq!(m.routes[0].plugins[0].files, [dir.join("api.pb")]);
+
+    let text = format!("{MINIMAL}{entry}config-files-base64 = {{ d = \"missing.pb\" }}\n");
+    std::fs::write(dir.join("portcullis.toml"), &text).unwrap();
+    let err = Manifest::load(&dir.join("portcullis.toml"), &PREBUILT).unwrap_err();
+    assert!(
+        err.errors[0]
+            .message
+            .contains("`config-files-base64.d` of plugin `key-auth`: `missing.pb` cannot be read"),
+        "{:?}",
+        err.errors
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

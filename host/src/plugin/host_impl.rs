@@ -535,6 +535,11 @@ fn parse_name(name: &str) -> Result<HeaderName, String> {
 }
 
 fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    // `te: trailers` is the one `TE` value a proxy forwards (gRPC needs it), so a plugin that
+    // turns a request into a gRPC call may set it; any other `TE` stays the gateway's.
+    if name.eq_ignore_ascii_case("te") && value.eq_ignore_ascii_case("trailers") {
+        return Ok((http::header::TE, HeaderValue::from_static("trailers")));
+    }
     let name = parse_name(name)?;
     let value = HeaderValue::from_str(value).map_err(|_| {
         format!("the value given for header `{name}` contains a control character (CR, LF or NUL)")
