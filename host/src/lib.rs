@@ -9,12 +9,14 @@
 // The host handles untrusted input: no `unwrap` outside tests.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod plugin;
 pub mod proxy;
 pub mod reload;
