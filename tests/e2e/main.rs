@@ -14,6 +14,7 @@ mod isolation;
 mod jwt_auth;
 mod key_auth;
 mod limits;
+mod observability;
 mod protocols;
 mod rate_limit;
 mod reload;
