@@ -51,6 +51,8 @@ struct Seen {
     upstream_duration: Option<Duration>,
     /// The time spent in plugin calls.
     plugin_duration: Duration,
+    /// The upstream's circuit breaker refused the request.
+    breaker_rejected: bool,
 }
 
 /// Handles one request against the snapshot in service.
@@ -88,6 +90,9 @@ pub async fn handle(
     route_metrics.answered(&method, status, elapsed);
     if let Some(upstream) = seen.upstream_duration {
         route_metrics.upstream(upstream);
+    }
+    if let Some(route) = route.filter(|_| seen.breaker_rejected) {
+        metrics.breaker_rejected(route.upstream.name());
     }
     let entry = Entry {
         time: SystemTime::now(),
@@ -183,7 +188,6 @@ async fn proxy(
             &scheme,
             host.as_deref(),
             upgrade_to,
-            metrics,
             seen,
         )
         .await?;
@@ -262,7 +266,6 @@ async fn proxy(
                 &scheme,
                 host.as_deref(),
                 upgrade_to,
-                metrics,
                 seen,
             )
             .await
@@ -474,12 +477,11 @@ async fn forward_upstream(
     scheme: &Scheme,
     host: Option<&str>,
     upgrade_to: Option<&HeaderValue>,
-    metrics: &Metrics,
     seen: &mut Seen,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let upstream = &route.upstream;
     let Some(admitted) = upstream.enter() else {
-        metrics.breaker_rejected(upstream.name());
+        seen.breaker_rejected = true;
         return Err(ProxyError::new(
             ErrorKind::UpstreamOverloaded,
             format!("upstream `{}` is at its request limit", upstream.name()),
