@@ -331,3 +331,67 @@ async fn the_admin_api_lists_routes_upstreams_and_plugins() {
     assert_eq!(refused.status, 405);
     assert_eq!(admin.get("/nothing").await.status, 404);
 }
+
+#[tokio::test]
+async fn retries_breaker_rejections_and_requests_in_flight_are_measured() {
+    let (a, b) = (
+        EchoUpstream::start("a").await,
+        EchoUpstream::start("b").await,
+    );
+    let manifest = format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[admin]
+address = "127.0.0.1:0"
+
+[upstreams.pool]
+targets = ["{}", "{}"]
+limits = {{ max-requests = 1 }}
+
+[routes.all]
+upstream = "pool"
+match.path-prefix = "/"
+retry = {{ attempts = 1, on = [503], backoff = "1ms" }}
+"#,
+        a.authority(),
+        b.authority()
+    );
+    let gateway = TestGateway::start(&manifest).await;
+    let client = gateway.client();
+    assert_eq!(client.get("/status/503").await.status, 503);
+    assert_eq!(a.requests() + b.requests(), 2, "one try and one retry");
+
+    let slow = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get("/slow/1000").await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = scrape(&gateway).await;
+    assert_eq!(client.get("/x").await.status, 503, "over max-requests");
+    assert_eq!(slow.await.expect("the slow request").status, 200);
+
+    assert_eq!(
+        metrics::value(&during, "portcullis_active_requests", &[]),
+        Some(1.0)
+    );
+    let after = scrape(&gateway).await;
+    assert_eq!(
+        metrics::value(
+            &after,
+            "portcullis_upstream_retries_total",
+            &[("route", "all")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metrics::value(
+            &after,
+            "portcullis_circuit_breaker_rejections_total",
+            &[("upstream", "pool")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(requests(&after, "all", "GET", "5xx"), Some(2.0));
+}
