@@ -327,4 +327,47 @@ mod tests {
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(clf_time(leap), "29/Feb/2000:00:00:00 +0000");
     }
+
+    fn entry() -> Entry {
+        let mut context = Context::default();
+        context.set("consumer".into(), "alice".into());
+        Entry {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_892_692),
+            request_id: "r-1".into(),
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            client: "10.0.0.7".parse().unwrap(),
+            method: http::Method::GET,
+            path: "/orders/42".into(),
+            version: http::Version::HTTP_11,
+            route: Some("orders".into()),
+            upstream: None,
+            status: 200,
+            bytes: Some(512),
+            duration: Duration::from_micros(3182),
+            upstream_duration: None,
+            plugin_duration: Duration::from_micros(311),
+            context,
+        }
+    }
+
+    #[test]
+    fn a_common_line_is_the_common_log_format_then_fields() {
+        assert_eq!(
+            entry().to_common(),
+            "10.0.0.7 - - [28/Nov/2026:19:04:52 +0000] \"GET /orders/42 HTTP/1.1\" 200 512 \
+             request_id=r-1 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 route=orders upstream=- \
+             target=- duration_ms=3.182 upstream_ms=- plugins_ms=0.311 consumer=\"alice\""
+        );
+    }
+
+    #[test]
+    fn a_json_line_has_every_field() {
+        let json = entry().to_json();
+        assert_eq!(json["time"], "2026-11-28T19:04:52.000Z");
+        assert_eq!(json["protocol"], "HTTP/1.1");
+        assert_eq!(json["route"], "orders");
+        assert_eq!(json["upstream"], serde_json::Value::Null);
+        assert_eq!(json["bytes"], 512);
+        assert_eq!(json["context"]["consumer"], "alice");
+    }
 }

@@ -395,3 +395,43 @@ retry = {{ attempts = 1, on = [503], backoff = "1ms" }}
     );
     assert_eq!(requests(&after, "all", "GET", "5xx"), Some(2.0));
 }
+
+#[tokio::test]
+async fn every_endpoint_in_the_openapi_file_answers_on_the_admin_api() {
+    let spec = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/admin-openapi.yaml"
+    ))
+    .expect("docs/admin-openapi.yaml");
+    // `  /path:` then `    get:` (or `post:`), as the file is laid out.
+    let lines: Vec<&str> = spec.lines().collect();
+    let endpoints: Vec<(String, String)> = lines
+        .windows(2)
+        .filter_map(|pair| {
+            let path = pair[0].strip_prefix("  /")?.strip_suffix(':')?;
+            let method = pair[1].trim().strip_suffix(':')?;
+            Some((method.to_uppercase(), format!("/{path}")))
+        })
+        .collect();
+    let listed: Vec<&str> = endpoints.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(
+        listed,
+        [
+            "/status",
+            "/reload",
+            "/metrics",
+            "/routes",
+            "/upstreams",
+            "/plugins"
+        ]
+    );
+
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+    let admin = admin(&gateway);
+    for (method, path) in &endpoints {
+        let method = Method::from_bytes(method.as_bytes()).expect("a method");
+        let response = admin.send(method.clone(), path, &[], Bytes::new()).await;
+        assert_eq!(response.status, 200, "{method} {path}: {}", response.text());
+    }
+}
