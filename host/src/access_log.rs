@@ -56,8 +56,8 @@ pub struct Entry {
     pub time: SystemTime,
     /// The request id.
     pub request_id: Arc<str>,
-    /// The trace id (32 hex digits).
-    pub trace_id: String,
+    /// The W3C trace id (written as 32 hex digits).
+    pub trace_id: [u8; 16],
     /// The client's address.
     pub client: IpAddr,
     /// The method.
@@ -106,7 +106,7 @@ impl Entry {
         serde_json::json!({
             "time": rfc3339(self.time),
             "request_id": &*self.request_id,
-            "trace_id": self.trace_id,
+            "trace_id": Hex(&self.trace_id).to_string(),
             "client": self.client.to_string(),
             "method": self.method.as_str(),
             "path": self.path,
@@ -137,7 +137,7 @@ impl Entry {
             self.status,
             self.bytes.map_or("-".into(), |b| b.to_string()),
             self.request_id,
-            self.trace_id,
+            Hex(&self.trace_id),
             dash(self.route.as_deref()),
             dash(self.upstream_name()),
             self.target().unwrap_or_else(|| "-".into()),
@@ -208,7 +208,7 @@ impl AccessLog {
                 tracing::info!(
                     target: "access",
                     request_id = &*entry.request_id,
-                    trace_id = entry.trace_id,
+                    trace_id = %Hex(&entry.trace_id),
                     client = %entry.client,
                     method = %entry.method,
                     path = entry.path,
@@ -247,6 +247,15 @@ fn write_lines(mut receiver: mpsc::Receiver<Entry>, writer: Box<dyn Write + Send
         if out.flush().is_err() {
             return;
         }
+    }
+}
+
+/// Bytes as lowercase hex, written without an intermediate string.
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
 }
 
@@ -334,7 +343,10 @@ mod tests {
         Entry {
             time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_892_692),
             request_id: "r-1".into(),
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            trace_id: [
+                0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+                0x47, 0x36,
+            ],
             client: "10.0.0.7".parse().unwrap(),
             method: http::Method::GET,
             path: "/orders/42".into(),

@@ -218,7 +218,7 @@ async fn each_request_gets_one_access_line_on_the_log() {
     let needles = [
         &format!("request_id=\"{id}\"")[..],
         "access",
-        &format!("trace_id=\"{TRACE_ID}\""),
+        &format!("trace_id={TRACE_ID}"),
         "route=\"other\"",
         "upstream=\"echo\"",
         &target,

@@ -97,7 +97,7 @@ pub async fn handle(
     let entry = Entry {
         time: SystemTime::now(),
         request_id: id,
-        trace_id: trace.trace_id_hex(),
+        trace_id: trace.trace_id,
         client: conn.peer.ip(),
         method,
         path,
