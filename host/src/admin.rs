@@ -6,6 +6,11 @@
 //!   hash) and the reload history (counts, the last outcome with its errors).
 //! - `POST /reload`: reloads now; `200` with the new version, or `422` with the errors while
 //!   the previous configuration keeps serving.
+//! - `GET /metrics`: every metric in the Prometheus text format (`docs/observability.md`).
+//! - `GET /routes`, `GET /upstreams`, `GET /plugins`: the routes with their chains, the
+//!   upstream targets with their health, each configured plugin with its hash and counters.
+//!
+//! `docs/admin-openapi.yaml` describes every endpoint.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -79,6 +84,19 @@ async fn answer(
     }
     match (request.method(), request.uri().path()) {
         (&Method::GET, "/status") => reply(StatusCode::OK, &status(reloader)),
+        (&Method::GET, "/metrics") => {
+            let current = reloader.current();
+            let text = current.metrics().encode(&current.load());
+            let mut response = Response::new(Full::new(Bytes::from(text)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        (&Method::GET, "/routes") => reply(StatusCode::OK, &routes(reloader)),
+        (&Method::GET, "/upstreams") => reply(StatusCode::OK, &upstreams(reloader)),
+        (&Method::GET, "/plugins") => reply(StatusCode::OK, &plugins(reloader)),
         (&Method::POST, "/reload") => match reloader.reload(Trigger::Admin).await {
             Ok(version) => reply(
                 StatusCode::OK,
@@ -93,9 +111,13 @@ async fn answer(
                 }),
             ),
         },
-        (_, "/status" | "/reload") => reply(
+        (_, "/status" | "/reload" | "/metrics" | "/routes" | "/upstreams" | "/plugins") => reply(
             StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"error": "method_not_allowed", "detail": "GET /status, POST /reload"}),
+            &json!({
+                "error": "method_not_allowed",
+                "detail": "GET /status, POST /reload, GET /metrics, GET /routes, \
+                           GET /upstreams, GET /plugins",
+            }),
         ),
         (_, path) => reply(
             StatusCode::NOT_FOUND,
@@ -151,6 +173,93 @@ fn status(reloader: &Reloader) -> serde_json::Value {
         "plugins": plugins,
         "reloads": reloader.history(),
     })
+}
+
+/// Every route in manifest order, with its upstream and its chain.
+fn routes(reloader: &Reloader) -> serde_json::Value {
+    let snapshot = reloader.current().load();
+    let routes: Vec<_> = snapshot
+        .routes
+        .iter()
+        .map(|route| {
+            let chain: Vec<_> = route
+                .chain
+                .plugins()
+                .iter()
+                .map(|plugin| {
+                    json!({
+                        "name": plugin.name(),
+                        "global": plugin.route() == "*",
+                        "hash": plugin.content_hash(),
+                    })
+                })
+                .collect();
+            json!({
+                "id": &*route.id,
+                "upstream": route.upstream.name(),
+                "timeout_ms": route.timeout.as_millis() as u64,
+                "try_timeout_ms": route.try_timeout.as_millis() as u64,
+                "retries": route.retry.as_ref().map_or(0, |r| r.attempts),
+                "chain": chain,
+            })
+        })
+        .collect();
+    json!({ "version": snapshot.version, "routes": routes })
+}
+
+/// Every upstream with its targets and their health now.
+fn upstreams(reloader: &Reloader) -> serde_json::Value {
+    let snapshot = reloader.current().load();
+    let upstreams: Vec<_> = snapshot
+        .upstreams
+        .iter()
+        .map(|upstream| {
+            let targets: Vec<_> = upstream
+                .targets()
+                .iter()
+                .zip(upstream.health_now())
+                .map(|(target, healthy)| json!({"address": target.as_str(), "healthy": healthy}))
+                .collect();
+            json!({
+                "name": upstream.name(),
+                "scheme": upstream.scheme().as_str(),
+                "active_requests": upstream.active(),
+                "targets": targets,
+            })
+        })
+        .collect();
+    json!({ "version": snapshot.version, "upstreams": upstreams })
+}
+
+/// Each configured plugin once, with its content hash and what it has cost so far in this
+/// snapshot (counters start at zero when a reload configures the plugin anew).
+fn plugins(reloader: &Reloader) -> serde_json::Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let snapshot = reloader.current().load();
+    let mut seen = std::collections::HashSet::new();
+    let plugins: Vec<_> = snapshot
+        .routes
+        .iter()
+        .flat_map(|route| route.chain.plugins())
+        .filter(|plugin| seen.insert(Arc::as_ptr(plugin)))
+        .map(|plugin| {
+            let stats = &plugin.stats;
+            let calls = stats.calls.load(Relaxed);
+            let nanos = stats.call_nanos.load(Relaxed);
+            json!({
+                "name": plugin.name(),
+                "route": plugin.route(),
+                "hash": plugin.content_hash(),
+                "calls": calls,
+                "failures": stats.failures.load(Relaxed),
+                "fail_open_skips": stats.skipped.load(Relaxed),
+                "instantiations": stats.instantiations.load(Relaxed),
+                "call_time_us": nanos / 1_000,
+                "mean_call_us": if calls == 0 { 0.0 } else { nanos as f64 / calls as f64 / 1_000.0 },
+            })
+        })
+        .collect();
+    json!({ "version": snapshot.version, "plugins": plugins })
 }
 
 fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {

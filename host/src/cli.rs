@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::access_log;
 use crate::gateway::{self, Running};
 use crate::logging::{self, LogFormat};
 use crate::plugin::{Runtime, RuntimeOptions};
@@ -57,6 +58,18 @@ enum Command {
         /// or `POST /reload` on the admin API.
         #[arg(long)]
         no_watch: bool,
+        /// Where access lines go: `log` (the `access` target of the log), `stdout`, or a file
+        /// (appended to; writes are buffered off the request path).
+        #[arg(long, default_value = "log", env = "PORTCULLIS_ACCESS_LOG")]
+        access_log: access_log::Destination,
+        /// The access line format for `stdout` or a file.
+        #[arg(
+            long,
+            value_enum,
+            default_value = "json",
+            env = "PORTCULLIS_ACCESS_LOG_FORMAT"
+        )]
+        access_log_format: access_log::Format,
     },
     /// Tools for plugin authors, in any language.
     Plugin {
@@ -118,7 +131,15 @@ impl Cli {
                 manifest,
                 shutdown_timeout,
                 no_watch,
-            } => runtime.block_on(run(manifest, options, shutdown_timeout, !no_watch)),
+                access_log,
+                access_log_format,
+            } => runtime.block_on(run(
+                manifest,
+                options,
+                shutdown_timeout,
+                !no_watch,
+                (access_log, access_log_format),
+            )),
             Command::Check { manifest } => runtime.block_on(check(manifest, options)),
             Command::Plugin {
                 command: PluginCommand::Wit { out },
@@ -135,8 +156,16 @@ async fn run(
     options: RuntimeOptions,
     shutdown_timeout: Duration,
     watch: bool,
+    (destination, format): (access_log::Destination, access_log::Format),
 ) -> ExitCode {
-    let mut running = match Running::start(&manifest, &options).await {
+    let access_log = match access_log::AccessLog::open(&destination, format) {
+        Ok(access_log) => access_log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut running = match Running::start(&manifest, &options, access_log).await {
         Ok(running) => running,
         Err(e) => {
             eprintln!("{e}");

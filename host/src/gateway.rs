@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::access_log::AccessLog;
 use crate::admin;
 use crate::config::Manifest;
 use crate::plugin::{Runtime, RuntimeOptions, catalog};
@@ -91,16 +92,31 @@ pub struct Running {
 }
 
 impl Running {
-    /// Sets up the Wasm runtime, loads `path` and starts serving on its listeners.
-    pub async fn start(path: &Path, options: &RuntimeOptions) -> Result<Self, StartError> {
-        Self::start_with(Arc::new(Runtime::new(options)?), path).await
+    /// Sets up the Wasm runtime, loads `path` and starts serving on its listeners, with access
+    /// lines to `access_log`.
+    pub async fn start(
+        path: &Path,
+        options: &RuntimeOptions,
+        access_log: AccessLog,
+    ) -> Result<Self, StartError> {
+        Self::start_with_access_log(Arc::new(Runtime::new(options)?), path, access_log).await
     }
 
     /// Loads `path` with an existing runtime and starts serving on its listeners, and on the
-    /// admin API's when the manifest has `[admin]`.
+    /// admin API's when the manifest has `[admin]`. Access lines go to the `access` log target.
     pub async fn start_with(runtime: Arc<Runtime>, path: &Path) -> Result<Self, StartError> {
-        let reloader =
-            Arc::new(Reloader::start(runtime.clone(), path, DEFAULT_SHUTDOWN_TIMEOUT).await?);
+        Self::start_with_access_log(runtime, path, AccessLog::default()).await
+    }
+
+    /// Like [`Running::start_with`], with access lines to `access_log`.
+    pub async fn start_with_access_log(
+        runtime: Arc<Runtime>,
+        path: &Path,
+        access_log: AccessLog,
+    ) -> Result<Self, StartError> {
+        let reloader = Arc::new(
+            Reloader::start(runtime.clone(), path, DEFAULT_SHUTDOWN_TIMEOUT, access_log).await?,
+        );
         let admin_spec = reloader.current().load().manifest.admin.clone();
         let admin = match admin_spec {
             Some(spec) => {

@@ -9,6 +9,7 @@
 // The host handles untrusted input: no `unwrap` outside tests.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod fixtures;
 pub mod gateway;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod plugin;
 pub mod proxy;
 pub mod reload;

@@ -6,6 +6,7 @@ pub mod forward;
 pub mod request_id;
 pub mod retry;
 pub mod service;
+pub mod trace;
 pub mod upgrade;
 
 pub use error::{ErrorKind, ProxyError};

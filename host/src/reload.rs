@@ -27,6 +27,7 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::access_log::AccessLog;
 use crate::config;
 use crate::gateway::{StartError, load_with_tls};
 use crate::listener::Listener;
@@ -109,12 +110,14 @@ struct Bound {
 }
 
 impl Reloader {
-    /// Loads `path` as version 1, binds its listeners and starts serving. Listeners that a
-    /// later reload removes get `drain_timeout` to finish their requests.
+    /// Loads `path` as version 1, binds its listeners and starts serving, with access lines to
+    /// `access_log`. Listeners that a later reload removes get `drain_timeout` to finish their
+    /// requests.
     pub async fn start(
         runtime: Arc<Runtime>,
         path: &Path,
         drain_timeout: Duration,
+        access_log: AccessLog,
     ) -> Result<Self, StartError> {
         let snapshot = load_with_tls(&runtime, path, 1, None).await?;
         let mut listeners = Listeners::default();
@@ -126,7 +129,7 @@ impl Reloader {
                 address: spec.address,
                 source,
             })?;
-        let current = Arc::new(Current::new(snapshot));
+        let current = Arc::new(Current::with_access_log(snapshot, access_log));
         listeners.apply(bound, &[], &current, drain_timeout);
         let reloader = Self {
             path: path.to_owned(),
@@ -217,6 +220,7 @@ impl Reloader {
             version: *result.as_ref().unwrap_or(&previous.version),
             errors: result.as_ref().err().cloned().unwrap_or_default(),
         };
+        self.current.metrics().reloaded(result.is_ok());
         if let Ok(mut history) = self.history.lock() {
             match &result {
                 Ok(_) => history.succeeded += 1,

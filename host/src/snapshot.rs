@@ -3,12 +3,13 @@
 //! A request keeps the `Arc<Snapshot>` it started with to the end, so a reload never changes a
 //! request half way through.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::plugin::{Chain, ConfiguredPlugin, Runtime, catalog};
 use crate::router::Router;
 use crate::state::StateStore;
@@ -30,6 +31,8 @@ pub struct RouteRuntime {
     pub retry: Option<crate::config::RetryPolicy>,
     /// The longest pause in a streamed body or an upgraded connection (`idle-timeout`).
     pub idle_timeout: Option<Duration>,
+    /// The route's metric handles, resolved on its first request (see `metrics`).
+    pub metrics: OnceLock<RouteMetrics>,
 }
 
 /// Everything a request needs, immutable.
@@ -169,6 +172,7 @@ impl Snapshot {
                     try_timeout: route.try_timeout.unwrap_or(route.timeout),
                     retry: route.retry.clone(),
                     idle_timeout: route.idle_timeout,
+                    metrics: OnceLock::new(),
                 });
             }
         }
@@ -284,16 +288,37 @@ fn config_help(error: &crate::plugin::ConfigureError) -> Option<String> {
 }
 
 /// The snapshot in service, swapped atomically on reload.
+/// It also holds the metrics, which outlive every snapshot.
 pub struct Current {
     snapshot: ArcSwap<Snapshot>,
+    metrics: Metrics,
+    access_log: crate::access_log::AccessLog,
 }
 
 impl Current {
-    /// Starts serving `snapshot`.
+    /// Starts serving `snapshot`, with fresh metrics and access lines on the `access` log
+    /// target.
     pub fn new(snapshot: Snapshot) -> Self {
+        Self::with_access_log(snapshot, crate::access_log::AccessLog::default())
+    }
+
+    /// Starts serving `snapshot`, writing access lines to `access_log`.
+    pub fn with_access_log(snapshot: Snapshot, access_log: crate::access_log::AccessLog) -> Self {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
+            metrics: Metrics::new(),
+            access_log,
         }
+    }
+
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Where access lines go.
+    pub fn access_log(&self) -> &crate::access_log::AccessLog {
+        &self.access_log
     }
 
     /// The snapshot for a new request.

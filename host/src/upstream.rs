@@ -286,6 +286,13 @@ impl Upstream {
         Err(NoTarget::NoneHealthy)
     }
 
+    /// Whether each target may receive requests now (active checks pass and not ejected), in
+    /// target order.
+    pub fn health_now(&self) -> impl Iterator<Item = bool> + '_ {
+        let now = self.now();
+        self.health.iter().map(move |h| h.usable(now))
+    }
+
     /// The authority of target `index`.
     pub fn target(&self, index: usize) -> Option<&Authority> {
         self.targets.get(index)
@@ -324,6 +331,11 @@ impl Upstream {
                 tracing::warn!(upstream = %self.name, target, "target failed its health checks");
             }
         }
+    }
+
+    /// Requests in flight now (admitted by the breaker, until their response body ends).
+    pub fn active(&self) -> u32 {
+        self.breaker.active()
     }
 
     /// Admits a request under `max-requests`, or `None` when the breaker is open.

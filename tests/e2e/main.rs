@@ -18,6 +18,7 @@ mod isolation;
 mod jwt_auth;
 mod key_auth;
 mod limits;
+mod observability;
 mod protocols;
 mod rate_limit;
 mod reload;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use portcullis::access_log::AccessLog;
 use portcullis::gateway::Running;
 use portcullis::plugin::{Runtime, RuntimeOptions};
 
@@ -52,11 +53,27 @@ impl TestGateway {
             .unwrap_or_else(|e| panic!("the gateway did not start:\n{e}"))
     }
 
+    /// Like `start`, with access lines written by `access_log` instead of the log.
+    pub async fn start_with_access_log(manifest: &str, access_log: AccessLog) -> Self {
+        let dir = tempfile::tempdir().expect("a directory");
+        Self::try_start_with(dir, manifest, access_log)
+            .await
+            .unwrap_or_else(|e| panic!("the gateway did not start:\n{e}"))
+    }
+
     async fn try_start_in(dir: tempfile::TempDir, manifest: &str) -> Result<Self, String> {
+        Self::try_start_with(dir, manifest, AccessLog::default()).await
+    }
+
+    async fn try_start_with(
+        dir: tempfile::TempDir,
+        manifest: &str,
+        access_log: AccessLog,
+    ) -> Result<Self, String> {
         let path = dir.path().join("portcullis.toml");
         let text = manifest.replace("@MISBEHAVE@", crate::guests::MISBEHAVE);
         std::fs::write(&path, text).map_err(|e| e.to_string())?;
-        let running = Running::start_with(runtime(), &path)
+        let running = Running::start_with_access_log(runtime(), &path, access_log)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self {

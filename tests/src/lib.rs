@@ -6,6 +6,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod logs;
 pub mod manifest;
+pub mod metrics;
 pub mod redis;
 pub mod tls;
 pub mod upstream;

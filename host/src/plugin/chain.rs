@@ -8,6 +8,7 @@ use super::bindings::{Needs, Reply, RequestAction};
 use super::exchange::{Exchange, Phase as ExchangePhase};
 use super::instance::{CallError, ConfiguredPlugin, Held, Outcome, Phase};
 use crate::config::FailurePolicy;
+use crate::metrics::{PluginPhase, RouteMetrics};
 
 /// A plugin failed under `fail-closed`: the request fails.
 #[derive(Debug, Clone)]
@@ -103,10 +104,12 @@ impl Chain {
         self.needs.contains(Needs::ON_RESPONSE)
     }
 
-    /// Runs `on-request` through the chain. The returned state goes to `on_response`.
+    /// Runs `on-request` through the chain, each call timed into `metrics`. The returned state
+    /// goes to `on_response`.
     pub async fn on_request(
         &self,
         mut exchange: Box<Exchange>,
+        metrics: &RouteMetrics,
     ) -> (Box<Exchange>, RequestVerdict, ChainState) {
         exchange.phase = ExchangePhase::Request;
         let mut state = ChainState::new(&self.plugins);
@@ -114,7 +117,9 @@ impl Chain {
             if !plugin.needs().contains(Needs::ON_REQUEST) {
                 continue;
             }
+            let started = std::time::Instant::now();
             let (back, result) = plugin.call(exchange, Phase::OnRequest, held).await;
+            metrics.plugin_call(index, PluginPhase::OnRequest, started.elapsed());
             exchange = back;
             match result {
                 Ok(Outcome::Request(RequestAction::Continue)) | Ok(Outcome::Response) => {}
@@ -129,7 +134,9 @@ impl Chain {
                     );
                 }
                 Err(error) => {
-                    if let Some(failure) = apply_policy(plugin, "on-request", error, &exchange) {
+                    if let Some(failure) =
+                        apply_policy(plugin, "on-request", error, &exchange, metrics)
+                    {
                         return (
                             exchange,
                             RequestVerdict::Fail {
@@ -145,24 +152,29 @@ impl Chain {
         (exchange, RequestVerdict::Forward, state)
     }
 
-    /// Runs `on-response` through the first `ran` plugins, last first.
+    /// Runs `on-response` through the first `ran` plugins, last first, each call timed into
+    /// `metrics`.
     pub async fn on_response(
         &self,
         mut exchange: Box<Exchange>,
         ran: usize,
         mut state: ChainState,
+        metrics: &RouteMetrics,
     ) -> (Box<Exchange>, Result<(), ChainFailure>) {
         exchange.phase = ExchangePhase::Response;
         let ran = ran.min(state.held.len());
-        for (plugin, held) in state.held[..ran].iter_mut().rev() {
+        for (index, (plugin, held)) in state.held[..ran].iter_mut().enumerate().rev() {
             // A plugin whose `on-request` failed (skipped under fail-open) is skipped here too.
             if !plugin.needs().contains(Needs::ON_RESPONSE) || held.failed() {
                 continue;
             }
+            let started = std::time::Instant::now();
             let (back, result) = plugin.call(exchange, Phase::OnResponse, held).await;
+            metrics.plugin_call(index, PluginPhase::OnResponse, started.elapsed());
             exchange = back;
             if let Err(error) = result
-                && let Some(failure) = apply_policy(plugin, "on-response", error, &exchange)
+                && let Some(failure) =
+                    apply_policy(plugin, "on-response", error, &exchange, metrics)
             {
                 return (exchange, Err(failure));
             }
@@ -187,6 +199,7 @@ fn apply_policy(
     phase: &'static str,
     error: CallError,
     exchange: &Exchange,
+    metrics: &RouteMetrics,
 ) -> Option<ChainFailure> {
     // The exchange names the route: a global plugin serves them all.
     let (name, route, request_id) = (plugin.name(), &*exchange.route, &*exchange.id);
@@ -200,6 +213,7 @@ fn apply_policy(
     match policy {
         FailurePolicy::FailOpen => {
             plugin.record_skip();
+            metrics.plugin_failed(name, error.kind(), true);
             tracing::warn!(
                 target: "plugin", plugin = name, route, request_id, phase, kind = error.kind(),
                 "plugin `{name}` on route `{route}` failed in {phase} and was skipped (fail-open): {error}"
@@ -207,6 +221,7 @@ fn apply_policy(
             None
         }
         FailurePolicy::FailClosed => {
+            metrics.plugin_failed(name, error.kind(), false);
             tracing::error!(
                 target: "plugin", plugin = name, route, request_id, phase, kind = error.kind(),
                 "plugin `{name}` on route `{route}` failed in {phase}: {error}"

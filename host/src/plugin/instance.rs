@@ -120,6 +120,8 @@ pub struct PluginStats {
     pub skipped: AtomicU64,
     /// Instances created.
     pub instantiations: AtomicU64,
+    /// Time spent in calls (instantiation included when a call needed one), in nanoseconds.
+    pub call_nanos: AtomicU64,
 }
 
 /// A plugin as configured on one route (or globally).
@@ -268,6 +270,19 @@ impl ConfiguredPlugin {
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let result = self.call_timed(exchange, phase, held).await;
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stats.call_nanos.fetch_add(nanos, Ordering::Relaxed);
+        result
+    }
+
+    async fn call_timed(
+        &self,
+        exchange: Box<Exchange>,
+        phase: Phase,
+        held: &mut Held,
+    ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         let on_request = matches!(phase, Phase::OnRequest);
         let mut warm = match held.warm.take() {
             Some(warm) => warm,

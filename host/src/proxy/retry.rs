@@ -33,6 +33,8 @@ pub const MAX_REPLAY_BODY: u64 = 64 << 10;
 pub struct Answer {
     pub response: Response<Incoming>,
     pub on_target: Option<InFlight>,
+    /// The index of the target that answered.
+    pub target: usize,
 }
 
 /// How one try ended.
@@ -89,6 +91,9 @@ pub async fn send(
         _budget = Some(permit);
         drop(outcome);
         retry += 1;
+        if let Some(metrics) = route.metrics.get() {
+            metrics.retried();
+        }
         tokio::time::sleep(backoff(policy, retry)).await;
     }
 }
@@ -184,6 +189,7 @@ async fn try_once(
             Ok(Ok(response)) => Outcome::Response(Answer {
                 response,
                 on_target,
+                target: index,
             }),
             Ok(Err(e)) => {
                 tracing::warn!(

@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::Scheme;
 use http::{Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 
 use super::body::{self, BufferError, ProxyBody};
@@ -15,12 +17,16 @@ use super::error::{ErrorKind, ProxyError};
 use super::forward;
 use super::request_id;
 use super::retry;
+use super::trace::{self, TraceContext};
 use super::upgrade::{self, ClientUpgrade, UpstreamUpgrade};
+use crate::access_log::Entry;
 use crate::config::UpstreamProtocol;
+use crate::metrics::Metrics;
 use crate::plugin::bindings::Reply;
 use crate::plugin::exchange::{Phase, ResponseState};
 use crate::plugin::{Context, Exchange, RequestVerdict};
 use crate::snapshot::{Current, RouteRuntime, Snapshot};
+use crate::upstream::Upstream;
 
 /// The most body bytes buffered for a plugin that reads bodies.
 pub const MAX_BUFFERED_BODY: usize = 16 << 20;
@@ -34,18 +40,39 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
+/// What the request path learned for the metrics and the access log.
+#[derive(Default)]
+struct Seen {
+    /// The matched route's index in the snapshot.
+    route: Option<usize>,
+    /// The upstream and the target of the last try.
+    upstream: Option<(Arc<Upstream>, usize)>,
+    /// The time for the upstream's response headers.
+    upstream_duration: Option<Duration>,
+    /// The time spent in plugin calls.
+    plugin_duration: Duration,
+    /// The upstream's circuit breaker refused the request.
+    breaker_rejected: bool,
+}
+
 /// Handles one request against the snapshot in service.
 pub async fn handle(
     current: &Current,
     request: Request<Incoming>,
     conn: ConnInfo,
 ) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let metrics = current.metrics();
+    let _active = metrics.enter();
     let snapshot = current.load();
     let id = request_id::from_request(request.headers());
+    let trace = TraceContext::from_headers(request.headers());
     let method = request.method().clone();
+    let version = request.version();
     let path = request.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let mut response = match proxy(&snapshot, request, conn, &id).await {
+    let mut seen = Seen::default();
+    let mut response = match proxy(&snapshot, metrics, request, conn, &id, &trace, &mut seen).await
+    {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(request_id = &*id, %error, "answered with an error");
@@ -56,24 +83,48 @@ pub async fn handle(
         .extensions_mut()
         .remove::<Context>()
         .unwrap_or_default();
-    tracing::info!(
-        target: "access",
-        request_id = &*id,
-        client = %conn.peer.ip(),
-        method = %method,
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let route = seen.route.and_then(|i| snapshot.routes.get(i));
+    let route_metrics = route.map_or_else(|| metrics.unmatched(), |r| metrics.route(r));
+    route_metrics.answered(&method, status, elapsed);
+    if let Some(upstream) = seen.upstream_duration {
+        route_metrics.upstream(upstream);
+    }
+    if let Some(route) = route.filter(|_| seen.breaker_rejected) {
+        metrics.breaker_rejected(route.upstream.name());
+    }
+    let entry = Entry {
+        time: SystemTime::now(),
+        request_id: id,
+        trace_id: trace.trace_id,
+        client: conn.peer.ip(),
+        method,
         path,
-                status = response.status().as_u16(),
-        context = %ContextFields(&context),
-        duration_us = started.elapsed().as_micros() as u64,
-    );
+        version,
+        route: route.map(|r| r.id.clone()),
+        upstream: seen.upstream,
+        status,
+        bytes: response.body().size_hint().exact(),
+        duration: elapsed,
+        upstream_duration: seen.upstream_duration,
+        plugin_duration: seen.plugin_duration,
+        context,
+    };
+    if !current.access_log().log(entry) {
+        metrics.access_log_dropped();
+    }
     response
 }
 
 async fn proxy(
     snapshot: &Snapshot,
+    metrics: &Metrics,
     request: Request<Incoming>,
     conn: ConnInfo,
     id: &Arc<str>,
+    trace: &TraceContext,
+    seen: &mut Seen,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (mut parts, incoming) = request.into_parts();
     forward::normalize_host(&mut parts)
@@ -103,6 +154,8 @@ async fn proxy(
             "the matched route is not loaded",
         ));
     };
+    seen.route = Some(found.route);
+    let route_metrics = metrics.route(route);
     let scheme = if conn.tls {
         Scheme::HTTPS
     } else {
@@ -111,6 +164,9 @@ async fn proxy(
     if let Ok(value) = HeaderValue::from_str(id) {
         parts.headers.insert(request_id::HEADER.clone(), value);
     }
+    parts
+        .headers
+        .insert(trace::TRACEPARENT.clone(), trace.header_value());
     if client_upgrade.is_some() && route.upstream.protocol() == UpstreamProtocol::Http2 {
         return Err(ProxyError::new(
             ErrorKind::UpstreamUnavailable,
@@ -132,6 +188,7 @@ async fn proxy(
             &scheme,
             host.as_deref(),
             upgrade_to,
+            seen,
         )
         .await?;
         return switch_protocols(finish(response), client_upgrade, route);
@@ -178,7 +235,9 @@ async fn proxy(
         response: None,
         phase: Phase::Request,
     });
-    let (mut exchange, verdict, state) = route.chain.on_request(exchange).await;
+    let plugins_started = Instant::now();
+    let (mut exchange, verdict, state) = route.chain.on_request(exchange, route_metrics).await;
+    seen.plugin_duration = plugins_started.elapsed();
 
     let (ran, streaming) = match verdict {
         RequestVerdict::Forward => {
@@ -207,6 +266,7 @@ async fn proxy(
                 &scheme,
                 host.as_deref(),
                 upgrade_to,
+                seen,
             )
             .await
             {
@@ -243,7 +303,12 @@ async fn proxy(
         }
     };
     // Plugins that ran `on-request` see the response, last first.
-    let (exchange, result) = route.chain.on_response(exchange, ran, state).await;
+    let plugins_started = Instant::now();
+    let (exchange, result) = route
+        .chain
+        .on_response(exchange, ran, state, route_metrics)
+        .await;
+    seen.plugin_duration += plugins_started.elapsed();
     let response = respond_after_chain(exchange, result.err(), streaming)?;
     switch_protocols(response, client_upgrade, route)
 }
@@ -412,9 +477,11 @@ async fn forward_upstream(
     scheme: &Scheme,
     host: Option<&str>,
     upgrade_to: Option<&HeaderValue>,
+    seen: &mut Seen,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let upstream = &route.upstream;
     let Some(admitted) = upstream.enter() else {
+        seen.breaker_rejected = true;
         return Err(ProxyError::new(
             ErrorKind::UpstreamOverloaded,
             format!("upstream `{}` is at its request limit", upstream.name()),
@@ -437,8 +504,12 @@ async fn forward_upstream(
     *request.version_mut() = Version::HTTP_11;
     let key = upstream.hash_key(request.headers(), conn.peer.ip());
 
-    let answer = match tokio::time::timeout(route.timeout, retry::send(route, request, key)).await {
-        Ok(result) => result?,
+    let sent = Instant::now();
+    let tried = tokio::time::timeout(route.timeout, retry::send(route, request, key)).await;
+    seen.upstream_duration = Some(sent.elapsed());
+    let answer = match tried {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(error)) => return Err(error),
         Err(_) => {
             return Err(ProxyError::new(
                 ErrorKind::UpstreamTimeout,
@@ -453,7 +524,9 @@ async fn forward_upstream(
     let retry::Answer {
         mut response,
         on_target,
+        target,
     } = answer;
+    seen.upstream = Some((upstream.clone(), target));
     let held = (admitted, on_target);
     if upgrade_to.is_some() && response.status() == StatusCode::SWITCHING_PROTOCOLS {
         let tunnel = UpstreamUpgrade::take(&mut response, held);
@@ -511,20 +584,5 @@ fn fix_content_length(headers: &mut http::HeaderMap, body: Option<&Bytes>) {
     if let Some(body) = body {
         headers.remove(header::TRANSFER_ENCODING);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    }
-}
-
-/// The request context in the access log: `key=value` pairs, empty when no plugin wrote any.
-struct ContextFields<'a>(&'a Context);
-
-impl std::fmt::Display for ContextFields<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (key, value)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{key}={value:?}")?;
-        }
-        Ok(())
     }
 }

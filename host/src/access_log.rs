@@ -1,0 +1,385 @@
+//! Access logs: one line per request. By default the line is an event on the `access` log target
+//! (in the log's own format). With `--access-log <stdout|FILE>` lines go through a bounded
+//! channel to a writer task that batches them into a buffered writer: the request path never
+//! waits on a write, and a line that finds the channel full is dropped and counted
+//! (`portcullis_access_log_dropped_total`).
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::plugin::Context;
+use crate::upstream::Upstream;
+
+/// Lines waiting for the writer before new ones are dropped.
+pub const CHANNEL_CAPACITY: usize = 8192;
+
+/// Where access lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The `access` target of the process log.
+    Log,
+    /// Standard output.
+    Stdout,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for Destination {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "log" => Destination::Log,
+            "stdout" | "-" => Destination::Stdout,
+            path => Destination::File(path.into()),
+        })
+    }
+}
+
+/// The line format for a stdout or file destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Json,
+    /// The common log format, followed by `key=value` fields.
+    Common,
+}
+
+/// One request, as logged.
+pub struct Entry {
+    /// When the response headers were ready.
+    pub time: SystemTime,
+    /// The request id.
+    pub request_id: Arc<str>,
+    /// The W3C trace id (written as 32 hex digits).
+    pub trace_id: [u8; 16],
+    /// The client's address.
+    pub client: IpAddr,
+    /// The method.
+    pub method: http::Method,
+    /// The path as requested.
+    pub path: String,
+    /// The request's HTTP version.
+    pub version: http::Version,
+    /// The matched route, if any.
+    pub route: Option<Arc<str>>,
+    /// The upstream and the index of the target of the last try, if one was tried.
+    pub upstream: Option<(Arc<Upstream>, usize)>,
+    /// The response status.
+    pub status: u16,
+    /// The response body's length, when known at the headers (buffered or `content-length`).
+    pub bytes: Option<u64>,
+    /// From arrival to response headers.
+    pub duration: Duration,
+    /// The upstream's part of it, all tries included.
+    pub upstream_duration: Option<Duration>,
+    /// The plugins' part of it, both phases.
+    pub plugin_duration: Duration,
+    /// What plugins chose to expose.
+    pub context: Context,
+}
+
+impl Entry {
+    fn upstream_name(&self) -> Option<&str> {
+        self.upstream.as_ref().map(|(u, _)| u.name())
+    }
+
+    fn target(&self) -> Option<String> {
+        self.upstream
+            .as_ref()
+            .and_then(|(u, i)| u.target(*i))
+            .map(|t| t.to_string())
+    }
+
+    /// The entry as a JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        let context: serde_json::Map<_, _> = self
+            .context
+            .iter()
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+            .collect();
+        serde_json::json!({
+            "time": rfc3339(self.time),
+            "request_id": &*self.request_id,
+            "trace_id": Hex(&self.trace_id).to_string(),
+            "client": self.client.to_string(),
+            "method": self.method.as_str(),
+            "path": self.path,
+            "protocol": format!("{:?}", self.version),
+            "route": self.route.as_deref(),
+            "upstream": self.upstream_name(),
+            "target": self.target(),
+            "status": self.status,
+            "bytes": self.bytes,
+            "duration_ms": millis(self.duration),
+            "upstream_ms": self.upstream_duration.map(millis),
+            "plugins_ms": millis(self.plugin_duration),
+            "context": context,
+        })
+    }
+
+    /// The entry in the common log format, then `key=value` fields.
+    pub fn to_common(&self) -> String {
+        let dash = |s: Option<&str>| s.unwrap_or("-").to_owned();
+        let mut line = format!(
+            "{} - - [{}] \"{} {} {:?}\" {} {} request_id={} trace_id={} route={} upstream={} \
+             target={} duration_ms={:.3} upstream_ms={} plugins_ms={:.3}",
+            self.client,
+            clf_time(self.time),
+            self.method,
+            self.path,
+            self.version,
+            self.status,
+            self.bytes.map_or("-".into(), |b| b.to_string()),
+            self.request_id,
+            Hex(&self.trace_id),
+            dash(self.route.as_deref()),
+            dash(self.upstream_name()),
+            self.target().unwrap_or_else(|| "-".into()),
+            millis(self.duration),
+            self.upstream_duration
+                .map_or("-".into(), |d| format!("{:.3}", millis(d))),
+            millis(self.plugin_duration),
+        );
+        for (key, value) in self.context.iter() {
+            line.push_str(&format!(" {key}={value:?}"));
+        }
+        line
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Access logging for one gateway.
+#[derive(Clone, Default)]
+pub struct AccessLog {
+    sink: Option<Sink>,
+}
+
+#[derive(Clone)]
+struct Sink {
+    sender: mpsc::Sender<Entry>,
+}
+
+/// Why an access log could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the access log `{path}`: {source}")]
+pub struct OpenError {
+    path: String,
+    source: std::io::Error,
+}
+
+impl AccessLog {
+    /// Access lines to `destination` in `format`; a stdout or file destination starts its
+    /// writer task (in the current tokio runtime).
+    pub fn open(destination: &Destination, format: Format) -> Result<Self, OpenError> {
+        let writer: Box<dyn Write + Send> = match destination {
+            Destination::Log => return Ok(Self::default()),
+            Destination::Stdout => Box::new(std::io::stdout()),
+            Destination::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| OpenError {
+                        path: path.display().to_string(),
+                        source,
+                    })?,
+            ),
+        };
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        tokio::task::spawn_blocking(move || write_lines(receiver, writer, format));
+        Ok(Self {
+            sink: Some(Sink { sender }),
+        })
+    }
+
+    /// Logs `entry` without waiting; `false` when it was dropped (the writer is behind).
+    pub fn log(&self, entry: Entry) -> bool {
+        match &self.sink {
+            None => {
+                tracing::info!(
+                    target: "access",
+                    request_id = &*entry.request_id,
+                    trace_id = %Hex(&entry.trace_id),
+                    client = %entry.client,
+                    method = %entry.method,
+                    path = entry.path,
+                    route = entry.route.as_deref(),
+                    upstream = entry.upstream_name(),
+                    target = entry.target(),
+                    status = entry.status,
+                    bytes = entry.bytes,
+                    duration_us = entry.duration.as_micros() as u64,
+                    upstream_us = entry.upstream_duration.map(|d| d.as_micros() as u64),
+                    plugins_us = entry.plugin_duration.as_micros() as u64,
+                    context = %ContextFields(&entry.context),
+                );
+                true
+            }
+            Some(sink) => sink.sender.try_send(entry).is_ok(),
+        }
+    }
+}
+
+/// The writer: takes every line waiting, writes them, flushes once the channel is empty.
+fn write_lines(mut receiver: mpsc::Receiver<Entry>, writer: Box<dyn Write + Send>, format: Format) {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, writer);
+    while let Some(entry) = receiver.blocking_recv() {
+        let mut next = Some(entry);
+        while let Some(entry) = next {
+            let line = match format {
+                Format::Json => entry.to_json().to_string(),
+                Format::Common => entry.to_common(),
+            };
+            if writeln!(out, "{line}").is_err() {
+                return;
+            }
+            next = receiver.try_recv().ok();
+        }
+        if out.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// Bytes as lowercase hex, written without an intermediate string.
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// The request context in the `access` log event: `key=value` pairs.
+struct ContextFields<'a>(&'a Context);
+
+impl std::fmt::Display for ContextFields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (key, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{key}={value:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn split(time: SystemTime) -> (i64, u32, u32, u64, u32) {
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = civil((secs / 86_400) as i64);
+    (year, month, day, secs % 86_400, since.subsec_millis())
+}
+
+/// `2026-11-23T19:04:52.123Z`.
+fn rfc3339(time: SystemTime) -> String {
+    let (y, mo, d, s, ms) = split(time);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// `23/Nov/2026:19:04:52 +0000`.
+fn clf_time(time: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, mo, d, s, _) = split(time);
+    let month = MONTHS.get(mo as usize - 1).copied().unwrap_or("Jan");
+    format!(
+        "{d:02}/{month}/{y:04}:{:02}:{:02}:{:02} +0000",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_in_utc() {
+        let time = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_892_692_123);
+        assert_eq!(rfc3339(time), "2026-11-28T19:04:52.123Z");
+        assert_eq!(clf_time(time), "28/Nov/2026:19:04:52 +0000");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(clf_time(leap), "29/Feb/2000:00:00:00 +0000");
+    }
+
+    fn entry() -> Entry {
+        let mut context = Context::default();
+        context.set("consumer".into(), "alice".into());
+        Entry {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_892_692),
+            request_id: "r-1".into(),
+            trace_id: [
+                0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+                0x47, 0x36,
+            ],
+            client: "10.0.0.7".parse().unwrap(),
+            method: http::Method::GET,
+            path: "/orders/42".into(),
+            version: http::Version::HTTP_11,
+            route: Some("orders".into()),
+            upstream: None,
+            status: 200,
+            bytes: Some(512),
+            duration: Duration::from_micros(3182),
+            upstream_duration: None,
+            plugin_duration: Duration::from_micros(311),
+            context,
+        }
+    }
+
+    #[test]
+    fn a_common_line_is_the_common_log_format_then_fields() {
+        assert_eq!(
+            entry().to_common(),
+            "10.0.0.7 - - [28/Nov/2026:19:04:52 +0000] \"GET /orders/42 HTTP/1.1\" 200 512 \
+             request_id=r-1 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 route=orders upstream=- \
+             target=- duration_ms=3.182 upstream_ms=- plugins_ms=0.311 consumer=\"alice\""
+        );
+    }
+
+    #[test]
+    fn a_json_line_has_every_field() {
+        let json = entry().to_json();
+        assert_eq!(json["time"], "2026-11-28T19:04:52.000Z");
+        assert_eq!(json["protocol"], "HTTP/1.1");
+        assert_eq!(json["route"], "orders");
+        assert_eq!(json["upstream"], serde_json::Value::Null);
+        assert_eq!(json["bytes"], 512);
+        assert_eq!(json["context"]["consumer"], "alice");
+    }
+}

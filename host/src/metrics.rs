@@ -1,0 +1,432 @@
+//! Prometheus metrics: one registry per gateway process, outside the snapshot, so counters
+//! survive reloads. The request path records through [`RouteMetrics`], label handles resolved
+//! once per route and snapshot, so a request allocates nothing to be counted.
+//!
+//! Labels are bounded: route ids (never raw paths), plugin names, upstream names and targets
+//! from the manifest, methods folded to the standard nine plus `OTHER`, status classes.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http::Method;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::snapshot::{RouteRuntime, Snapshot};
+
+/// The route label of a request that matched no route.
+pub const UNMATCHED: &str = "";
+
+/// Latency buckets, in seconds: 100 µs to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
+];
+
+/// Plugin call buckets, in seconds: 10 µs to 1 s (a plugin's CPU limit is milliseconds).
+const PLUGIN_BUCKETS: [f64; 12] = [
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1, 1.0,
+];
+
+/// Methods with a label of their own; any other is `OTHER`.
+const METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+const METHOD_LABELS: usize = METHODS.len() + 1;
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status_class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginPhaseLabels {
+    plugin: String,
+    route: String,
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginFailureLabels {
+    plugin: String,
+    route: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    upstream: String,
+    target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+/// Builds histograms with fixed buckets for a family.
+#[derive(Clone, Copy)]
+struct Buckets(&'static [f64]);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+/// Every metric of the gateway, and the registry that exposes them.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<RouteLabels, Histogram, Buckets>,
+    upstream_duration: Family<RouteLabels, Histogram, Buckets>,
+    plugin_duration: Family<PluginPhaseLabels, Histogram, Buckets>,
+    plugin_failures: Family<PluginFailureLabels, Counter>,
+    plugin_skips: Family<PluginLabels, Counter>,
+    active_requests: Gauge,
+    retries: Family<RouteLabels, Counter>,
+    breaker_rejections: Family<UpstreamLabels, Counter>,
+    target_healthy: Family<TargetLabels, Gauge>,
+    reloads: Family<OutcomeLabels, Counter>,
+    access_log_dropped: Counter,
+    unmatched: OnceLock<RouteMetrics>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every family registered under the `portcullis` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let requests = Family::default();
+        registry.register(
+            "requests",
+            "Requests answered, by route, method and status class",
+            requests.clone(),
+        );
+        let request_duration = Family::new_with_constructor(Buckets(&LATENCY_BUCKETS));
+        registry.register_with_unit(
+            "request_duration",
+            "Time from the request's arrival to the response's headers, by route",
+            Unit::Seconds,
+            request_duration.clone(),
+        );
+        let upstream_duration = Family::new_with_constructor(Buckets(&LATENCY_BUCKETS));
+        registry.register_with_unit(
+            "upstream_duration",
+            "Time for the upstream's response headers, all tries included, by route",
+            Unit::Seconds,
+            upstream_duration.clone(),
+        );
+        let plugin_duration = Family::new_with_constructor(Buckets(&PLUGIN_BUCKETS));
+        registry.register_with_unit(
+            "plugin_duration",
+            "Time of each plugin call, by plugin, route and phase",
+            Unit::Seconds,
+            plugin_duration.clone(),
+        );
+        let plugin_failures = Family::default();
+        registry.register(
+            "plugin_failures",
+            "Plugin calls that failed, by plugin, route and kind \
+             (error, trap, cpu-limit, wall-clock, memory-limit, instantiate)",
+            plugin_failures.clone(),
+        );
+        let plugin_skips = Family::default();
+        registry.register(
+            "plugin_fail_open_skips",
+            "Plugin failures skipped under fail-open, by plugin and route",
+            plugin_skips.clone(),
+        );
+        let active_requests = Gauge::default();
+        registry.register(
+            "active_requests",
+            "Requests being handled now (until their response headers)",
+            active_requests.clone(),
+        );
+        let retries = Family::default();
+        registry.register(
+            "upstream_retries",
+            "Upstream tries after the first, by route",
+            retries.clone(),
+        );
+        let breaker_rejections = Family::default();
+        registry.register(
+            "circuit_breaker_rejections",
+            "Requests refused because the upstream was at its request limit, by upstream",
+            breaker_rejections.clone(),
+        );
+        let target_healthy = Family::default();
+        registry.register(
+            "upstream_target_healthy",
+            "1 when a target may receive requests (active checks pass and not ejected), else 0",
+            target_healthy.clone(),
+        );
+        let reloads = Family::default();
+        registry.register(
+            "reloads",
+            "Reloads, by outcome (succeeded, failed)",
+            reloads.clone(),
+        );
+        let access_log_dropped = Counter::default();
+        registry.register(
+            "access_log_dropped",
+            "Access log lines dropped because the writer fell behind",
+            access_log_dropped.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_duration,
+            upstream_duration,
+            plugin_duration,
+            plugin_failures,
+            plugin_skips,
+            active_requests,
+            retries,
+            breaker_rejections,
+            target_healthy,
+            reloads,
+            access_log_dropped,
+            unmatched: OnceLock::new(),
+        }
+    }
+
+    /// The label handles of `route`, resolved on its first request in this snapshot.
+    pub fn route<'a>(&self, route: &'a RouteRuntime) -> &'a RouteMetrics {
+        route.metrics.get_or_init(|| {
+            let plugins = route.chain.plugins().iter().map(|p| p.name());
+            RouteMetrics::new(self, &route.id, plugins)
+        })
+    }
+
+    /// The handles for requests that matched no route.
+    pub fn unmatched(&self) -> &RouteMetrics {
+        self.unmatched
+            .get_or_init(|| RouteMetrics::new(self, UNMATCHED, std::iter::empty()))
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub fn enter(&self) -> ActiveGuard {
+        self.active_requests.inc();
+        ActiveGuard(self.active_requests.clone())
+    }
+
+    /// Counts a request refused by `upstream`'s circuit breaker.
+    pub fn breaker_rejected(&self, upstream: &str) {
+        self.breaker_rejections
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a reload's outcome.
+    pub fn reloaded(&self, succeeded: bool) {
+        let outcome = if succeeded { "succeeded" } else { "failed" };
+        self.reloads
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts an access log line dropped.
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.inc();
+    }
+
+    /// The text exposition of every metric, with target health read from `snapshot` now.
+    pub fn encode(&self, snapshot: &Snapshot) -> String {
+        // Targets a reload removed disappear from the gauge.
+        self.target_healthy.clear();
+        for upstream in &snapshot.upstreams {
+            for (target, healthy) in upstream.targets().iter().zip(upstream.health_now()) {
+                self.target_healthy
+                    .get_or_create(&TargetLabels {
+                        upstream: upstream.name().to_owned(),
+                        target: target.to_string(),
+                    })
+                    .set(i64::from(healthy));
+            }
+        }
+        let mut text = String::new();
+        // Writing to a `String` cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Gives back a count of [`Metrics::enter`] when dropped.
+pub struct ActiveGuard(Gauge);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The phase of a plugin call, named as in the WIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginPhase {
+    /// `on-request`.
+    OnRequest,
+    /// `on-response`.
+    OnResponse,
+}
+
+impl PluginPhase {
+    /// The WIT name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginPhase::OnRequest => "on-request",
+            PluginPhase::OnResponse => "on-response",
+        }
+    }
+}
+
+/// One route's label handles: counters and histograms resolved once, reached by index.
+pub struct RouteMetrics {
+    route: Arc<str>,
+    requests: Family<RequestLabels, Counter>,
+    by_method_status: [[OnceLock<Counter>; STATUS_CLASSES.len()]; METHOD_LABELS],
+    duration: Histogram,
+    upstream_duration: Histogram,
+    retries: Counter,
+    /// Per chain position: the `on-request` and `on-response` histograms.
+    plugins: Vec<[Histogram; 2]>,
+    plugin_failures: Family<PluginFailureLabels, Counter>,
+    plugin_skips: Family<PluginLabels, Counter>,
+}
+
+impl RouteMetrics {
+    fn new<'p>(metrics: &Metrics, route: &str, plugins: impl Iterator<Item = &'p str>) -> Self {
+        let labels = RouteLabels {
+            route: route.to_owned(),
+        };
+        let plugin = |name: &str, phase: PluginPhase| {
+            metrics
+                .plugin_duration
+                .get_or_create_owned(&PluginPhaseLabels {
+                    plugin: name.to_owned(),
+                    route: route.to_owned(),
+                    phase: phase.as_str().to_owned(),
+                })
+        };
+        Self {
+            route: route.into(),
+            requests: metrics.requests.clone(),
+            by_method_status: Default::default(),
+            duration: metrics.request_duration.get_or_create_owned(&labels),
+            upstream_duration: metrics.upstream_duration.get_or_create_owned(&labels),
+            retries: metrics.retries.get_or_create_owned(&labels),
+            plugins: plugins
+                .map(|name| {
+                    [
+                        plugin(name, PluginPhase::OnRequest),
+                        plugin(name, PluginPhase::OnResponse),
+                    ]
+                })
+                .collect(),
+            plugin_failures: metrics.plugin_failures.clone(),
+            plugin_skips: metrics.plugin_skips.clone(),
+        }
+    }
+
+    /// Records an answered request: its count and its time to response headers.
+    pub fn answered(&self, method: &Method, status: u16, elapsed: Duration) {
+        let m = METHODS
+            .iter()
+            .position(|known| known == method)
+            .unwrap_or(METHODS.len());
+        let s = usize::from(status / 100).clamp(1, 5) - 1;
+        if let Some(cell) = self.by_method_status.get(m).and_then(|row| row.get(s)) {
+            cell.get_or_init(|| {
+                self.requests.get_or_create_owned(&RequestLabels {
+                    route: self.route.to_string(),
+                    method: METHODS.get(m).map_or("OTHER", Method::as_str).to_owned(),
+                    status_class: STATUS_CLASSES[s].to_owned(),
+                })
+            })
+            .inc();
+        }
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records the time the upstream took to answer.
+    pub fn upstream(&self, elapsed: Duration) {
+        self.upstream_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a retry.
+    pub fn retried(&self) {
+        self.retries.inc();
+    }
+
+    /// Records a call of the plugin at chain position `index`.
+    pub fn plugin_call(&self, index: usize, phase: PluginPhase, elapsed: Duration) {
+        if let Some(pair) = self.plugins.get(index) {
+            let histogram = match phase {
+                PluginPhase::OnRequest => &pair[0],
+                PluginPhase::OnResponse => &pair[1],
+            };
+            histogram.observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Counts a failed plugin call (rare: the labels are built here).
+    pub fn plugin_failed(&self, plugin: &str, kind: &str, skipped: bool) {
+        self.plugin_failures
+            .get_or_create(&PluginFailureLabels {
+                plugin: plugin.to_owned(),
+                route: self.route.to_string(),
+                kind: kind.to_owned(),
+            })
+            .inc();
+        if skipped {
+            self.plugin_skips
+                .get_or_create(&PluginLabels {
+                    plugin: plugin.to_owned(),
+                    route: self.route.to_string(),
+                })
+                .inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
