@@ -182,18 +182,23 @@ pub async fn run(runtime: &Runtime, path: &Path) -> Result<Report, String> {
         .await
         .map_err(|e| format!("plugin `{name}` {e}"))?;
     let chain = Chain::new(vec![Arc::new(plugin)]);
+    let metrics = crate::metrics::Metrics::new().detached("fixtures", &chain);
     let mut report = Report::default();
     for case in fixtures.cases {
-        let failure = run_case(&chain, &case).await.err();
+        let failure = run_case(&chain, &metrics, &case).await.err();
         report.cases.push((case.name, failure));
     }
     Ok(report)
 }
 
 /// One case; `Err` says what differed.
-async fn run_case(chain: &Chain, case: &Case) -> Result<(), String> {
+async fn run_case(
+    chain: &Chain,
+    metrics: &crate::metrics::RouteMetrics,
+    case: &Case,
+) -> Result<(), String> {
     let exchange = Box::new(exchange(&case.request)?);
-    let (mut exchange, verdict, state) = chain.on_request(exchange).await;
+    let (mut exchange, verdict, state) = chain.on_request(exchange, metrics).await;
     let expect = &case.expect;
     let ran = match &verdict {
         RequestVerdict::Forward => {
@@ -252,7 +257,7 @@ async fn run_case(chain: &Chain, case: &Case) -> Result<(), String> {
     if expect.fail == Some(true) {
         return Err("the plugin did not fail".into());
     }
-    let (exchange, result) = chain.on_response(exchange, ran, state).await;
+    let (exchange, result) = chain.on_response(exchange, ran, state, metrics).await;
     if let Err(failure) = result {
         return Err(format!(
             "the plugin failed in on-response: {}",

@@ -234,6 +234,11 @@ impl Metrics {
         })
     }
 
+    /// Handles for a chain run outside any snapshot (`portcullis plugin test`).
+    pub fn detached(&self, route: &str, chain: &crate::plugin::Chain) -> RouteMetrics {
+        RouteMetrics::new(self, route, chain.plugins().iter().map(|p| p.name()))
+    }
+
     /// The handles for requests that matched no route.
     pub fn unmatched(&self) -> &RouteMetrics {
         self.unmatched
