@@ -38,7 +38,14 @@ fn compile_protos() {
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     config.file_descriptor_set_path(Path::new(&out).join("echo.pb"));
     println!("cargo:rerun-if-changed=proto");
+    // `google/protobuf/descriptor.proto`, which the vendored `google/api` annotations import.
+    let well_known =
+        protoc_bin_vendored::include_path().expect("protoc-bin-vendored has the well-known types");
     tonic_prost_build::configure()
-        .compile_with_config(config, &["proto/echo.proto"], &["proto"])
+        .compile_with_config(
+            config,
+            &[std::path::PathBuf::from("proto/echo.proto")],
+            &[std::path::PathBuf::from("proto"), well_known],
+        )
         .expect("compile tests/proto/echo.proto");
 }

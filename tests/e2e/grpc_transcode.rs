@@ -250,3 +250,40 @@ async fn a_rule_naming_an_unknown_method_is_a_load_error_naming_plugin_and_route
     assert!(error.contains("rest"), "{error}");
     assert!(error.contains("has no method `Shout`"), "{error}");
 }
+
+#[tokio::test]
+async fn rules_come_from_the_google_api_http_annotations_when_the_config_has_none() {
+    let server = GrpcUpstream::start().await.expect("the gRPC server starts");
+    let manifest = format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.echo]
+targets = ["{addr}"]
+protocol = "http2"
+
+[routes.annotated]
+upstream = "echo"
+match.path-prefix = "/v2/"
+
+[[routes.annotated.plugins]]
+plugin = "grpc-transcode"
+config-files-base64 = {{ descriptor-set = "{DESCRIPTOR_SET}" }}
+"#,
+        addr = server.addr()
+    );
+    let gateway = TestGateway::start(&manifest).await;
+
+    let by_path = gateway.client().get("/v2/echo/annotated").await;
+    assert_eq!(by_path.status, StatusCode::OK, "{}", by_path.text());
+    assert_eq!(by_path.json(), json!({ "message": "annotated" }));
+
+    let by_body = post(&gateway, "/v2/echo", json!({ "message": "bound" })).await;
+    assert_eq!(by_body.status, StatusCode::OK, "{}", by_body.text());
+    assert_eq!(by_body.json(), json!({ "message": "bound" }));
+
+    let stream = gateway.client().get("/v2/ticks/t?count=2").await;
+    assert_eq!(stream.status, StatusCode::OK, "{}", stream.text());
+    assert_eq!(stream.text().lines().count(), 2, "{}", stream.text());
+}
