@@ -562,3 +562,28 @@ fn set_path_and_query(uri: &mut Uri, path: &str, query: Option<&str>) -> EditRes
     *uri = Uri::from_parts(parts).map_err(|e| format!("cannot rebuild the URI: {e}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_fields_are_the_gateways_but_te_trailers_may_be_set() {
+        for name in MANAGED {
+            assert!(parse_field(name, "x").is_err(), "{name} is refused");
+        }
+        assert!(parse_field("Content-Length", "0").is_err());
+        assert!(parse_field("te", "gzip").is_err());
+        let (name, value) = parse_field("TE", "Trailers").expect("te: trailers is allowed");
+        assert_eq!(
+            (name.as_str(), value.to_str().ok()),
+            ("te", Some("trailers"))
+        );
+    }
+
+    #[test]
+    fn control_characters_in_values_are_refused() {
+        assert!(parse_field("x-a", "one\r\nx-b: two").is_err());
+        assert!(parse_field("x-a", "fine").is_ok());
+    }
+}
