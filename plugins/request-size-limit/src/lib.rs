@@ -2,12 +2,10 @@
 //! `Content-Length` header (free: no body is read), and optionally by reading bodies sent without
 //! one (chunked HTTP/1.1, most HTTP/2), which makes the gateway buffer them.
 
-mod size;
-
 use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, export_plugin};
 use serde::Deserialize;
 
-pub use size::Size;
+pub use portcullis_transform::size::{self, Size};
 
 /// `request-size-limit`'s config (see docs/plugins/request-size-limit.md).
 #[derive(Debug, Clone, Deserialize)]
