@@ -129,15 +129,10 @@ impl Listener {
 /// reload removes is told to stop accepting right after the swap; a connection it accepts in
 /// that instant finds no settings and is served as plain HTTP without redirect.)
 fn settings(current: &Current, name: &str) -> (Option<TlsAcceptor>, Option<HttpsRedirect>) {
-    let snapshot = current.load();
-    let acceptor = snapshot.acceptor(name).flatten();
-    let redirect = snapshot
-        .manifest
-        .listeners
-        .iter()
-        .find(|l| l.name == name)
-        .and_then(|l| l.redirect_to_https);
-    (acceptor, redirect)
+    match current.load().listener(name) {
+        Some((spec, acceptor)) => (acceptor, spec.redirect_to_https),
+        None => (None, None),
+    }
 }
 
 /// Serves one accepted connection, after the TLS handshake on TLS listeners.

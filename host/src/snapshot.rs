@@ -92,22 +92,10 @@ impl Snapshot {
         let mut errors = Vec::new();
         let mut upstreams = Vec::with_capacity(manifest.upstreams.len());
         for spec in &manifest.upstreams {
-            let fingerprint = Upstream::fingerprint(spec);
-            let unchanged = previous.and_then(|p| {
-                p.upstreams
-                    .iter()
-                    .find(|u| u.name() == spec.name && u.config_fingerprint() == fingerprint)
-            });
-            if let Some(upstream) = unchanged {
-                upstreams.push(upstream.clone());
-                continue;
-            }
-            match Upstream::new(spec) {
-                Ok(upstream) => {
-                    let upstream = Arc::new(upstream);
-                    upstream.start();
-                    upstreams.push(upstream);
-                }
+            let previous =
+                previous.and_then(|p| p.upstreams.iter().find(|u| u.name() == spec.name));
+            match Upstream::reuse_or_new(spec, previous) {
+                Ok(upstream) => upstreams.push(upstream),
                 Err(diagnostics) => errors.extend(
                     diagnostics
                         .iter()
@@ -218,15 +206,15 @@ impl Snapshot {
             .collect()
     }
 
-    /// The TLS acceptor of listener `name` (`Some(None)` for a plain listener, `None` when the
-    /// snapshot has no such listener).
-    pub fn acceptor(&self, name: &str) -> Option<Option<crate::tls::TlsAcceptor>> {
-        let index = self
-            .manifest
-            .listeners
-            .iter()
-            .position(|l| l.name == name)?;
-        Some(self.acceptors.get(index).cloned().flatten())
+    /// Listener `name` as this snapshot serves it: its manifest section and TLS acceptor
+    /// (`None` for a plain listener); `None` when the snapshot has no such listener.
+    pub fn listener(
+        &self,
+        name: &str,
+    ) -> Option<(&crate::config::Listener, Option<crate::tls::TlsAcceptor>)> {
+        let (index, spec) =
+            (self.manifest.listeners.iter().enumerate()).find(|(_, l)| l.name == name)?;
+        Some((spec, self.acceptors.get(index).cloned().flatten()))
     }
 }
 

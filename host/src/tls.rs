@@ -98,47 +98,70 @@ fn certified_key(
     provider: &CryptoProvider,
     spec: &crate::config::CertificateSpec,
 ) -> Result<CertifiedKey, Diagnostic> {
-    let cert_error = |message: String| {
-        Diagnostic::new(
-            spec.cert_span.clone(),
-            message,
-            "give a PEM file with the certificate chain, leaf first (`-----BEGIN CERTIFICATE-----`)",
-        )
-    };
-    let key_error = |message: String| {
-        Diagnostic::new(
-            spec.key_span.clone(),
-            message,
-            "give a PEM file with the private key (`-----BEGIN PRIVATE KEY-----`, RSA or EC)",
-        )
-    };
-    let chain = read_certificates(&spec.cert)
-        .map_err(|e| cert_error(format!("listener `{listener}`: certificate {e}")))?;
-    let bytes =
-        read(&spec.key).map_err(|e| key_error(format!("listener `{listener}`: key {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
-        key_error(format!(
-            "listener `{listener}`: key file `{}` holds no usable private key: {e}",
-            spec.key.display()
-        ))
-    })?;
+    let what = format!("listener `{listener}`");
+    let (chain, key) = read_identity(&what, "certificate", spec)?;
     let key = provider.key_provider.load_private_key(key).map_err(|e| {
-        key_error(format!(
-            "listener `{listener}`: key file `{}` cannot be used: {e}",
-            spec.key.display()
-        ))
+        key_error(
+            spec,
+            format!(
+                "{what}: key file `{}` cannot be used: {e}",
+                spec.key.display()
+            ),
+        )
     })?;
     let certified = CertifiedKey::new(chain, key);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
             Ok(certified)
         }
-        Err(e) => Err(key_error(format!(
-            "listener `{listener}`: key file `{}` does not match certificate `{}`: {e}",
-            spec.key.display(),
-            spec.cert.display()
-        ))),
+        Err(e) => Err(key_error(
+            spec,
+            format!(
+                "{what}: key file `{}` does not match certificate `{}`: {e}",
+                spec.key.display(),
+                spec.cert.display()
+            ),
+        )),
     }
+}
+
+/// Reads a `cert` and `key` pair from PEM files: the chain, leaf first, and the private key.
+/// `what` names their owner (``listener `public` ``), `certificate` what the chain is; each
+/// error points at the entry of the file at fault.
+fn read_identity(
+    what: &str,
+    certificate: &str,
+    spec: &crate::config::CertificateSpec,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Diagnostic> {
+    let chain = read_certificates(&spec.cert).map_err(|e| {
+        Diagnostic::new(
+            spec.cert_span.clone(),
+            format!("{what}: {certificate} {e}"),
+            format!(
+                "give a PEM file with the {certificate} chain, leaf first (`-----BEGIN CERTIFICATE-----`)"
+            ),
+        )
+    })?;
+    let bytes = read(&spec.key).map_err(|e| key_error(spec, format!("{what}: key {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+        key_error(
+            spec,
+            format!(
+                "{what}: key file `{}` holds no usable private key: {e}",
+                spec.key.display()
+            ),
+        )
+    })?;
+    Ok((chain, key))
+}
+
+/// An error about the `key` of a `cert` and `key` pair.
+fn key_error(spec: &crate::config::CertificateSpec, message: String) -> Diagnostic {
+    Diagnostic::new(
+        spec.key_span.clone(),
+        message,
+        "give a PEM file with the private key (`-----BEGIN PRIVATE KEY-----`, RSA or EC)",
+    )
 }
 
 /// The verifier of client certificates, chaining to the CA certificates in `ca`.
@@ -148,17 +171,7 @@ fn client_verifier(
     ca: &Path,
     mode: ClientAuthMode,
 ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
-    let certificates =
-        read_certificates(ca).map_err(|e| format!("listener `{listener}`: client CA {e}"))?;
-    let mut roots = RootCertStore::empty();
-    for certificate in certificates {
-        roots.add(certificate).map_err(|e| {
-            format!(
-                "listener `{listener}`: client CA file `{}` holds an unusable certificate: {e}",
-                ca.display()
-            )
-        })?;
-    }
+    let roots = read_roots(&format!("listener `{listener}`: client CA"), ca)?;
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     let builder = match mode {
         ClientAuthMode::Required => builder,
@@ -170,6 +183,20 @@ fn client_verifier(
             ca.display()
         )
     })
+}
+
+/// The trust anchors in the PEM file at `path`; `label` starts the error (``upstream `x`: CA``).
+fn read_roots(label: &str, path: &Path) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for certificate in read_certificates(path).map_err(|e| format!("{label} {e}"))? {
+        roots.add(certificate).map_err(|e| {
+            format!(
+                "{label} file `{}` holds an unusable certificate: {e}",
+                path.display()
+            )
+        })?;
+    }
+    Ok(roots)
 }
 
 /// The certificates of a PEM file; "file `x` cannot be read: ..." or "... holds no certificate".

@@ -71,6 +71,26 @@ impl Upstream {
     /// The upstream `spec` describes. Active health checks start with [`Upstream::start`].
     /// Errors (a TLS file that cannot be used, say) point at the manifest.
     pub fn new(spec: &config::Upstream) -> Result<Self, Vec<Diagnostic>> {
+        Self::build(spec, Self::fingerprint(spec))
+    }
+
+    /// For a reload: `previous` itself when it was built from the same configuration and TLS
+    /// files (its connection pool, health and counts carry over), else a new upstream with its
+    /// active checks started.
+    pub fn reuse_or_new(
+        spec: &config::Upstream,
+        previous: Option<&Arc<Self>>,
+    ) -> Result<Arc<Self>, Vec<Diagnostic>> {
+        let fingerprint = Self::fingerprint(spec);
+        if let Some(previous) = previous.filter(|p| p.fingerprint == fingerprint) {
+            return Ok(previous.clone());
+        }
+        let upstream = Arc::new(Self::build(spec, fingerprint)?);
+        upstream.start();
+        Ok(upstream)
+    }
+
+    fn build(spec: &config::Upstream, fingerprint: u64) -> Result<Self, Vec<Diagnostic>> {
         let name = &spec.name;
         let targets = spec
             .targets
@@ -141,7 +161,7 @@ impl Upstream {
             scheme,
             protocol: spec.protocol,
             check_connector,
-            fingerprint: Self::fingerprint(spec),
+            fingerprint,
             timeout: spec.timeout,
             checker: OnceLock::new(),
         })
@@ -150,7 +170,7 @@ impl Upstream {
     /// A digest of everything an upstream is built from: its configuration (wherever it sits
     /// in the manifest) and the contents of its TLS files. Equal digests mean a reload can keep
     /// the upstream as it is.
-    pub fn fingerprint(spec: &config::Upstream) -> u64 {
+    fn fingerprint(spec: &config::Upstream) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut spec = spec.clone();
         spec.span = 0..0;
@@ -172,11 +192,6 @@ impl Upstream {
             std::fs::read(&file).ok().hash(&mut hasher);
         }
         hasher.finish()
-    }
-
-    /// The fingerprint this upstream was built with.
-    pub fn config_fingerprint(&self) -> u64 {
-        self.fingerprint
     }
 
     /// Starts the active health checks, if configured: one task, which ends when the upstream

@@ -28,12 +28,8 @@ const VIA_NAME: &str = "portcullis";
 /// Removes hop-by-hop fields, including those the `Connection` field names. `TE: trailers` is
 /// kept on requests: it is end-to-end in meaning, and gRPC needs it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+    let named: Vec<HeaderName> = connection_options(headers)
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named {
         headers.remove(name);
@@ -50,6 +46,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+}
+
+/// The options listed in `Connection` (RFC 9110 7.6.1), trimmed: the names of further
+/// hop-by-hop fields, and `close` or `upgrade`.
+pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
 }
 
 /// Adds this hop to `Via` (RFC 9110 7.6.3): `1.1 portcullis`, `2 portcullis`.

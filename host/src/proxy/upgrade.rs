@@ -54,13 +54,8 @@ impl UpstreamUpgrade {
 /// and named in `Connection`). HTTP/2 requests never do: they have no `Connection` field.
 pub fn from_request(parts: &mut Parts) -> Option<ClientUpgrade> {
     let protocol = parts.headers.get(header::UPGRADE)?.clone();
-    let named = parts
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    let named = super::forward::connection_options(&parts.headers)
+        .any(|option| option.eq_ignore_ascii_case("upgrade"));
     if !named {
         return None;
     }

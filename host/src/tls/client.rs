@@ -5,10 +5,8 @@
 use std::sync::Arc;
 
 use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::PrivateKeyDer;
-use rustls_pki_types::pem::PemObject;
 
-use super::{provider, read, read_certificates};
+use super::{key_error, provider, read_identity, read_roots};
 use crate::config::{Diagnostic, UpstreamProtocol, UpstreamTls};
 
 /// Builds the client configuration of upstream `name`. Unreadable or invalid files are errors
@@ -33,33 +31,17 @@ pub fn config(
     let mut config = match &tls.client_certificate {
         None => builder.with_no_client_auth(),
         Some(spec) => {
-            let chain = read_certificates(&spec.cert).map_err(|e| {
-                vec![Diagnostic::new(
-                    spec.cert_span.clone(),
-                    format!("{what}: client certificate {e}"),
-                    "give a PEM file with the client certificate chain, leaf first",
-                )]
-            })?;
-            let key_error = |message: String| {
-                vec![Diagnostic::new(
-                    spec.key_span.clone(),
-                    message,
-                    "give a PEM file with the client certificate's private key",
-                )]
-            };
-            let bytes = read(&spec.key).map_err(|e| key_error(format!("{what}: key {e}")))?;
-            let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
-                key_error(format!(
-                    "{what}: key file `{}` holds no usable private key: {e}",
-                    spec.key.display()
-                ))
-            })?;
+            let (chain, key) =
+                read_identity(&what, "client certificate", spec).map_err(|e| vec![e])?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
-                key_error(format!(
-                    "{what}: key file `{}` cannot be used with certificate `{}`: {e}",
-                    spec.key.display(),
-                    spec.cert.display()
-                ))
+                vec![key_error(
+                    spec,
+                    format!(
+                        "{what}: key file `{}` cannot be used with certificate `{}`: {e}",
+                        spec.key.display(),
+                        spec.cert.display()
+                    ),
+                )]
             })?
         }
     };
@@ -73,7 +55,6 @@ pub fn config(
 
 /// The trust anchors: the `ca` file's certificates, or the system's.
 fn roots(what: &str, tls: &UpstreamTls) -> Result<RootCertStore, Vec<Diagnostic>> {
-    let mut roots = RootCertStore::empty();
     let ca_error = |message: String| {
         vec![Diagnostic::new(
             tls.ca_span.clone(),
@@ -81,32 +62,20 @@ fn roots(what: &str, tls: &UpstreamTls) -> Result<RootCertStore, Vec<Diagnostic>
             "give `ca`, a PEM file with the CA certificate(s) that issue the targets' certificates",
         )]
     };
-    match &tls.ca {
-        Some(path) => {
-            for certificate in
-                read_certificates(path).map_err(|e| ca_error(format!("{what}: CA {e}")))?
-            {
-                roots.add(certificate).map_err(|e| {
-                    ca_error(format!(
-                        "{what}: CA file `{}` holds an unusable certificate: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                let why = found
-                    .errors
-                    .first()
-                    .map_or_else(|| "none was found".to_owned(), ToString::to_string);
-                return Err(ca_error(format!(
-                    "{what}: the system's root certificates cannot be loaded ({why})"
-                )));
-            }
-        }
+    if let Some(path) = &tls.ca {
+        return read_roots(&format!("{what}: CA"), path).map_err(ca_error);
+    }
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "none was found".to_owned(), ToString::to_string);
+        return Err(ca_error(format!(
+            "{what}: the system's root certificates cannot be loaded ({why})"
+        )));
     }
     Ok(roots)
 }
