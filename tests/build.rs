@@ -5,7 +5,7 @@ mod guests;
 
 use std::path::Path;
 
-const TEST_GUESTS: &[&str] = &["misbehave"];
+const TEST_GUESTS: &[&str] = &["misbehave", "abi-0-1-0"];
 
 fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");

@@ -3,7 +3,7 @@
 //! `grpc-transcode`. `cargo run -p portcullis-tests --example grpc-transcode`, then the `curl`
 //! lines it prints (and examples/grpc-transcode/README.md explains).
 
-use portcullis::access_log::AccessLog;
+use portcullis::access_log::Overrides;
 use portcullis::gateway::Running;
 use portcullis::plugin::RuntimeOptions;
 use portcullis_tests::grpc::{DESCRIPTOR_SET, GrpcUpstream};
@@ -49,7 +49,7 @@ rules = [
         ),
     )?;
     let running =
-        Running::start(&manifest, &RuntimeOptions::default(), AccessLog::default()).await?;
+        Running::start(&manifest, &RuntimeOptions::default(), Overrides::default()).await?;
     println!(
         "\nThe Echo gRPC service is on {}, the gateway on {GATEWAY}. Try:\n\n\
          curl -s -X POST http://{GATEWAY}/v1/echo -H 'content-type: application/json' -d '{{\"message\": \"hello\"}}'\n\

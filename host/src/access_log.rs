@@ -1,8 +1,14 @@
-//! Access logs: one line per request. By default the line is an event on the `access` log target
-//! (in the log's own format). With `--access-log <stdout|FILE>` lines go through a bounded
-//! channel to a writer task that batches them into a buffered writer: the request path never
-//! waits on a write, and a line that finds the channel full is dropped and counted
-//! (`portcullis_access_log_dropped_total`).
+//! Access logs: one line per request, written when the response body has gone (so its byte
+//! counts are exact). By default the line is an event on the `access` log target (in the log's
+//! own format). With a `stdout` or file destination (the manifest's `[access-log]` or
+//! `--access-log`) lines go through a bounded channel to a writer task that batches them into a
+//! buffered writer: the request path never waits on a write, and a line that finds the channel
+//! full is dropped and counted (`portcullis_access_log_dropped_total`).
+//!
+//! Precedence, as in Envoy and Traefik where a command-line flag beats the file: a flag given
+//! on the command line fixes its setting for the life of the process; the manifest's table
+//! decides every setting no flag gives, and a reload that changes it opens the new destination
+//! and swaps it in. The old writer drains what is queued and closes, so no line is lost.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -41,6 +47,16 @@ impl std::str::FromStr for Destination {
     }
 }
 
+impl From<crate::config::AccessLogDestination> for Destination {
+    fn from(destination: crate::config::AccessLogDestination) -> Self {
+        match destination {
+            crate::config::AccessLogDestination::Log => Destination::Log,
+            crate::config::AccessLogDestination::Stdout => Destination::Stdout,
+            crate::config::AccessLogDestination::File(path) => Destination::File(path),
+        }
+    }
+}
+
 /// The line format for a stdout or file destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -48,6 +64,54 @@ pub enum Format {
     Json,
     /// The common log format, followed by `key=value` fields.
     Common,
+}
+
+impl From<crate::config::AccessLogFormat> for Format {
+    fn from(format: crate::config::AccessLogFormat) -> Self {
+        match format {
+            crate::config::AccessLogFormat::Json => Format::Json,
+            crate::config::AccessLogFormat::Common => Format::Common,
+        }
+    }
+}
+
+/// What the command line fixed: `None` where the flag was not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--access-log`.
+    pub destination: Option<Destination>,
+    /// `--access-log-format`.
+    pub format: Option<Format>,
+}
+
+/// Where lines go, in what format, with which context keys: the flags over the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Where lines go.
+    pub destination: Destination,
+    /// Their format (for stdout or a file).
+    pub format: Format,
+    /// The context keys shown; `None` shows all.
+    pub context: Option<Vec<String>>,
+}
+
+impl Settings {
+    /// The flags given in `overrides`, the manifest's `table` for the rest, then the defaults
+    /// (`log`, `json`, every context key).
+    pub fn resolve(overrides: &Overrides, table: &crate::config::AccessLogConfig) -> Self {
+        Self {
+            destination: overrides
+                .destination
+                .clone()
+                .or_else(|| table.destination.clone().map(Into::into))
+                .unwrap_or(Destination::Log),
+            format: overrides
+                .format
+                .or(table.format.map(Into::into))
+                .unwrap_or(Format::Json),
+            context: table.context.clone(),
+        }
+    }
 }
 
 /// One request, as logged.
@@ -72,8 +136,12 @@ pub struct Entry {
     pub upstream: Option<(Arc<Upstream>, usize)>,
     /// The response status.
     pub status: u16,
-    /// The response body's length, when known at the headers (buffered or `content-length`).
-    pub bytes: Option<u64>,
+    /// Response body bytes sent to the client, counted as they went.
+    pub bytes: u64,
+    /// Request body bytes read from the client, counted as they came.
+    pub bytes_received: u64,
+    /// The response body stopped early (the upstream failed or stalled, or the client left).
+    pub aborted: bool,
     /// From arrival to response headers.
     pub duration: Duration,
     /// The upstream's part of it, all tries included.
@@ -116,6 +184,8 @@ impl Entry {
             "target": self.target(),
             "status": self.status,
             "bytes": self.bytes,
+            "bytes_received": self.bytes_received,
+            "aborted": self.aborted,
             "duration_ms": millis(self.duration),
             "upstream_ms": self.upstream_duration.map(millis),
             "plugins_ms": millis(self.plugin_duration),
@@ -135,7 +205,7 @@ impl Entry {
             self.path,
             self.version,
             self.status,
-            self.bytes.map_or("-".into(), |b| b.to_string()),
+            self.bytes,
             self.request_id,
             Hex(&self.trace_id),
             dash(self.route.as_deref()),
@@ -146,6 +216,10 @@ impl Entry {
                 .map_or("-".into(), |d| format!("{:.3}", millis(d))),
             millis(self.plugin_duration),
         );
+        line.push_str(&format!(" bytes_received={}", self.bytes_received));
+        if self.aborted {
+            line.push_str(" aborted=true");
+        }
         for (key, value) in self.context.iter() {
             line.push_str(&format!(" {key}={value:?}"));
         }
@@ -161,6 +235,8 @@ fn millis(d: Duration) -> f64 {
 #[derive(Clone, Default)]
 pub struct AccessLog {
     sink: Option<Sink>,
+    /// The context keys a line shows (`[access-log] context`); `None` shows all.
+    context: Option<Arc<[String]>>,
 }
 
 #[derive(Clone)]
@@ -198,11 +274,22 @@ impl AccessLog {
         tokio::task::spawn_blocking(move || write_lines(receiver, writer, format));
         Ok(Self {
             sink: Some(Sink { sender }),
+            context: None,
         })
     }
 
+    /// Opens the destination of `settings`, showing only its context keys.
+    pub fn open_settings(settings: &Settings) -> Result<Self, OpenError> {
+        let mut log = Self::open(&settings.destination, settings.format)?;
+        log.context = settings.context.as_deref().map(Arc::from);
+        Ok(log)
+    }
+
     /// Logs `entry` without waiting; `false` when it was dropped (the writer is behind).
-    pub fn log(&self, entry: Entry) -> bool {
+    pub fn log(&self, mut entry: Entry) -> bool {
+        if let Some(keys) = &self.context {
+            entry.context.retain(|key| keys.iter().any(|k| k == key));
+        }
         match &self.sink {
             None => {
                 tracing::info!(
@@ -217,6 +304,8 @@ impl AccessLog {
                     target = entry.target(),
                     status = entry.status,
                     bytes = entry.bytes,
+                    bytes_received = entry.bytes_received,
+                    aborted = entry.aborted,
                     duration_us = entry.duration.as_micros() as u64,
                     upstream_us = entry.upstream_duration.map(|d| d.as_micros() as u64),
                     plugins_us = entry.plugin_duration.as_micros() as u64,
@@ -354,7 +443,9 @@ mod tests {
             route: Some("orders".into()),
             upstream: None,
             status: 200,
-            bytes: Some(512),
+            bytes: 512,
+            bytes_received: 0,
+            aborted: false,
             duration: Duration::from_micros(3182),
             upstream_duration: None,
             plugin_duration: Duration::from_micros(311),
@@ -368,7 +459,35 @@ mod tests {
             entry().to_common(),
             "10.0.0.7 - - [28/Nov/2026:19:04:52 +0000] \"GET /orders/42 HTTP/1.1\" 200 512 \
              request_id=r-1 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 route=orders upstream=- \
-             target=- duration_ms=3.182 upstream_ms=- plugins_ms=0.311 consumer=\"alice\""
+             target=- duration_ms=3.182 upstream_ms=- plugins_ms=0.311 bytes_received=0 \
+             consumer=\"alice\""
+        );
+    }
+
+    #[test]
+    fn a_flag_given_on_the_command_line_wins_over_the_table_for_its_setting_only() {
+        use crate::config::{AccessLogConfig, AccessLogDestination, AccessLogFormat};
+        let table = AccessLogConfig {
+            destination: Some(AccessLogDestination::File("/srv/access.log".into())),
+            format: Some(AccessLogFormat::Common),
+            context: Some(vec!["consumer".into()]),
+        };
+        let flags = Overrides {
+            destination: Some(Destination::Stdout),
+            format: None,
+        };
+        assert_eq!(
+            Settings::resolve(&flags, &table),
+            Settings {
+                destination: Destination::Stdout,
+                format: Format::Common,
+                context: Some(vec!["consumer".into()]),
+            }
+        );
+        let none = Settings::resolve(&Overrides::default(), &AccessLogConfig::default());
+        assert_eq!(
+            (none.destination, none.format, none.context),
+            (Destination::Log, Format::Json, None)
         );
     }
 

@@ -59,17 +59,14 @@ enum Command {
         #[arg(long)]
         no_watch: bool,
         /// Where access lines go: `log` (the `access` target of the log), `stdout`, or a file
-        /// (appended to; writes are buffered off the request path).
-        #[arg(long, default_value = "log", env = "PORTCULLIS_ACCESS_LOG")]
-        access_log: access_log::Destination,
-        /// The access line format for `stdout` or a file.
-        #[arg(
-            long,
-            value_enum,
-            default_value = "json",
-            env = "PORTCULLIS_ACCESS_LOG_FORMAT"
-        )]
-        access_log_format: access_log::Format,
+        /// (appended to; writes are buffered off the request path). Given, it overrides the
+        /// manifest's `[access-log] destination`; else that, else `log`.
+        #[arg(long, env = "PORTCULLIS_ACCESS_LOG")]
+        access_log: Option<access_log::Destination>,
+        /// The access line format for `stdout` or a file. Given, it overrides the manifest's
+        /// `[access-log] format`; else that, else `json`.
+        #[arg(long, value_enum, env = "PORTCULLIS_ACCESS_LOG_FORMAT")]
+        access_log_format: Option<access_log::Format>,
     },
     /// Tools for plugin authors, in any language.
     Plugin {
@@ -138,7 +135,10 @@ impl Cli {
                 options,
                 shutdown_timeout,
                 !no_watch,
-                (access_log, access_log_format),
+                access_log::Overrides {
+                    destination: access_log,
+                    format: access_log_format,
+                },
             )),
             Command::Check { manifest } => runtime.block_on(check(manifest, options)),
             Command::Plugin {
@@ -156,15 +156,8 @@ async fn run(
     options: RuntimeOptions,
     shutdown_timeout: Duration,
     watch: bool,
-    (destination, format): (access_log::Destination, access_log::Format),
+    access_log: access_log::Overrides,
 ) -> ExitCode {
-    let access_log = match access_log::AccessLog::open(&destination, format) {
-        Ok(access_log) => access_log,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut running = match Running::start(&manifest, &options, access_log).await {
         Ok(running) => running,
         Err(e) => {

@@ -11,6 +11,7 @@
 mod connection;
 mod diagnostic;
 mod listener;
+mod observe;
 mod plugin;
 mod raw;
 mod state;
@@ -44,6 +45,72 @@ pub struct Manifest {
     pub state: StateConfig,
     /// `[admin]`: the admin API, off unless the table is given.
     pub admin: Option<Admin>,
+    /// `[access-log]`: where access lines go (the command line's flags, when given, win).
+    pub access_log: AccessLogConfig,
+    /// `[tracing]`: span export, off unless `otlp` is given.
+    pub tracing: TracingConfig,
+}
+
+/// The `[access-log]` table (see `docs/observability.md`). Each field is `None` when not written,
+/// so the command line's defaults and flags can be told apart from the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    /// `destination`: `log`, `stdout` or a file (resolved against the manifest's directory).
+    pub destination: Option<AccessLogDestination>,
+    /// `format`: for `stdout` or a file.
+    pub format: Option<AccessLogFormat>,
+    /// `context`: the request-context keys a line shows; `None` shows every key.
+    pub context: Option<Vec<String>>,
+}
+
+/// Where access lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogDestination {
+    /// The `access` target of the process log.
+    Log,
+    /// Standard output.
+    Stdout,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+/// The line format for a stdout or file destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// The common log format, then `key=value` fields.
+    Common,
+}
+
+/// The `[tracing]` table (see `docs/observability.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingConfig {
+    /// `otlp`: where spans are exported; `None` exports nothing.
+    pub otlp: Option<OtlpConfig>,
+    /// `sample-ratio`: the share of new traces (started here) that are sampled, 0 to 1.
+    pub sample_ratio: f64,
+    /// `service-name`: the `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp: None,
+            sample_ratio: 1.0,
+            service_name: "portcullis".to_owned(),
+        }
+    }
+}
+
+/// `[tracing] otlp`: an OTLP/HTTP (protobuf) collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// The URL spans are posted to (`/v1/traces` added when the endpoint has no path).
+    pub endpoint: http::Uri,
+    /// The longest one export may take (default 10s).
+    pub timeout: Duration,
 }
 
 /// The `[state]` table (see `docs/state.md`).

@@ -295,6 +295,9 @@ fn exchange(request: &FixtureRequest) -> Result<Exchange, String> {
         context: Context::default(),
         response: None,
         phase: Phase::Request,
+        // Metrics a plugin records under `plugin test` are kept nowhere.
+        metrics: Default::default(),
+        spans: None,
     })
 }
 

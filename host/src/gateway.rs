@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, Overrides};
 use crate::admin;
 use crate::config::Manifest;
 use crate::plugin::{Runtime, RuntimeOptions, catalog};
+use crate::reload::AccessLogSource;
 use crate::reload::{Reloader, Trigger};
 use crate::snapshot::{Current, LoadError, Snapshot};
 use crate::tls;
@@ -35,6 +36,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The access log's destination could not be opened.
+    #[error(transparent)]
+    AccessLog(#[from] crate::access_log::OpenError),
 }
 
 /// Parses, validates and builds a snapshot of the manifest at `path`, as `portcullis check` does.
@@ -93,26 +97,38 @@ pub struct Running {
 
 impl Running {
     /// Sets up the Wasm runtime, loads `path` and starts serving on its listeners, with access
-    /// lines to `access_log`.
+    /// lines where the command line's `overrides` and the manifest's `[access-log]` say.
     pub async fn start(
         path: &Path,
         options: &RuntimeOptions,
-        access_log: AccessLog,
+        overrides: Overrides,
     ) -> Result<Self, StartError> {
-        Self::start_with_access_log(Arc::new(Runtime::new(options)?), path, access_log).await
+        let runtime = Arc::new(Runtime::new(options)?);
+        Self::start_from(runtime, path, AccessLogSource::Configured(overrides)).await
     }
 
     /// Loads `path` with an existing runtime and starts serving on its listeners, and on the
-    /// admin API's when the manifest has `[admin]`. Access lines go to the `access` log target.
+    /// admin API's when the manifest has `[admin]`. Access lines go where the manifest's
+    /// `[access-log]` says (the `access` log target by default).
     pub async fn start_with(runtime: Arc<Runtime>, path: &Path) -> Result<Self, StartError> {
-        Self::start_with_access_log(runtime, path, AccessLog::default()).await
+        let source = AccessLogSource::Configured(Overrides::default());
+        Self::start_from(runtime, path, source).await
     }
 
-    /// Like [`Running::start_with`], with access lines to `access_log`.
+    /// Like [`Running::start_with`], with access lines to `access_log` whatever the manifest
+    /// says.
     pub async fn start_with_access_log(
         runtime: Arc<Runtime>,
         path: &Path,
         access_log: AccessLog,
+    ) -> Result<Self, StartError> {
+        Self::start_from(runtime, path, AccessLogSource::Fixed(access_log)).await
+    }
+
+    async fn start_from(
+        runtime: Arc<Runtime>,
+        path: &Path,
+        access_log: AccessLogSource,
     ) -> Result<Self, StartError> {
         let reloader = Arc::new(
             Reloader::start(runtime.clone(), path, DEFAULT_SHUTDOWN_TIMEOUT, access_log).await?,

@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod otlp;
 pub mod plugin;
 pub mod proxy;
 pub mod reload;

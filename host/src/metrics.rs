@@ -3,7 +3,10 @@
 //! once per route and snapshot, so a request allocates nothing to be counted.
 //!
 //! Labels are bounded: route ids (never raw paths), plugin names, upstream names and targets
-//! from the manifest, methods folded to the standard nine plus `OTHER`, status classes.
+//! from the manifest, methods folded to the standard nine plus `OTHER`, status classes. The
+//! metrics plugins define themselves (`plugin`) are bounded by that module.
+
+pub mod plugin;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -119,6 +122,8 @@ pub struct Metrics {
     target_healthy: Family<TargetLabels, Gauge>,
     reloads: Family<OutcomeLabels, Counter>,
     access_log_dropped: Counter,
+    trace_spans_dropped: Counter,
+    plugins: Arc<plugin::PluginMetrics>,
     unmatched: OnceLock<RouteMetrics>,
 }
 
@@ -208,6 +213,14 @@ impl Metrics {
             "Access log lines dropped because the writer fell behind",
             access_log_dropped.clone(),
         );
+        let trace_spans_dropped = Counter::default();
+        registry.register(
+            "trace_spans_dropped",
+            "Spans dropped because the OTLP exporter fell behind",
+            trace_spans_dropped.clone(),
+        );
+        let plugins = Arc::new(plugin::PluginMetrics::default());
+        registry.register_collector(Box::new(plugins.clone()));
         Self {
             registry,
             requests,
@@ -222,6 +235,8 @@ impl Metrics {
             target_healthy,
             reloads,
             access_log_dropped,
+            trace_spans_dropped,
+            plugins,
             unmatched: OnceLock::new(),
         }
     }
@@ -243,6 +258,11 @@ impl Metrics {
     pub fn unmatched(&self) -> &RouteMetrics {
         self.unmatched
             .get_or_init(|| RouteMetrics::new(self, UNMATCHED, std::iter::empty()))
+    }
+
+    /// The metrics plugins define (lent to each request's exchange).
+    pub fn plugins(&self) -> &Arc<plugin::PluginMetrics> {
+        &self.plugins
     }
 
     /// Counts a request in flight until the guard drops.
@@ -273,6 +293,16 @@ impl Metrics {
     /// Counts an access log line dropped.
     pub fn access_log_dropped(&self) {
         self.access_log_dropped.inc();
+    }
+
+    /// The counter of dropped spans, for spans handed over when the body ends.
+    pub fn trace_spans_dropped_counter(&self) -> Counter {
+        self.trace_spans_dropped.clone()
+    }
+
+    /// The counter of dropped access lines, for a line written later (when the body ends).
+    pub fn access_log_dropped_counter(&self) -> Counter {
+        self.access_log_dropped.clone()
     }
 
     /// The text exposition of every metric, with target health read from `snapshot` now.

@@ -27,7 +27,7 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, Overrides, Settings};
 use crate::config;
 use crate::gateway::{StartError, load_with_tls};
 use crate::listener::Listener;
@@ -74,8 +74,18 @@ pub struct History {
     pub last: Option<Outcome>,
 }
 
+/// Who decides where access lines go.
+pub enum AccessLogSource {
+    /// A log the caller opened, kept whatever the manifest says (embedding, tests).
+    Fixed(AccessLog),
+    /// The command line's flags over the manifest's `[access-log]`, followed on reload.
+    Configured(Overrides),
+}
+
 /// Owns the snapshot in service and the listeners, and applies reloads one at a time.
 pub struct Reloader {
+    /// For a configured access log: the flags, and the settings in force.
+    access: Mutex<Option<(Overrides, Settings)>>,
     path: PathBuf,
     runtime: Arc<Runtime>,
     current: Arc<Current>,
@@ -110,16 +120,24 @@ struct Bound {
 }
 
 impl Reloader {
-    /// Loads `path` as version 1, binds its listeners and starts serving, with access lines to
-    /// `access_log`. Listeners that a later reload removes get `drain_timeout` to finish their
-    /// requests.
+    /// Loads `path` as version 1, binds its listeners and starts serving, with access lines
+    /// where `access_log` says. Listeners that a later reload removes get `drain_timeout` to
+    /// finish their requests.
     pub async fn start(
         runtime: Arc<Runtime>,
         path: &Path,
         drain_timeout: Duration,
-        access_log: AccessLog,
+        access_log: AccessLogSource,
     ) -> Result<Self, StartError> {
         let snapshot = load_with_tls(&runtime, path, 1, None).await?;
+        let (access_log, access) = match access_log {
+            AccessLogSource::Fixed(log) => (log, None),
+            AccessLogSource::Configured(overrides) => {
+                let settings = Settings::resolve(&overrides, &snapshot.manifest.access_log);
+                let log = AccessLog::open_settings(&settings)?;
+                (log, Some((overrides, settings)))
+            }
+        };
         let mut listeners = Listeners::default();
         let bound = listeners
             .bind_new(&snapshot.manifest.listeners)
@@ -132,6 +150,7 @@ impl Reloader {
         let current = Arc::new(Current::with_access_log(snapshot, access_log));
         listeners.apply(bound, &[], &current, drain_timeout);
         let reloader = Self {
+            access: Mutex::new(access),
             path: path.to_owned(),
             runtime,
             current,
@@ -171,19 +190,32 @@ impl Reloader {
         let previous = self.current.load();
         let version = previous.version + 1;
         let built = match load_with_tls(&self.runtime, &self.path, version, Some(&previous)).await {
-            Ok(snapshot) => match listeners.bind_new(&snapshot.manifest.listeners).await {
-                Ok(bound) => Ok((snapshot, bound)),
-                Err((spec, e)) => Err(vec![format!(
-                    "listener `{}` cannot bind {}: {e}",
-                    spec.name, spec.address
-                )]),
+            Ok(snapshot) => match self.reopen_access_log(&snapshot.manifest.access_log) {
+                Err(e) => Err(vec![format!("{}: {e}", self.path.display())]),
+                Ok(reopened) => match listeners.bind_new(&snapshot.manifest.listeners).await {
+                    Ok(bound) => Ok((snapshot, bound, reopened)),
+                    Err((spec, e)) => Err(vec![format!(
+                        "listener `{}` cannot bind {}: {e}",
+                        spec.name, spec.address
+                    )]),
+                },
             },
             Err(e) => Err(e.errors),
         };
         let result = match built {
-            Ok((snapshot, bound)) => {
+            Ok((snapshot, bound, reopened)) => {
                 let snapshot = Arc::new(snapshot);
                 self.current.swap(snapshot.clone());
+                if let Some((log, settings)) = reopened {
+                    // Requests in flight keep the log they started with; its writer drains
+                    // their lines, then closes.
+                    self.current.set_access_log(log);
+                    if let Ok(mut access) = self.access.lock()
+                        && let Some((_, in_force)) = access.as_mut()
+                    {
+                        *in_force = settings;
+                    }
+                }
                 listeners.apply(
                     bound,
                     &snapshot.manifest.listeners,
@@ -229,6 +261,23 @@ impl Reloader {
             history.last = Some(outcome);
         }
         result
+    }
+
+    /// The access log a reload to `table` needs, when it changes where or how lines are
+    /// written; `None` when it changes nothing (or the log is fixed).
+    fn reopen_access_log(
+        &self,
+        table: &crate::config::AccessLogConfig,
+    ) -> Result<Option<(AccessLog, Settings)>, crate::access_log::OpenError> {
+        let access = self.access.lock().map(|a| a.clone()).unwrap_or_default();
+        let Some((overrides, in_force)) = access else {
+            return Ok(None);
+        };
+        let settings = Settings::resolve(&overrides, table);
+        if settings == in_force {
+            return Ok(None);
+        }
+        Ok(Some((AccessLog::open_settings(&settings)?, settings)))
     }
 
     /// Stops every listener (active and draining): no new connections, requests in flight get

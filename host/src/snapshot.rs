@@ -55,6 +55,9 @@ pub struct Snapshot {
     /// The TLS acceptor of each listener, indexed like `manifest.listeners` (`None` for plain
     /// ones); read at each new connection, so new certificates apply without a restart.
     pub acceptors: Vec<Option<crate::tls::TlsAcceptor>>,
+    /// The span exporter of `[tracing]`, when it names a collector; carried over by reloads
+    /// that leave `[tracing]` as it was.
+    pub tracer: Option<Arc<crate::otlp::Tracer>>,
 }
 
 /// A manifest that could not be turned into a snapshot: every problem, rendered against the
@@ -180,6 +183,11 @@ impl Snapshot {
                 manifest.source.path.display()
             ));
         }
+        let tracer = match previous.filter(|p| p.manifest.tracing == manifest.tracing) {
+            Some(previous) => previous.tracer.clone(),
+            None if errors.is_empty() => crate::otlp::Tracer::start(&manifest.tracing),
+            None => None,
+        };
         match router {
             Some(router) if errors.is_empty() => Ok(Self {
                 version,
@@ -190,6 +198,7 @@ impl Snapshot {
                 state,
                 upstreams,
                 acceptors: Vec::new(),
+                tracer,
             }),
             _ => Err(LoadError { errors }),
         }
@@ -280,7 +289,8 @@ fn config_help(error: &crate::plugin::ConfigureError) -> Option<String> {
 pub struct Current {
     snapshot: ArcSwap<Snapshot>,
     metrics: Metrics,
-    access_log: crate::access_log::AccessLog,
+    /// Swapped when a reload changes `[access-log]`; a request keeps the one it started with.
+    access_log: ArcSwap<crate::access_log::AccessLog>,
 }
 
 impl Current {
@@ -295,7 +305,7 @@ impl Current {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: Metrics::new(),
-            access_log,
+            access_log: ArcSwap::from_pointee(access_log),
         }
     }
 
@@ -304,9 +314,15 @@ impl Current {
         &self.metrics
     }
 
-    /// Where access lines go.
-    pub fn access_log(&self) -> &crate::access_log::AccessLog {
-        &self.access_log
+    /// Where access lines go now.
+    pub fn access_log(&self) -> Arc<crate::access_log::AccessLog> {
+        self.access_log.load_full()
+    }
+
+    /// Sends access lines to `access_log` from now on. The writer of the previous one finishes
+    /// the lines already queued (and those of requests still in flight), then closes.
+    pub fn set_access_log(&self, access_log: crate::access_log::AccessLog) {
+        self.access_log.store(Arc::new(access_log));
     }
 
     /// The snapshot for a new request.

@@ -1,6 +1,6 @@
 //! Write [Portcullis](https://github.com/portcullis-gateway/portcullis) gateway plugins in Rust.
 //!
-//! A plugin is a WebAssembly component implementing the `portcullis:plugin@0.1.0` WIT world.
+//! A plugin is a WebAssembly component implementing the `portcullis:plugin@0.1.1` WIT world.
 //! This crate generates the bindings once and hides them behind a [`Plugin`] trait with a default
 //! for every phase and a typed config, so a plugin implements only what it needs:
 //!
@@ -39,8 +39,8 @@
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file is the component.
 //!
 //! Besides the request ([`Request`], [`Response`]), a plugin may use the request [`context`],
-//! the gateway's [`log`], and shared [`state`] that outlives the request (counters, rate limits,
-//! key/values, in process or in Redis).
+//! the gateway's [`log`], shared [`state`] that outlives the request (counters, rate limits,
+//! key/values, in process or in Redis), and [`metrics`] of its own on the gateway's `/metrics`.
 //!
 //! Why the config is typed: `init` deserializes the manifest's `config` table into
 //! [`Plugin::Config`] once, when the gateway loads the manifest, so a typo fails
@@ -51,6 +51,7 @@
 pub mod context;
 mod http;
 pub mod log;
+pub mod metrics;
 pub mod query;
 mod reply;
 pub mod state;
@@ -190,7 +191,7 @@ macro_rules! export_plugin {
             }
 
             // Exports exist only in the component; a native build (for unit tests and clippy)
-            // would hand names like `portcullis:plugin/handler@0.1.0#init` to the system linker.
+            // would hand names like `portcullis:plugin/handler@0.1.1#init` to the system linker.
             #[cfg(target_arch = "wasm32")]
             $crate::bindings::__export_portcullis_world!(__PortcullisHandler with_types_in $crate::bindings);
         };

@@ -1,6 +1,7 @@
 //! End-to-end specifications of the gateway: real sockets on 127.0.0.1, real upstreams, real
 //! Wasm components built from this repository.
 
+mod access_log;
 mod acl;
 mod balancing;
 mod basic_auth;
@@ -19,6 +20,7 @@ mod jwt_auth;
 mod key_auth;
 mod limits;
 mod observability;
+mod plugin_metrics;
 mod protocols;
 mod rate_limit;
 mod reload;
@@ -31,5 +33,6 @@ mod sandbox;
 mod shutdown;
 mod state;
 mod tls;
+mod trace_export;
 mod upstream_protocols;
 mod websocket;

@@ -33,7 +33,8 @@ pub struct TestGateway {
 
 impl TestGateway {
     /// Starts a gateway on `manifest`. In the text, `@MISBEHAVE@` is replaced by the path of the
-    /// `misbehave` test component; listeners should use `127.0.0.1:0`.
+    /// `misbehave` test component and `@ABI_0_1_0@` by that of `abi-0-1-0`; listeners should
+    /// use `127.0.0.1:0`.
     pub async fn start(manifest: &str) -> Self {
         Self::try_start(manifest)
             .await
@@ -56,26 +57,31 @@ impl TestGateway {
     /// Like `start`, with access lines written by `access_log` instead of the log.
     pub async fn start_with_access_log(manifest: &str, access_log: AccessLog) -> Self {
         let dir = tempfile::tempdir().expect("a directory");
-        Self::try_start_with(dir, manifest, access_log)
+        Self::try_start_with(dir, manifest, Some(access_log))
             .await
             .unwrap_or_else(|e| panic!("the gateway did not start:\n{e}"))
     }
 
     async fn try_start_in(dir: tempfile::TempDir, manifest: &str) -> Result<Self, String> {
-        Self::try_start_with(dir, manifest, AccessLog::default()).await
+        Self::try_start_with(dir, manifest, None).await
     }
 
+    /// Starts with access lines to `access_log`, or where the manifest's `[access-log]` says.
     async fn try_start_with(
         dir: tempfile::TempDir,
         manifest: &str,
-        access_log: AccessLog,
+        access_log: Option<AccessLog>,
     ) -> Result<Self, String> {
         let path = dir.path().join("portcullis.toml");
-        let text = manifest.replace("@MISBEHAVE@", crate::guests::MISBEHAVE);
+        let text = manifest
+            .replace("@MISBEHAVE@", crate::guests::MISBEHAVE)
+            .replace("@ABI_0_1_0@", crate::guests::ABI_0_1_0);
         std::fs::write(&path, text).map_err(|e| e.to_string())?;
-        let running = Running::start_with_access_log(runtime(), &path, access_log)
-            .await
-            .map_err(|e| e.to_string())?;
+        let running = match access_log {
+            Some(access_log) => Running::start_with_access_log(runtime(), &path, access_log).await,
+            None => Running::start_with(runtime(), &path).await,
+        };
+        let running = running.map_err(|e| e.to_string())?;
         Ok(Self {
             running: Some(running),
             dir,

@@ -7,6 +7,7 @@ pub mod grpc;
 pub mod logs;
 pub mod manifest;
 pub mod metrics;
+pub mod otlp;
 pub mod redis;
 pub mod tls;
 pub mod upstream;

@@ -324,6 +324,32 @@ pub(super) struct RawAdmin {
     pub(super) token: Option<Spanned<String>>,
 }
 
+/// The `[access-log]` table: where access lines go, in which format, with which context.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawAccessLog {
+    pub(super) destination: Option<Spanned<String>>,
+    pub(super) format: Option<Spanned<String>>,
+    pub(super) context: Option<Vec<Spanned<String>>>,
+}
+
+/// The `[tracing]` table: span export.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTracing {
+    pub(super) otlp: Option<Spanned<RawOtlp>>,
+    pub(super) sample_ratio: Option<Spanned<f64>>,
+    pub(super) service_name: Option<Spanned<String>>,
+}
+
+/// `[tracing] otlp`: the OTLP/HTTP collector.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawOtlp {
+    pub(super) endpoint: Spanned<String>,
+    pub(super) timeout: Option<Spanned<Text>>,
+}
+
 /// A route and its plugin entries.
 pub(super) type RouteSection = (Named<RawRoute>, Vec<Entry<RawPlugin>>);
 
@@ -338,6 +364,10 @@ pub(super) struct RawManifest {
     pub(super) state: Option<(Span, RawState)>,
     /// `[admin]`, with the span of its key.
     pub(super) admin: Option<(Span, RawAdmin)>,
+    /// `[access-log]`, with the span of its key.
+    pub(super) access_log: Option<(Span, RawAccessLog)>,
+    /// `[tracing]`, with the span of its key.
+    pub(super) tracing: Option<(Span, RawTracing)>,
     /// How many `[listeners.*]` sections there are, including broken ones.
     pub(super) declared_listeners: usize,
     /// Every upstream name, including broken sections', so routes naming them are not blamed.
@@ -351,6 +381,8 @@ const TOP_KEYS: &[&str] = &[
     "routes",
     "state",
     "admin",
+    "access-log",
+    "tracing",
 ];
 
 /// Deserializes each section of `doc` separately, collecting errors.
@@ -392,6 +424,16 @@ pub(super) fn split(doc: DeTable<'_>, errors: &mut Vec<Diagnostic>) -> RawManife
             "state" => {
                 if let Some(state) = deserialize(value, "`[state]`", errors) {
                     raw.state = Some((key_span, state));
+                }
+            }
+            "access-log" => {
+                if let Some(table) = deserialize(value, "`[access-log]`", errors) {
+                    raw.access_log = Some((key_span, table));
+                }
+            }
+            "tracing" => {
+                if let Some(table) = deserialize(value, "`[tracing]`", errors) {
+                    raw.tracing = Some((key_span, table));
                 }
             }
             "admin" => {

@@ -318,3 +318,40 @@ fn config_files_base64_put_a_binary_files_bytes_into_the_plugin_config_in_base64
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_access_log_table_gives_a_file_beside_the_manifest_a_format_and_context_keys() {
+    let text = format!(
+        "{MINIMAL}\n[access-log]\ndestination = \"logs/access.log\"\nformat = \"common\"\ncontext = [\"consumer\"]\n"
+    );
+    let m = parse(&text).unwrap();
+    assert_eq!(
+        m.access_log,
+        AccessLogConfig {
+            destination: Some(AccessLogDestination::File(
+                Path::new("").join("logs/access.log")
+            )),
+            format: Some(AccessLogFormat::Common),
+            context: Some(vec!["consumer".into()]),
+        }
+    );
+    // Without the table, nothing is decided: the command line's defaults apply.
+    assert_eq!(
+        parse(MINIMAL).unwrap().access_log,
+        AccessLogConfig::default()
+    );
+}
+
+#[test]
+fn tracing_is_off_unless_a_collector_is_named_and_its_path_defaults_to_v1_traces() {
+    assert_eq!(parse(MINIMAL).unwrap().tracing.otlp, None);
+    let text = format!(
+        "{MINIMAL}\n[tracing]\nsample-ratio = 0.25\nservice-name = \"edge\"\notlp = {{ endpoint = \"http://127.0.0.1:4318\", timeout = \"2s\" }}\n"
+    );
+    let tracing = parse(&text).unwrap().tracing;
+    let otlp = tracing.otlp.unwrap();
+    assert_eq!(otlp.endpoint.to_string(), "http://127.0.0.1:4318/v1/traces");
+    assert_eq!(otlp.timeout, Duration::from_secs(2));
+    assert_eq!(tracing.sample_ratio, 0.25);
+    assert_eq!(tracing.service_name, "edge");
+}

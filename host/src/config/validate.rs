@@ -83,6 +83,14 @@ pub(super) fn manifest(
     let admin = raw
         .admin
         .and_then(|(span, admin)| self::admin(span, admin, errors));
+    let access_log = raw
+        .access_log
+        .map(|(_, table)| super::observe::access_log(table, base, errors))
+        .unwrap_or_default();
+    let tracing = raw
+        .tracing
+        .map(|(_, table)| super::observe::tracing(table, errors))
+        .unwrap_or_default();
     complete.then_some(Manifest {
         source,
         listeners,
@@ -91,6 +99,8 @@ pub(super) fn manifest(
         routes,
         state,
         admin,
+        access_log,
+        tracing,
     })
 }
 

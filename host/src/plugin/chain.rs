@@ -119,8 +119,16 @@ impl Chain {
             }
             let started = std::time::Instant::now();
             let (back, result) = plugin.call(exchange, Phase::OnRequest, held).await;
-            metrics.plugin_call(index, PluginPhase::OnRequest, started.elapsed());
+            let elapsed = started.elapsed();
+            metrics.plugin_call(index, PluginPhase::OnRequest, elapsed);
             exchange = back;
+            trace_call(
+                &mut exchange,
+                plugin,
+                PluginPhase::OnRequest,
+                started,
+                &result,
+            );
             match result {
                 Ok(Outcome::Request(RequestAction::Continue)) | Ok(Outcome::Response) => {}
                 Ok(Outcome::Request(RequestAction::Respond(reply))) => {
@@ -172,6 +180,13 @@ impl Chain {
             let (back, result) = plugin.call(exchange, Phase::OnResponse, held).await;
             metrics.plugin_call(index, PluginPhase::OnResponse, started.elapsed());
             exchange = back;
+            trace_call(
+                &mut exchange,
+                plugin,
+                PluginPhase::OnResponse,
+                started,
+                &result,
+            );
             if let Err(error) = result
                 && let Some(failure) =
                     apply_policy(plugin, "on-response", error, &exchange, metrics)
@@ -191,6 +206,33 @@ impl Chain {
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()
     }
+}
+
+/// Adds the span of a plugin call that began at `started` to a traced request.
+fn trace_call(
+    exchange: &mut Exchange,
+    plugin: &ConfiguredPlugin,
+    phase: PluginPhase,
+    started: std::time::Instant,
+    result: &Result<Outcome, CallError>,
+) {
+    let Some(spans) = exchange.spans.as_mut() else {
+        return;
+    };
+    let outcome = match result {
+        Ok(Outcome::Request(RequestAction::Continue)) => "continue",
+        Ok(Outcome::Request(RequestAction::Respond(_))) => "respond",
+        Ok(Outcome::Response) => "ok",
+        Err(error) => error.kind(),
+    };
+    spans.plugin(
+        plugin.name(),
+        &exchange.route,
+        phase,
+        started,
+        started.elapsed(),
+        outcome,
+    );
 }
 
 /// Logs a failed call and decides, by the plugin's failure policy, whether the request fails.

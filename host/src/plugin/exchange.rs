@@ -48,6 +48,10 @@ pub struct Exchange {
     pub response: Option<ResponseState>,
     /// The phase of the call in progress.
     pub phase: Phase,
+    /// Where the plugins' own metrics go (the process's, shared by every request).
+    pub metrics: Arc<crate::metrics::plugin::PluginMetrics>,
+    /// The request's spans, when it is traced (`[tracing]`); each plugin call adds one.
+    pub spans: Option<Box<crate::otlp::RequestSpans>>,
 }
 
 /// A response as plugins see it in `on-response`.
@@ -89,6 +93,11 @@ impl Context {
     /// Removes `key`.
     pub fn remove(&mut self, key: &str) {
         self.entries.retain(|(k, _)| k != key);
+    }
+
+    /// Keeps only the keys for which `keep` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|(k, _)| keep(k));
     }
 
     /// Every key/value, in the order they were first set.

@@ -1,5 +1,5 @@
 //! The host side of the WIT imports: `http` (the request and response resources), `context`,
-//! `log` and `state`. Each function reads or edits the exchange lent to the store for the current
+//! `log`, `state` and `metrics`. Each function reads or edits the exchange lent to the store for the current
 //! call, or (`state`) the plugin's namespace of the shared state.
 
 use std::str::FromStr;
@@ -10,9 +10,10 @@ use http::{HeaderMap, Method, StatusCode};
 use wasmtime::component::Resource;
 
 use super::bindings::Header;
-use super::bindings::portcullis::plugin::{context, http as wit_http, log, state, types};
+use super::bindings::portcullis::plugin::{context, http as wit_http, log, metrics, state, types};
 use super::exchange::{Exchange, Phase, RequestHandle, ResponseHandle};
 use super::store::InstanceState;
+use crate::metrics::plugin::Sample;
 
 type EditResult = Result<(), String>;
 
@@ -445,6 +446,44 @@ impl state::Host for InstanceState {
 
     async fn delete(&mut self, key: String) -> Result<(), state::StateError> {
         self.state.delete(&key).await.map_err(wit_state_error)
+    }
+}
+
+impl metrics::Host for InstanceState {
+    fn counter_add(
+        &mut self,
+        name: String,
+        labels: Vec<(String, String)>,
+        value: u64,
+    ) -> Result<(), metrics::MetricError> {
+        self.record_metric(&name, labels, Sample::Counter(value))
+    }
+
+    fn histogram_record(
+        &mut self,
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+    ) -> Result<(), metrics::MetricError> {
+        self.record_metric(&name, labels, Sample::Histogram(value))
+    }
+}
+
+impl InstanceState {
+    /// Records a plugin's sample under its name and the request's route (a global plugin's
+    /// samples go under each route it serves, as its call durations do).
+    fn record_metric(
+        &self,
+        name: &str,
+        labels: Vec<(String, String)>,
+        sample: Sample,
+    ) -> Result<(), String> {
+        let ex = self
+            .exchange()
+            .ok_or("metrics are recorded during a request, not in init")?;
+        ex.metrics
+            .record(&self.tag.plugin, &ex.route, name, labels, sample)
+            .map_err(|e| e.to_string())
     }
 }
 

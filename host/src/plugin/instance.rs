@@ -193,7 +193,7 @@ impl ConfiguredPlugin {
             })?;
         let pre = bindings::PluginPre::new(instance_pre).map_err(|e| {
             ConfigureError::Link(format!(
-                "does not implement the `portcullis:plugin/plugin@0.1.0` world: {e:#}"
+                "does not implement the `portcullis:plugin/plugin@0.1.1` world: {e:#}"
             ))
         })?;
         let cpu_ticks = (spec.limits.cpu.as_micros() / EPOCH_TICK.as_micros()).max(1);

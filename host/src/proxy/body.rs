@@ -3,6 +3,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -107,6 +109,137 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// A body whose data bytes are counted as they pass, into a counter shared with whoever needs
+/// the total (the access line's `bytes_received`).
+pub struct Counted<B> {
+    body: B,
+    count: Arc<AtomicU64>,
+}
+
+impl<B> Counted<B> {
+    /// Counts `body`'s data into `count`.
+    pub fn new(body: B, count: Arc<AtomicU64>) -> Self {
+        Self { body, count }
+    }
+}
+
+impl<B> Body for Counted<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// How a response body to the client ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every byte was handed to the connection.
+    Complete,
+    /// It stopped early: the upstream failed or stalled, or the client went away.
+    Aborted,
+}
+
+/// A response body that counts its data bytes and calls `done` once, with the count and how
+/// it ended, when it ends, fails or is dropped: the access line is written then, so its byte
+/// count is exact even for a streamed body. `ends_unpolled` says that a drop before the end
+/// is still complete (a `HEAD` answer, whose body the connection never sends).
+pub fn observed<F>(body: ProxyBody, ends_unpolled: bool, done: F) -> ProxyBody
+where
+    F: FnOnce(u64, Ending) + Send + Sync + Unpin + 'static,
+{
+    Observed {
+        body,
+        sent: 0,
+        ends_unpolled,
+        done: Some(done),
+    }
+    .boxed()
+}
+
+struct Observed<F: FnOnce(u64, Ending)> {
+    body: ProxyBody,
+    sent: u64,
+    ends_unpolled: bool,
+    done: Option<F>,
+}
+
+impl<F: FnOnce(u64, Ending)> Observed<F> {
+    fn finish(&mut self, ending: Ending) {
+        if let Some(done) = self.done.take() {
+            done(self.sent, ending);
+        }
+    }
+}
+
+impl<F: FnOnce(u64, Ending) + Unpin> Body for Observed<F> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.sent += data.len() as u64;
+                }
+                if this.body.is_end_stream() {
+                    this.finish(Ending::Complete);
+                }
+            }
+            Poll::Ready(None) => this.finish(Ending::Complete),
+            Poll::Ready(Some(Err(_))) => this.finish(Ending::Aborted),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl<F: FnOnce(u64, Ending)> Drop for Observed<F> {
+    fn drop(&mut self) {
+        let ending = if self.ends_unpolled || self.body.is_end_stream() {
+            Ending::Complete
+        } else {
+            Ending::Aborted
+        };
+        self.finish(ending);
     }
 }
 

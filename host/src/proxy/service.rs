@@ -3,16 +3,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::Scheme;
 use http::{Request, Response, StatusCode, Version};
-use http_body::Body as _;
 use hyper::body::Incoming;
 
-use super::body::{self, BufferError, ProxyBody};
+use super::body::{self, BufferError, Counted, Ending, ProxyBody};
 use super::error::{ErrorKind, ProxyError};
 use super::forward;
 use super::request_id;
@@ -53,6 +53,10 @@ struct Seen {
     plugin_duration: Duration,
     /// The upstream's circuit breaker refused the request.
     breaker_rejected: bool,
+    /// When the first try to the upstream started.
+    upstream_sent: Option<Instant>,
+    /// The request's spans, when it is traced; lent to the exchange while plugins run.
+    spans: Option<Box<crate::otlp::RequestSpans>>,
 }
 
 /// Handles one request against the snapshot in service.
@@ -66,11 +70,26 @@ pub async fn handle(
     let _active = metrics.enter();
     let snapshot = current.load();
     let id = request_id::from_request(request.headers());
-    let trace = TraceContext::from_headers(request.headers());
+    let mut trace = TraceContext::from_headers(request.headers());
+    let tracer = snapshot.tracer.as_ref();
+    if let Some(tracer) = tracer
+        && trace.parent_id.is_none()
+    {
+        // A trace that starts here is sampled at `[tracing] sample-ratio`; one continued from
+        // the caller keeps the caller's decision.
+        trace.flags = u8::from(tracer.sample_new_trace());
+    }
     let method = request.method().clone();
     let version = request.version();
     let path = request.uri().path().to_owned();
+    let received = Arc::new(AtomicU64::new(0));
+    let request = request.map(|incoming| Counted::new(incoming, received.clone()));
     let mut seen = Seen::default();
+    if let Some(tracer) = tracer.filter(|_| trace.flags & 1 == 1) {
+        let state = request.headers().get("tracestate");
+        let state = state.and_then(|v| v.to_str().ok());
+        seen.spans = Some(tracer.begin(&trace, state, started));
+    }
     let mut response = match proxy(&snapshot, metrics, request, conn, &id, &trace, &mut seen).await
     {
         Ok(response) => response,
@@ -94,7 +113,27 @@ pub async fn handle(
     if let Some(route) = route.filter(|_| seen.breaker_rejected) {
         metrics.breaker_rejected(route.upstream.name());
     }
-    let entry = Entry {
+    let mut spans = seen.spans.take();
+    if let (Some(spans), Some(sent), Some(route)) = (spans.as_mut(), seen.upstream_sent, route) {
+        spans.upstream(crate::otlp::UpstreamCall {
+            upstream: route.upstream.name(),
+            target: seen
+                .upstream
+                .as_ref()
+                .and_then(|(u, i)| u.target(*i))
+                .map(|t| t.to_string()),
+            sent,
+            elapsed: seen.upstream_duration.unwrap_or_default(),
+        });
+    }
+    let spans_dropped = spans
+        .as_ref()
+        .map(|_| metrics.trace_spans_dropped_counter());
+    let bodiless = method == http::Method::HEAD
+        || response.status() == StatusCode::NO_CONTENT
+        || response.status() == StatusCode::NOT_MODIFIED
+        || response.status().is_informational();
+    let mut entry = Entry {
         time: SystemTime::now(),
         request_id: id,
         trace_id: trace.trace_id,
@@ -105,22 +144,45 @@ pub async fn handle(
         route: route.map(|r| r.id.clone()),
         upstream: seen.upstream,
         status,
-        bytes: response.body().size_hint().exact(),
+        bytes: 0,
+        bytes_received: 0,
+        aborted: false,
         duration: elapsed,
         upstream_duration: seen.upstream_duration,
         plugin_duration: seen.plugin_duration,
         context,
     };
-    if !current.access_log().log(entry) {
-        metrics.access_log_dropped();
-    }
-    response
+    // The line is written when the body has gone (or stopped), so its byte counts are exact.
+    let access_log = current.access_log();
+    let dropped = metrics.access_log_dropped_counter();
+    response.map(|body| {
+        body::observed(body, bodiless, move |sent, ending| {
+            entry.bytes = sent;
+            entry.bytes_received = received.load(Ordering::Relaxed);
+            entry.aborted = ending == Ending::Aborted;
+            if let (Some(spans), Some(spans_dropped)) = (spans, spans_dropped) {
+                let served = crate::otlp::Served {
+                    method: entry.method.as_str(),
+                    path: &entry.path,
+                    route: entry.route.as_deref(),
+                    status: entry.status,
+                    request_id: &entry.request_id,
+                    client: entry.client.to_string(),
+                    aborted: entry.aborted,
+                };
+                spans.finish(served, &spans_dropped);
+            }
+            if !access_log.log(entry) {
+                dropped.inc();
+            }
+        })
+    })
 }
 
 async fn proxy(
     snapshot: &Snapshot,
     metrics: &Metrics,
-    request: Request<Incoming>,
+    request: Request<Counted<Incoming>>,
     conn: ConnInfo,
     id: &Arc<str>,
     trace: &TraceContext,
@@ -234,6 +296,8 @@ async fn proxy(
         context,
         response: None,
         phase: Phase::Request,
+        metrics: metrics.plugins().clone(),
+        spans: seen.spans.take(),
     });
     let plugins_started = Instant::now();
     let (mut exchange, verdict, state) = route.chain.on_request(exchange, route_metrics).await;
@@ -304,17 +368,18 @@ async fn proxy(
     };
     // Plugins that ran `on-request` see the response, last first.
     let plugins_started = Instant::now();
-    let (exchange, result) = route
+    let (mut exchange, result) = route
         .chain
         .on_response(exchange, ran, state, route_metrics)
         .await;
     seen.plugin_duration += plugins_started.elapsed();
+    seen.spans = exchange.spans.take();
     let response = respond_after_chain(exchange, result.err(), streaming)?;
     switch_protocols(response, client_upgrade, route)
 }
 
 /// A request body streamed to the upstream, under the route's `idle-timeout`.
-fn request_stream(incoming: Incoming, route: &RouteRuntime) -> ProxyBody {
+fn request_stream(incoming: Counted<Incoming>, route: &RouteRuntime) -> ProxyBody {
     match route.idle_timeout {
         Some(idle) => body::tracked(incoming, (), Some(idle)),
         None => body::streamed(incoming),
@@ -505,6 +570,7 @@ async fn forward_upstream(
     let key = upstream.hash_key(request.headers(), conn.peer.ip());
 
     let sent = Instant::now();
+    seen.upstream_sent = Some(sent);
     let tried = tokio::time::timeout(route.timeout, retry::send(route, request, key)).await;
     seen.upstream_duration = Some(sent.elapsed());
     let answer = match tried {
@@ -536,7 +602,7 @@ async fn forward_upstream(
     Ok(response.map(|incoming| body::tracked(incoming, held, route.idle_timeout)))
 }
 
-pub(super) fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {
+pub(crate) fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {
     use std::error::Error;
     let mut text = error.to_string();
     let mut source = error.source();

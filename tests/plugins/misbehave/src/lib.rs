@@ -9,6 +9,13 @@
 //! `shared` uses the host's state: it counts requests in a shared counter and remembers the
 //! previous request's path in the key/value store (`/forget` deletes it), and reports both in
 //! `x-shared-count` and `x-previous-path`.
+//!
+//! `metrics` emits metrics of its own: in `on-request` the counter `requests_seen` (label
+//! `method`), the counter `by_label` (label `value` from the `x-metric-label` header, when
+//! given: to test the cardinality bound) and a counter named by the `x-metric-name` header
+//! (to test invalid names: the host's error comes back in `x-metric-error`); in `on-response`
+//! the histogram `path_bytes`, the request path's length. `context` sets the request context
+//! keys `consumer` (`alice`) and `internal` (`hidden`), for the access log's `context` filter.
 
 // Only the component is ever used; a native build (clippy, `cargo test --workspace`) sees no caller.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -16,7 +23,9 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use portcullis_sdk::{Action, Error, Needs, Plugin, Request, Response, export_plugin, state};
+use portcullis_sdk::{
+    Action, Error, Needs, Plugin, Request, Response, context, export_plugin, metrics, state,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -34,6 +43,8 @@ enum Mode {
     ReadAll,
     Bodies,
     Shared,
+    Metrics,
+    Context,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +61,8 @@ struct Misbehave {
     requests: Cell<u64>,
     /// `shared`: the counter's value and the previous path, for `on_response`.
     shared: RefCell<Option<(i64, String)>>,
+    /// `metrics`: the error the host gave for `x-metric-name`, for `on_response`.
+    metric_error: RefCell<Option<String>>,
 }
 
 impl Plugin for Misbehave {
@@ -64,6 +77,7 @@ impl Plugin for Misbehave {
             after: config.after,
             requests: Cell::new(0),
             shared: RefCell::new(None),
+            metric_error: RefCell::new(None),
         })
     }
 
@@ -93,6 +107,22 @@ impl Plugin for Misbehave {
                     )?;
                 }
                 *self.shared.borrow_mut() = Some((count, previous.unwrap_or_else(|| "-".into())));
+                Ok(Action::Continue)
+            }
+            Mode::Context => {
+                context::set("consumer", "alice");
+                context::set("internal", "hidden");
+                Ok(Action::Continue)
+            }
+            Mode::Metrics => {
+                metrics::counter("requests_seen", &[("method", &req.method())], 1)?;
+                if let Some(value) = req.header("x-metric-label") {
+                    metrics::counter("by_label", &[("value", &value)], 1)?;
+                }
+                if let Some(name) = req.header("x-metric-name") {
+                    let refused = metrics::counter(&name, &[], 1).err();
+                    *self.metric_error.borrow_mut() = refused.map(|e| e.to_string());
+                }
                 Ok(Action::Continue)
             }
             Mode::Bodies => {
@@ -127,8 +157,14 @@ impl Plugin for Misbehave {
         }
     }
 
-    fn on_response(&self, _req: &Request, resp: &Response) -> Result<(), Error> {
+    fn on_response(&self, req: &Request, resp: &Response) -> Result<(), Error> {
         resp.set_header("x-misbehave", "ok")?;
+        if self.mode == Mode::Metrics {
+            metrics::histogram("path_bytes", &[], req.path().len() as f64)?;
+            if let Some(error) = self.metric_error.borrow_mut().take() {
+                resp.set_header("x-metric-error", &error)?;
+            }
+        }
         if self.mode == Mode::Bodies {
             let body = resp.body().ok_or("the response body was not lent")?;
             let mut wrapped = b"wrapped:".to_vec();
