@@ -90,12 +90,12 @@ async fn plugin_counters_and_histograms_reach_metrics_labelled_by_plugin_and_rou
     assert_eq!(value(&samples, seen, &on("other", "b", "GET")), Some(1.0));
     assert_eq!(value(&samples, seen, &on("other", "a", "GET")), None);
 
-    // `path_bytes` observed the path's length in on-response: 4 bytes three times, 2 once.
+    // `path_bytes` observed the path's length in on-response: 5 bytes (`/a/xy`) three times, 2 once.
     let count = "portcullis_plugin_path_bytes_count";
     let sum = "portcullis_plugin_path_bytes_sum";
     let a = [("plugin", "counted"), ("route", "a")];
     assert_eq!(value(&samples, count, &a), Some(4.0));
-    assert_eq!(value(&samples, sum, &a), Some(3.0 * 4.0 + 2.0));
+    assert_eq!(value(&samples, sum, &a), Some(3.0 * 5.0 + 2.0));
     let bucket = |le| {
         let labels = [("plugin", "counted"), ("route", "a"), ("le", le)];
         value(&samples, "portcullis_plugin_path_bytes_bucket", &labels)
