@@ -232,7 +232,7 @@ impl RequestSpans {
 
     /// Ends the request's span now and hands every span to the exporter; spans that find its
     /// queue full are counted in `dropped`.
-    pub fn finish(mut self: Box<Self>, served: Served<'_>, dropped: &Counter) {
+    pub fn finish(mut self, served: Served<'_>, dropped: &Counter) {
         let mut attributes = vec![
             proto::KeyValue::string("http.request.method", served.method),
             proto::KeyValue::string("url.path", served.path),

@@ -129,5 +129,7 @@ fn exchange() -> Box<Exchange> {
         context: Context::default(),
         response: None,
         phase: ExchangePhase::Request,
+        metrics: Default::default(),
+        spans: None,
     })
 }

@@ -170,7 +170,7 @@ pub async fn handle(
                     client: entry.client.to_string(),
                     aborted: entry.aborted,
                 };
-                spans.finish(served, &spans_dropped);
+                (*spans).finish(served, &spans_dropped);
             }
             if !access_log.log(entry) {
                 dropped.inc();
