@@ -191,7 +191,10 @@ impl Reloader {
         let version = previous.version + 1;
         let built = match load_with_tls(&self.runtime, &self.path, version, Some(&previous)).await {
             Ok(snapshot) => match self.reopen_access_log(&snapshot.manifest.access_log) {
-                Err(e) => Err(vec![format!("{}: {e}", self.path.display())]),
+                Err(e) => Err(vec![format!(
+                    "{}: `[access-log] destination`: {e}\n  = help: create its directory or make it writable, or name another file",
+                    self.path.display()
+                )]),
                 Ok(reopened) => match listeners.bind_new(&snapshot.manifest.listeners).await {
                     Ok(bound) => Ok((snapshot, bound, reopened)),
                     Err((spec, e)) => Err(vec![format!(
