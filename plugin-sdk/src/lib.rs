@@ -39,8 +39,9 @@
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file is the component.
 //!
 //! Besides the request ([`Request`], [`Response`]), a plugin may use the request [`context`],
-//! the gateway's [`log`], shared [`state`] that outlives the request (counters, rate limits,
-//! key/values, in process or in Redis), and [`metrics`] of its own on the gateway's `/metrics`.
+//! the gateway's [`log`](mod@log), shared [`state`] that outlives the request (counters, rate
+//! limits, key/values, in process or in Redis), and [`metrics`] of its own on the gateway's
+//! `/metrics`.
 //!
 //! Why the config is typed: `init` deserializes the manifest's `config` table into
 //! [`Plugin::Config`] once, when the gateway loads the manifest, so a typo fails
