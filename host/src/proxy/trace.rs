@@ -1,6 +1,7 @@
 //! W3C Trace Context (`traceparent`): the gateway is one hop of the trace. A valid incoming
 //! `traceparent` keeps its trace id and flags and gets a new parent id (this hop's span); when
-//! it is absent or invalid, a new trace starts, sampled. `tracestate` passes through untouched.
+//! it is absent or invalid, a new trace starts, sampled (with `[tracing]` on, the request path
+//! samples it at `sample-ratio`, see `otlp`). `tracestate` passes through untouched.
 
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
