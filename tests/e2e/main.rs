@@ -17,6 +17,7 @@ mod ip_restriction;
 mod isolation;
 mod jwt_auth;
 mod key_auth;
+mod languages;
 mod limits;
 mod observability;
 mod protocols;

@@ -106,9 +106,8 @@ mod tests {
     }
 
     #[test]
-    fn a_module_without_the_contract_is_refused_with_a_hint() {
-        // The smallest valid core module: no type section for the world, no exports.
-        let error = componentize(b"\0asm\x01\0\0\0").unwrap_err().0;
+    fn a_truncated_module_is_refused_with_a_hint() {
+        let error = componentize(b"\0asm\x01\0\0\0\x01").unwrap_err().0;
         assert!(error.contains("plugin_component_type.o"), "{error}");
     }
 }
