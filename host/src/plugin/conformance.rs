@@ -16,7 +16,7 @@ use wasmtime::component::types::ComponentItem;
 
 use crate::toolchain::{WIT, WORLD};
 
-/// The WASI 0.2 interfaces the gateway links (wasmtime-wasi's, minus none): a plugin may import
+/// The WASI 0.2 interfaces the gateway links (all of wasmtime-wasi's): a plugin may import
 /// them, though the sandbox gives them nothing to reach (no preopened directory, no network).
 const WASI: &[&str] = &[
     "wasi:cli/environment",
@@ -241,7 +241,7 @@ pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
 /// What to do about an import the gateway does not grant, for the usual culprits.
 fn hint(name: &str) -> &'static str {
     if name.starts_with("wasi:http/") {
-        " (plugins make no outbound HTTP calls; a `componentize` step with WASI HTTP enabled adds it: build for the `plugin` world only)"
+        " (plugins make no outbound HTTP calls: build for the `plugin` world alone)"
     } else if name.starts_with("wasi:") {
         " (the gateway grants WASI 0.2 cli, clocks, filesystem, io, random and sockets, sandboxed)"
     } else {
