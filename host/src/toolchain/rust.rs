@@ -40,6 +40,7 @@ pub(super) fn build(project: &Project, output: &Path) -> Result<(), ToolchainErr
 fn artifact(messages: &str) -> Option<String> {
     messages
         .lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|message| message["reason"] == "compiler-artifact")
         .filter(|message| {
@@ -54,7 +55,7 @@ fn artifact(messages: &str) -> Option<String> {
                     .map(str::to_owned)
             })
         })
-        .last()
+        .next()
 }
 
 /// Adds the target with rustup when the toolchain lacks it, as the workspace's own builds do.
