@@ -11,6 +11,8 @@ use crate::gateway::{self, Running};
 use crate::logging::{self, LogFormat};
 use crate::plugin::{Runtime, RuntimeOptions};
 
+mod plugin;
+
 /// Portcullis: an API gateway in which every policy is a sandboxed WebAssembly component.
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about, long_about = None, propagate_version = true)]
@@ -71,7 +73,7 @@ enum Command {
     /// Tools for plugin authors, in any language.
     Plugin {
         #[command(subcommand)]
-        command: PluginCommand,
+        command: plugin::PluginCommand,
     },
     /// Check a manifest as `run` would load it: parse, resolve, compile and init every plugin
     /// with its config. Prints every error; exits 1 if there is any (like `nginx -t`).
@@ -80,27 +82,6 @@ enum Command {
         manifest: PathBuf,
     },
 }
-
-#[derive(Debug, Subcommand)]
-enum PluginCommand {
-    /// Print the WIT contract that plugins implement (`portcullis:plugin`), or write it as
-    /// `plugin.wit` into a directory, for a bindings generator.
-    Wit {
-        /// The directory to write `plugin.wit` into.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// Run a plugin component against request fixtures (TOML files of cases: a request in, the
-    /// expected action out) with no gateway. Exits 1 if a case fails. See `docs/plugin-testing.md`.
-    Test {
-        /// Fixture files.
-        #[arg(required = true)]
-        fixtures: Vec<PathBuf>,
-    },
-}
-
-/// The WIT package, as the host and the SDK are generated from it.
-const WIT: &str = include_str!("../../wit/plugin.wit");
 
 impl Cli {
     /// Runs the command and returns the process exit code.
@@ -141,12 +122,7 @@ impl Cli {
                 },
             )),
             Command::Check { manifest } => runtime.block_on(check(manifest, options)),
-            Command::Plugin {
-                command: PluginCommand::Wit { out },
-            } => wit(out),
-            Command::Plugin {
-                command: PluginCommand::Test { fixtures },
-            } => runtime.block_on(test_plugin(fixtures, options)),
+            Command::Plugin { command } => runtime.block_on(command.run(options)),
         }
     }
 }
@@ -205,62 +181,6 @@ async fn check(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn wit(out: Option<PathBuf>) -> ExitCode {
-    let Some(dir) = out else {
-        print!("{WIT}");
-        return ExitCode::SUCCESS;
-    };
-    let path = dir.join("plugin.wit");
-    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, WIT)) {
-        Ok(()) => {
-            println!("wrote {}", path.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn test_plugin(fixtures: Vec<PathBuf>, options: RuntimeOptions) -> ExitCode {
-    let runtime = match Runtime::new(&options) {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (mut passed, mut failed) = (0, 0);
-    for file in &fixtures {
-        let report = match crate::fixtures::run(&runtime, file).await {
-            Ok(report) => report,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        for (name, failure) in report.cases {
-            match failure {
-                None => {
-                    passed += 1;
-                    println!("ok      {}: {name}", file.display());
-                }
-                Some(why) => {
-                    failed += 1;
-                    println!("FAILED  {}: {name}\n        {why}", file.display());
-                }
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }
 

@@ -126,24 +126,31 @@ impl Report {
     }
 }
 
-/// Loads the fixture file at `path`, configures its plugin and runs every case.
-pub async fn run(runtime: &Runtime, path: &Path) -> Result<Report, String> {
+/// Loads the fixture file at `path`, configures its plugin and runs every case. `component`,
+/// when given, is tested instead of the file's `wasm` or `plugin`: one fixture file then serves
+/// the same policy written in several languages.
+pub async fn run(
+    runtime: &Runtime,
+    path: &Path,
+    component: Option<&Path>,
+) -> Result<Report, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let fixtures: Fixtures = toml::from_str(&text)
         .map_err(|e| format!("`{}` is not a valid fixture file: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let (name, source, bytes) = match (&fixtures.wasm, &fixtures.plugin) {
-        (Some(wasm), None) => {
-            let file = base.join(wasm);
-            let bytes = std::fs::read(&file)
-                .map_err(|e| format!("cannot read the component `{}`: {e}", file.display()))?;
-            let name = file
-                .file_stem()
-                .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
-            (name, PluginSource::File(file), bytes)
-        }
-        (None, Some(prebuilt)) => {
+    let read = |file: PathBuf| {
+        let bytes = std::fs::read(&file)
+            .map_err(|e| format!("cannot read the component `{}`: {e}", file.display()))?;
+        let name = file
+            .file_stem()
+            .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
+        Ok::<_, String>((name, PluginSource::File(file), bytes))
+    };
+    let (name, source, bytes) = match (component, &fixtures.wasm, &fixtures.plugin) {
+        (Some(file), _, _) => read(file.to_path_buf())?,
+        (None, Some(wasm), None) => read(base.join(wasm))?,
+        (None, None, Some(prebuilt)) => {
             let bytes = catalog::get(prebuilt).ok_or_else(|| {
                 let known: Vec<_> = catalog::names().collect();
                 format!(

@@ -26,4 +26,5 @@ pub mod router;
 pub mod snapshot;
 pub mod state;
 pub mod tls;
+pub mod toolchain;
 pub mod upstream;

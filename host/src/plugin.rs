@@ -11,6 +11,7 @@
 pub(crate) mod bindings;
 pub mod catalog;
 pub mod chain;
+pub mod conformance;
 pub mod engine;
 pub mod exchange;
 mod host_impl;

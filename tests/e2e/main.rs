@@ -18,6 +18,7 @@ mod ip_restriction;
 mod isolation;
 mod jwt_auth;
 mod key_auth;
+mod languages;
 mod limits;
 mod observability;
 mod plugin_metrics;

@@ -13,8 +13,8 @@ use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
-use super::bindings;
 use super::store::InstanceState;
+use super::{bindings, conformance};
 
 /// How often the epoch advances: the granularity of CPU limits.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -101,9 +101,22 @@ impl Runtime {
         &self.engine
     }
 
-    /// The linker holding the host's imports.
-    pub(crate) fn linker(&self) -> &Linker<InstanceState> {
-        &self.linker
+    /// Links `component` against the host's imports and checks that it exports the handler.
+    /// A failure is explained in the plugin author's terms ([`conformance`]): the missing or
+    /// extra import or export, or the contract version it was built against.
+    pub(crate) fn link(
+        &self,
+        component: &Component,
+    ) -> Result<bindings::PluginPre<InstanceState>, String> {
+        let explain = |linker_error: wasmtime::Error| {
+            conformance::check(&self.engine, component)
+                .err()
+                .unwrap_or_else(|| {
+                    format!("its imports or exports differ from the contract's: {linker_error:#}")
+                })
+        };
+        let instance_pre = self.linker.instantiate_pre(component).map_err(explain)?;
+        bindings::PluginPre::new(instance_pre).map_err(explain)
     }
 
     /// Compiles `bytes` (or reuses the compilation of identical bytes).

@@ -27,7 +27,7 @@ const MAX_IDLE: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigureError {
     /// The component does not fit the host: a missing export, an import the host does not grant.
-    #[error("{0}")]
+    #[error("does not fit the plugin contract: {0}")]
     Link(String),
     /// `init` rejected the config.
     #[error("rejected its config: {0}")]
@@ -185,17 +185,9 @@ impl ConfiguredPlugin {
                 spec.limits.memory_bytes
             )));
         }
-        let instance_pre = runtime
-            .linker()
-            .instantiate_pre(&compiled.component)
-            .map_err(|e| {
-                ConfigureError::Link(format!("cannot be linked against the host: {e:#}"))
-            })?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| {
-            ConfigureError::Link(format!(
-                "does not implement the `portcullis:plugin/plugin@0.1.1` world: {e:#}"
-            ))
-        })?;
+        let pre = runtime
+            .link(&compiled.component)
+            .map_err(ConfigureError::Link)?;
         let cpu_ticks = (spec.limits.cpu.as_micros() / EPOCH_TICK.as_micros()).max(1);
         let mut plugin = Self {
             tag: Arc::new(PluginTag {

@@ -1,0 +1,145 @@
+//! `portcullis plugin new | build | bindings`: the plugin author's toolchain, in any language.
+//!
+//! Why it lives in the gateway's binary: the contract (the WIT package) and the host that checks
+//! it are here, so a plugin built with `portcullis plugin build` is built against exactly the
+//! contract this gateway speaks, and checked against it before the author ever writes a
+//! manifest. A C author needs only clang and wasi-libc: the bindings generator (wit-bindgen's C
+//! generator) and the component encoder (wit-component, with the WASI preview 1 adapter) are
+//! linked in rather than installed by hand. Languages whose ecosystem has its own componentizer
+//! (ComponentizeJS for JavaScript, componentize-py for Python) are driven through the
+//! project-local install their users expect: npm's `node_modules`, a Python virtual environment.
+//!
+//! A plugin project is a directory with a `portcullis-plugin.toml` ([`project`]); `new` writes
+//! one ([`scaffold`]), `build` turns it into `build/<name>.wasm`.
+
+mod c;
+pub mod component;
+mod js;
+pub mod project;
+mod python;
+mod rust;
+pub mod scaffold;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub use project::{Language, Project};
+
+use crate::plugin::{Runtime, conformance};
+
+/// The WIT package, as the host and the SDK are generated from it.
+pub const WIT: &str = include_str!("../../wit/plugin.wit");
+
+/// The world every plugin implements.
+pub const WORLD: &str = "plugin";
+
+/// Where a build writes what it generates (bindings, intermediate modules) and the component.
+pub const BUILD_DIR: &str = "build";
+
+/// A failure of the toolchain, in words meant for the plugin's author.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolchainError(pub String);
+
+impl ToolchainError {
+    fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
+        Self(format!("{what}: {e}"))
+    }
+}
+
+/// A component `build` produced.
+#[derive(Debug)]
+pub struct Built {
+    /// The component file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// How long the build took.
+    pub elapsed: Duration,
+}
+
+/// Builds the plugin project in `dir` into `dir/build/<name>.wasm`, then checks the component
+/// against the contract with `runtime`, so that a plugin that would not load is caught here, in
+/// its author's terms, and not at the gateway's start.
+pub fn build(dir: &Path, runtime: &Runtime) -> Result<Built, ToolchainError> {
+    let started = Instant::now();
+    let project = Project::load(dir)?;
+    // The tools run in the project directory: they get absolute paths; the author sees the
+    // path as they gave it.
+    let file_name = format!("{}.wasm", project.name);
+    let out_dir = project.dir.join(BUILD_DIR);
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| ToolchainError::io(format!("cannot create {}", out_dir.display()), e))?;
+    let output = out_dir.join(&file_name);
+    match project.language {
+        Language::Rust => rust::build(&project, &output)?,
+        Language::C => c::build(&project, &output)?,
+        Language::Js => js::build(&project, &output)?,
+        Language::Python => python::build(&project, &output)?,
+    }
+    let bytes = std::fs::read(&output)
+        .map_err(|e| ToolchainError::io(format!("cannot read {}", output.display()), e))?;
+    let compiled = runtime
+        .compile(&bytes)
+        .map_err(|e| ToolchainError(format!("{} was built, but {e}", output.display())))?;
+    conformance::check(runtime.engine(), &compiled.component).map_err(|e| {
+        ToolchainError(format!(
+            "{} was built, but the gateway would refuse it: {e}",
+            output.display()
+        ))
+    })?;
+    Ok(Built {
+        path: dir.join(BUILD_DIR).join(file_name),
+        size: bytes.len() as u64,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Writes the WIT package into `dir` (as `plugin.wit`), for a tool that reads WIT from files.
+pub fn write_wit(dir: &Path) -> Result<PathBuf, ToolchainError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ToolchainError::io(format!("cannot create {}", dir.display()), e))?;
+    let path = dir.join("plugin.wit");
+    std::fs::write(&path, WIT)
+        .map_err(|e| ToolchainError::io(format!("cannot write {}", path.display()), e))?;
+    Ok(path)
+}
+
+/// Runs `cmd` to completion, capturing its output. On failure the error names the step and
+/// carries the tail of what the tool printed, which is where its own diagnosis is.
+fn run(cmd: &mut Command, step: &str) -> Result<Output, ToolchainError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let output = cmd.output().map_err(|e| {
+        ToolchainError(if e.kind() == std::io::ErrorKind::NotFound {
+            format!("{step}: `{program}` was not found on PATH")
+        } else {
+            format!("{step}: cannot run `{program}`: {e}")
+        })
+    })?;
+    if output.status.success() {
+        return Ok(output);
+    }
+    let mut printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    printed.push_str(&String::from_utf8_lossy(&output.stderr));
+    Err(ToolchainError(format!(
+        "{step} failed ({}); `{program}` printed:\n{}",
+        output.status,
+        tail(&printed, 60)
+    )))
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.trim_end().lines().collect();
+    let start = all.len().saturating_sub(lines);
+    all[start..].join("\n")
+}
+
+/// Whether `program` runs (`program --version` succeeds).
+fn runs(program: &Path) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
