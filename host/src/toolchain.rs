@@ -96,6 +96,14 @@ pub fn build(dir: &Path, runtime: &Runtime) -> Result<Built, ToolchainError> {
     })
 }
 
+/// The contract's version, `0.1.1`: the part of the WIT package line after `@`.
+pub fn contract_version() -> String {
+    WIT.lines()
+        .find_map(|line| line.strip_prefix("package portcullis:plugin@"))
+        .map(|rest| rest.trim_end_matches(';').trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Writes the WIT package into `dir` (as `plugin.wit`), for a tool that reads WIT from files.
 pub fn write_wit(dir: &Path) -> Result<PathBuf, ToolchainError> {
     std::fs::create_dir_all(dir)

@@ -31,10 +31,23 @@ pub(super) fn build(project: &Project, output: &Path) -> Result<(), ToolchainErr
         .args(["--disable", "http", "--disable", "fetch-event"])
         .arg("--out")
         .arg(output);
-    run(&mut cmd, "building with ComponentizeJS").map(drop)
+    run(&mut cmd, "building with ComponentizeJS").map(drop).map_err(|e| {
+        // Module specifiers carry the contract's exact version: say which one.
+        if e.0.contains("Error loading module \"portcullis:plugin/") {
+            ToolchainError(format!(
+                "{}\nimport the contract's interfaces with this gateway's version: `portcullis:plugin/context@{}`",
+                e.0,
+                super::contract_version()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
-/// `npm ci` (or `npm install` without a lock file) in the project.
+/// `npm install` in the project: it follows the project's lock file when there is one. Not
+/// `npm ci`: npm 11 writes lock files without the optional packages of other platforms, and its
+/// `npm ci` then refuses them as out of sync.
 fn install(project: &Project) -> Result<(), ToolchainError> {
     if !project.dir.join("package.json").is_file() {
         return Err(ToolchainError(format!(
@@ -43,22 +56,18 @@ fn install(project: &Project) -> Result<(), ToolchainError> {
             project.dir.display()
         )));
     }
-    let verb = if project.dir.join("package-lock.json").is_file() {
-        "ci"
-    } else {
-        "install"
-    };
     run(
         Command::new("npm")
             .current_dir(&project.dir)
-            .args([verb, "--no-audit", "--no-fund"]),
-        &format!("installing ComponentizeJS with `npm {verb}` (Node.js and npm are needed)"),
+            .args(["install", "--no-audit", "--no-fund"]),
+        "installing ComponentizeJS with `npm install` (Node.js and npm are needed)",
     )?;
     if project.dir.join(COMPONENTIZE).is_file() {
         Ok(())
     } else {
-        Err(ToolchainError(format!(
-            "npm {verb} did not install @bytecodealliance/componentize-js: add it to package.json's devDependencies"
-        )))
+        Err(ToolchainError(
+            "npm install did not install @bytecodealliance/componentize-js: add it to package.json's devDependencies"
+                .into(),
+        ))
     }
 }

@@ -67,6 +67,7 @@ pub fn new(
             .replace("{{language_title}}", title(language))
             .replace("{{language_notes}}", notes(language))
             .replace("{{sdk}}", &sdk.dependency())
+            .replace("{{wit_version}}", &super::contract_version())
     };
     let mut files: Vec<(&str, String)> = vec![
         (
@@ -204,6 +205,22 @@ mod tests {
         );
         let manifest: toml::Table = cargo.parse().unwrap();
         assert!(manifest.contains_key("workspace"));
+    }
+
+    #[test]
+    fn a_js_project_imports_the_contract_at_its_exact_version() {
+        let version = super::super::contract_version();
+        assert!(
+            WIT.contains(&format!("package portcullis:plugin@{version};")),
+            "{version}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        new("tagger", Language::Js, dir.path(), &Sdk::Registry).unwrap();
+        let source = std::fs::read_to_string(dir.path().join("plugin.js")).unwrap();
+        assert!(
+            source.contains(&format!("portcullis:plugin/context@{version}")),
+            "{source}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 // The {{name}} plugin. Each phase below does what the gateway does without it: replace the
 // bodies with your policy. The host's interfaces are modules named by the contract
-// (wit/plugin.wit): `portcullis:plugin/context@0.1.0` (get, set, remove),
-// `portcullis:plugin/log@0.1.0` (write, enabled), `portcullis:plugin/state@0.1.0`.
+// (wit/plugin.wit): `portcullis:plugin/context@{{wit_version}}` (get, set, remove),
+// `portcullis:plugin/log@{{wit_version}}` (write, enabled), `portcullis:plugin/state@{{wit_version}}`.
 // The request and response are objects with the contract's methods in camelCase:
 // req.header("user-agent"), resp.setHeader("x-a", "b"). Throwing a string fails the call.
 
