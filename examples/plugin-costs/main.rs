@@ -323,6 +323,9 @@ fn exchange() -> Box<Exchange> {
         context: Context::default(),
         response: None,
         phase: ExchangePhase::Request,
+        // Plugin metrics go nowhere and no span is recorded, as in a gateway with tracing off.
+        metrics: Default::default(),
+        spans: None,
     })
 }
 
