@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Admin;
+use crate::metrics::exposition::Format;
 use crate::reload::{Reloader, Trigger};
 
 /// Binds the admin API's address and serves it until the task is aborted.
@@ -85,12 +86,14 @@ async fn answer(
     match (request.method(), request.uri().path()) {
         (&Method::GET, "/status") => reply(StatusCode::OK, &status(reloader)),
         (&Method::GET, "/metrics") => {
+            let accept = request.headers().get(header::ACCEPT);
+            let format = Format::negotiate(accept.and_then(|v| v.to_str().ok()));
             let current = reloader.current();
-            let text = current.metrics().encode(&current.load());
+            let text = current.metrics().encode_as(format, &current.load());
             let mut response = Response::new(Full::new(Bytes::from(text)));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(format.content_type()),
             );
             response
         }

@@ -535,18 +535,53 @@ impl<const N: usize> PluginCatalog for [&str; N] {
     }
 }
 
+/// The largest manifest read: 4 MiB, a hundred times a manifest of a thousand routes. A file
+/// beyond it is a mistake (a log or a binary named by accident), and parsing and checking one
+/// would hold the reload for as long as it takes.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
 impl Manifest {
     /// Reads and validates the manifest at `path`; `wasm` paths are relative to its directory.
     pub fn load(path: &Path, plugins: &dyn PluginCatalog) -> Result<Self, Diagnostics> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(path, &text, plugins),
-            Err(e) => Err(Diagnostics::new(
+        let cannot_read = |message: String, help: &str| {
+            Diagnostics::new(
                 Source::new(path, ""),
                 vec![Diagnostic {
-                    message: format!("cannot read the manifest: {e}"),
+                    message,
                     span: None,
-                    help: Some("check the path given to portcullis".into()),
+                    help: Some(help.into()),
                 }],
+            )
+        };
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path).and_then(|file| {
+            use std::io::Read;
+            file.take(MAX_MANIFEST_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        });
+        if let Err(e) = read {
+            return Err(cannot_read(
+                format!("cannot read the manifest: {e}"),
+                "check the path given to portcullis",
+            ));
+        }
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(cannot_read(
+                format!(
+                    "the manifest is larger than {} MiB",
+                    MAX_MANIFEST_BYTES >> 20
+                ),
+                "check that the path names the manifest; keep large data (consumers, keys, schemas) in `config-files`",
+            ));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Self::parse(path, &text, plugins),
+            Err(e) => Err(cannot_read(
+                format!(
+                    "the manifest is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+                "save the file as UTF-8",
             )),
         }
     }
@@ -560,6 +595,17 @@ impl Manifest {
     ) -> Result<Self, Diagnostics> {
         let source = Source::new(path, text);
         let mut errors = Vec::new();
+        if text.len() > MAX_MANIFEST_BYTES {
+            errors.push(Diagnostic {
+                message: format!(
+                    "the manifest is larger than {} MiB",
+                    MAX_MANIFEST_BYTES >> 20
+                ),
+                span: None,
+                help: Some("keep large data (consumers, keys, schemas) in `config-files`".into()),
+            });
+            return Err(Diagnostics::new(source, errors));
+        }
         let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
         for error in syntax {
             errors.push(Diagnostic {

@@ -6,6 +6,7 @@
 //! from the manifest, methods folded to the standard nine plus `OTHER`, status classes. The
 //! metrics plugins define themselves (`plugin`) are bounded by that module.
 
+pub mod exposition;
 pub mod plugin;
 
 use std::sync::{Arc, OnceLock};
@@ -305,7 +306,16 @@ impl Metrics {
         self.access_log_dropped.clone()
     }
 
-    /// The text exposition of every metric, with target health read from `snapshot` now.
+    /// Every metric in `format`, with target health read from `snapshot` now.
+    pub fn encode_as(&self, format: exposition::Format, snapshot: &Snapshot) -> String {
+        let openmetrics = self.encode(snapshot);
+        match format {
+            exposition::Format::OpenMetrics => openmetrics,
+            exposition::Format::Prometheus => exposition::to_prometheus_text(&openmetrics),
+        }
+    }
+
+    /// Every metric in OpenMetrics text, with target health read from `snapshot` now.
     pub fn encode(&self, snapshot: &Snapshot) -> String {
         // Targets a reload removed disappear from the gauge.
         self.target_healthy.clear();

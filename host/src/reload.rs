@@ -32,7 +32,7 @@ use crate::config;
 use crate::gateway::{StartError, load_with_tls};
 use crate::listener::Listener;
 use crate::plugin::Runtime;
-use crate::snapshot::Current;
+use crate::snapshot::{Current, Snapshot};
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -189,7 +189,7 @@ impl Reloader {
         let started = std::time::Instant::now();
         let previous = self.current.load();
         let version = previous.version + 1;
-        let built = match load_with_tls(&self.runtime, &self.path, version, Some(&previous)).await {
+        let built = match self.load_guarded(version, previous.clone()).await {
             Ok(snapshot) => match self.reopen_access_log(&snapshot.manifest.access_log) {
                 Err(e) => Err(vec![format!(
                     "{}: `[access-log] destination`: {e}\n  = help: create its directory or make it writable, or name another file",
@@ -203,7 +203,7 @@ impl Reloader {
                     )]),
                 },
             },
-            Err(e) => Err(e.errors),
+            Err(errors) => Err(errors),
         };
         let result = match built {
             Ok((snapshot, bound, reopened)) => {
@@ -264,6 +264,32 @@ impl Reloader {
             history.last = Some(outcome);
         }
         result
+    }
+
+    /// Loads the manifest as `version` on a task of its own, so that a panic while loading (a
+    /// bug: loading reports bad input as errors) refuses this reload, is recorded like any
+    /// refusal, and leaves the trigger that asked for it (the watcher, SIGHUP, the admin API)
+    /// alive for the next one.
+    async fn load_guarded(
+        &self,
+        version: u64,
+        previous: Arc<Snapshot>,
+    ) -> Result<Snapshot, Vec<String>> {
+        let runtime = self.runtime.clone();
+        let path = self.path.clone();
+        let task = tokio::spawn(async move {
+            load_with_tls(&runtime, &path, version, Some(&previous))
+                .await
+                .map_err(|e| e.errors)
+        });
+        match task.await {
+            Ok(loaded) => loaded,
+            Err(failure) => Err(vec![format!(
+                "{}: loading the manifest failed unexpectedly ({}); the previous configuration keeps serving\n  = help: this is a bug in portcullis: please report it with the manifest",
+                self.path.display(),
+                failure_reason(failure)
+            )]),
+        }
     }
 
     /// The access log a reload to `table` needs, when it changes where or how lines are
@@ -396,5 +422,20 @@ impl Listeners {
             .iter()
             .map(|l| (l.name.clone(), l.bound))
             .collect()
+    }
+}
+
+/// What ended a loading task that did not return: its panic message, or that it was cancelled.
+fn failure_reason(failure: tokio::task::JoinError) -> String {
+    match failure.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            format!("panic: {message}")
+        }
+        Err(_) => "the loading task was cancelled".to_owned(),
     }
 }

@@ -215,8 +215,7 @@ pub mod __runtime {
 
     /// Deserializes the config, builds the plugin and keeps it for later calls.
     pub fn init<P: Plugin>(config: &str) -> Result<Needs, String> {
-        let config: P::Config =
-            serde_json::from_str(config).map_err(|e| describe_config_error(&e))?;
+        let config: P::Config = decode_config(config)?;
         let plugin = P::new(config).map_err(|e| e.to_string())?;
         let needs = plugin.needs();
         INSTANCE.with(|slot| *slot.borrow_mut() = Some(Box::new(plugin)));
@@ -256,13 +255,29 @@ pub mod __runtime {
         })
     }
 
-    /// serde_json's message names the field and the position in the JSON text; the JSON text
-    /// is generated from the manifest, so the position would only confuse: keep the words.
-    pub fn describe_config_error(error: &serde_json::Error) -> String {
+    /// Decodes a plugin's config from the JSON the host passes to `init`; an error names the
+    /// key it is about.
+    pub fn decode_config<C: serde::de::DeserializeOwned>(json: &str) -> Result<C, String> {
+        let mut decoder = serde_json::Deserializer::from_str(json);
+        let config = serde_path_to_error::deserialize(&mut decoder)
+            .map_err(|e| describe_config_error(&e.path().to_string(), e.inner()))?;
+        decoder.end().map_err(|e| describe_config_error(".", &e))?;
+        Ok(config)
+    }
+
+    /// The key the error is about (`consumers.alice`, `rules[2].header`; `.` for the config
+    /// as a whole), then serde_json's words. Its position in the JSON text is dropped: that
+    /// text is generated from the manifest, so the position would only confuse.
+    pub fn describe_config_error(path: &str, error: &serde_json::Error) -> String {
         let text = error.to_string();
-        match text.rfind(" at line ") {
-            Some(cut) => text[..cut].to_owned(),
-            None => text,
+        let words = match text.rfind(" at line ") {
+            Some(cut) => &text[..cut],
+            None => &text,
+        };
+        if path == "." {
+            words.to_owned()
+        } else {
+            format!("`{path}`: {words}")
         }
     }
 }

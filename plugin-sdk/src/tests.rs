@@ -9,9 +9,24 @@ struct Config {
 
 #[test]
 fn a_config_error_names_the_field_without_json_positions() {
-    let error = serde_json::from_str::<Config>(r#"{"hedaer": "x"}"#).unwrap_err();
-    let message = __runtime::describe_config_error(&error);
+    let message = __runtime::decode_config::<Config>(r#"{"hedaer": "x"}"#).unwrap_err();
     assert_eq!(message, "unknown field `hedaer`, expected `header`");
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+struct Consumers {
+    consumers: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[test]
+fn a_config_error_inside_the_config_names_the_path_to_the_key() {
+    let message =
+        __runtime::decode_config::<Consumers>(r#"{"consumers": {"alice": "k1"}}"#).unwrap_err();
+    assert_eq!(
+        message,
+        "`consumers.alice`: invalid type: string \"k1\", expected a sequence"
+    );
 }
 
 #[test]

@@ -219,6 +219,33 @@ config = { consumerz = { alice = ["k"] } }
 }
 
 #[tokio::test]
+async fn a_plugin_config_error_inside_the_config_names_the_path_to_the_key() {
+    let upstream = EchoUpstream::start("echo").await;
+    let manifest = one_route(
+        &upstream,
+        r#"
+[[routes.api.plugins]]
+plugin = "key-auth"
+config = { consumers = { alice = "k1" } }
+"#,
+    );
+
+    let error = TestGateway::try_start(&manifest)
+        .await
+        .err()
+        .expect("the manifest is refused");
+
+    assert!(
+        error.contains("plugin `key-auth` on route `api` rejected its config"),
+        "{error}"
+    );
+    assert!(
+        error.contains("`consumers.alice`: invalid type: string \"k1\", expected a sequence"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_plugin_skipped_under_fail_open_is_not_called_on_the_response_either() {
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(

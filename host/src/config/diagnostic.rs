@@ -74,7 +74,9 @@ impl Source {
             .find('\n')
             .map_or(self.text.len(), |i| line_start + i);
         let text = self.text[line_start..line_end].trim_end_matches('\r');
-        let end = self.floor(span.end.clamp(start, line_start + text.len()));
+        // The carets stop at the end of the visible line; a span that starts past it (on a
+        // line's `\r` or `\n`, as an unterminated string's does) gets one caret there.
+        let end = self.floor(span.end.min(line_start + text.len()).max(start));
         let carets = self.text[start..end].chars().count().max(1);
         let width = line.to_string().len();
         let pad = " ".repeat(width);

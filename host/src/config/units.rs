@@ -11,8 +11,33 @@ pub(super) const DURATION_HELP: &str =
 pub(super) const SIZE_HELP: &str =
     "write a whole number of bytes or a number and a unit (B, KiB, MiB or GiB), e.g. \"16MiB\"";
 
-/// Parses one or more `<integer><unit>` groups, units `ms`, `s`, `m`, `h`.
-pub(super) fn parse_duration(text: &str) -> Option<Duration> {
+/// The longest duration a manifest may give: a year. Timers and deadlines add durations to the
+/// clock, and a sum past the clock's range would panic on the request path; nothing a gateway
+/// waits for is longer than this.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Why a duration was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DurationError {
+    /// Not `<integer><unit>` groups.
+    Invalid,
+    /// Longer than [`MAX_DURATION`].
+    TooLong,
+}
+
+/// Parses one or more `<integer><unit>` groups, units `ms`, `s`, `m`, `h`, up to
+/// [`MAX_DURATION`].
+pub(super) fn duration(text: &str) -> Result<Duration, DurationError> {
+    let total = parse_duration(text).ok_or(DurationError::Invalid)?;
+    if total > MAX_DURATION {
+        return Err(DurationError::TooLong);
+    }
+    Ok(total)
+}
+
+/// Parses one or more `<integer><unit>` groups, units `ms`, `s`, `m`, `h`, of any length that
+/// a [`Duration`] holds; `None` when the text is not a duration.
+fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -70,7 +95,21 @@ mod tests {
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         for bad in ["", "2", "s", "2 seconds", "1.5s", "-1s", "2d"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
+            assert_eq!(duration(bad), Err(DurationError::Invalid), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn durations_stop_at_a_year() {
+        assert_eq!(duration("8760h"), Ok(MAX_DURATION));
+        for long in ["8760h1ms", "18446744073709551615s", "9000h"] {
+            assert_eq!(duration(long), Err(DurationError::TooLong), "{long:?}");
+        }
+        assert_eq!(
+            duration("18446744073709551616s"),
+            Err(DurationError::Invalid),
+            "beyond u64: not a number we read"
+        );
     }
 
     #[test]

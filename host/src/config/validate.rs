@@ -14,7 +14,7 @@ use super::raw::{
     Named, RawHashOn, RawListener, RawManifest, RawMatch, RawRetry, RawRoute, RawUpstream, Span,
     Text,
 };
-use super::units::{DURATION_HELP, parse_duration};
+use super::units::{self, DURATION_HELP, DurationError};
 use super::{
     ActiveHealth, Balance, HashOn, Listener, Manifest, PassiveHealth, PluginCatalog, RetryBudget,
     RetryPolicy, Route, Upstream, UpstreamLimits, plugin, suggest,
@@ -501,7 +501,8 @@ fn route(
     let wanted = value.upstream.get_ref();
     let upstream = upstreams.iter().position(|u| u.name == *wanted);
     if upstream.is_none() && !declared.contains(wanted) {
-        let names: Vec<&str> = upstreams.iter().map(|u| u.name.as_str()).collect();
+        // Every declared name, broken sections' too: they exist, and have their own errors.
+        let names: Vec<&str> = declared.iter().map(String::as_str).collect();
         errors.push(Diagnostic::new(
             value.upstream.span(),
             format!("route `{id}` uses upstream `{wanted}`, which is not defined"),
@@ -672,9 +673,9 @@ pub(super) fn duration(
     errors: &mut Vec<Diagnostic>,
 ) -> Duration {
     let Some(value) = value else { return default };
-    match parse_duration(&value.get_ref().0) {
-        Some(d) if !d.is_zero() => d,
-        Some(_) => {
+    match units::duration(&value.get_ref().0) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => {
             errors.push(Diagnostic::new(
                 value.span(),
                 format!("zero duration in {what}"),
@@ -682,7 +683,18 @@ pub(super) fn duration(
             ));
             default
         }
-        None => {
+        Err(DurationError::TooLong) => {
+            errors.push(Diagnostic::new(
+                value.span(),
+                format!(
+                    "duration `{}` in {what} is longer than a year",
+                    value.get_ref().0
+                ),
+                "use at most \"8760h\"; nothing the gateway waits for takes longer",
+            ));
+            default
+        }
+        Err(DurationError::Invalid) => {
             errors.push(Diagnostic::new(
                 value.span(),
                 format!("invalid duration `{}` in {what}", value.get_ref().0),

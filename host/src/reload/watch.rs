@@ -8,7 +8,7 @@
 //! swaps a symlink. Events on other files in those directories are ignored.
 //!
 //! Edits come in bursts (truncate, write, write, rename), so a reload starts only after
-//! [`QUIET`] without any event; a file caught half written then fails to parse or compile, the
+//! [`QUIET`] without any event on a watched file (at most [`MAX_DELAY`] after the first); a file caught half written then fails to parse or compile, the
 //! reload is refused, the old configuration keeps serving, and the write that completes the
 //! file triggers the next reload. After each reload the set of watched files is recomputed
 //! from the snapshot in service (a plugin path may have changed).
@@ -21,12 +21,17 @@ use std::time::Duration;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::{Reloader, Trigger};
 use crate::config::{Manifest, PluginSource};
 
 /// How long the files must stay unchanged before a reload starts.
 pub const QUIET: Duration = Duration::from_millis(250);
+
+/// The longest a reload waits after the first change for the files to go quiet: a tool that
+/// rewrites a watched file without pause still gets its changes applied.
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// The file watcher could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -50,16 +55,11 @@ pub fn spawn(reloader: Arc<Reloader>) -> Result<JoinHandle<()>, WatchError> {
         // The watcher lives as long as the task.
         let mut watcher = watcher;
         while let Some(paths) = changed.recv().await {
-            if !paths.iter().any(|p| files.contains(&absolute(p))) {
+            if !touches(&paths, &files) {
                 continue;
             }
-            // Wait for the burst to end.
-            loop {
-                match tokio::time::timeout(QUIET, changed.recv()).await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => return,
-                    Err(_) => break,
-                }
+            if !burst_ended(&mut changed, &files).await {
+                return;
             }
             tracing::info!("a watched file changed; reloading");
             let _ = reloader.reload(Trigger::FileChange).await;
@@ -67,6 +67,32 @@ pub fn spawn(reloader: Arc<Reloader>) -> Result<JoinHandle<()>, WatchError> {
             rewatch(&mut watcher, &mut dirs, &files);
         }
     }))
+}
+
+/// Waits until the watched files have been quiet for [`QUIET`], or [`MAX_DELAY`] has passed
+/// since the first change, whichever comes first; events on other files in the same
+/// directories (a log written beside the manifest) neither extend nor end the wait. Returns
+/// `false` when the watcher is gone.
+async fn burst_ended(
+    changed: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>,
+    files: &BTreeSet<PathBuf>,
+) -> bool {
+    let give_up = Instant::now() + MAX_DELAY;
+    let mut quiet_from = Instant::now();
+    loop {
+        let until = (quiet_from + QUIET).min(give_up);
+        match tokio::time::timeout_at(until, changed.recv()).await {
+            Ok(Some(paths)) if touches(&paths, files) => quiet_from = Instant::now(),
+            Ok(Some(_)) => {}
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Whether an event is about one of the watched files.
+fn touches(paths: &[PathBuf], files: &BTreeSet<PathBuf>) -> bool {
+    paths.iter().any(|p| files.contains(&absolute(p)))
 }
 
 /// Every file the snapshot in service was built from.
@@ -125,12 +151,17 @@ fn rewatch(
     for dir in watching.difference(&wanted) {
         let _ = watcher.unwatch(dir);
     }
+    let mut now_watching: BTreeSet<PathBuf> = watching.intersection(&wanted).cloned().collect();
     for dir in wanted.difference(watching) {
-        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch a directory");
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                now_watching.insert(dir.clone());
+            }
+            // Not recorded as watched, so the next rewatch (after any reload) tries again.
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot watch a directory"),
         }
     }
-    *watching = wanted;
+    *watching = now_watching;
 }
 
 fn absolute(path: &Path) -> PathBuf {
