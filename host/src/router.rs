@@ -264,15 +264,23 @@ fn precedence(a: &RouteMatcher, b: &RouteMatcher) -> Ordering {
 
 /// Every pair that matches the same requests with the same precedence.
 fn conflicts(routes: &[(usize, RouteMatcher)]) -> Vec<Conflict> {
+    // Only routes with the same host and equivalent paths can conflict: compare within those
+    // groups, so that thousands of routes are checked in linear time, not quadratic.
+    let mut groups: HashMap<(Option<&HostPattern>, (u8, String)), Vec<&(usize, RouteMatcher)>> =
+        HashMap::new();
     let mut found = Vec::new();
-    for (i, (second, b)) in routes.iter().enumerate() {
-        let first = routes[..i].iter().find(|(_, a)| same_requests(a, b));
-        if let Some((first, _)) = first {
+    for route in routes {
+        let (second, b) = route;
+        let group = groups
+            .entry((b.host.as_ref(), b.path.equivalence_key()))
+            .or_default();
+        if let Some((first, _)) = group.iter().find(|(_, a)| same_requests(a, b)) {
             found.push(Conflict {
                 first: *first,
                 second: *second,
             });
         }
+        group.push(route);
     }
     found
 }

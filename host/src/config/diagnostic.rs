@@ -101,35 +101,55 @@ impl Source {
     }
 }
 
+/// How many errors are kept and shown; a file that is not a manifest at all (a log, a binary)
+/// would otherwise give one per line, each rendered from the text.
+pub(super) const MAX_SHOWN: usize = 50;
+
 /// Every problem found in a manifest, sorted by position, with the source to render them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
     /// The manifest they are about.
     pub source: Source,
-    /// The problems, in manifest order (those without a position last).
+    /// The first [`MAX_SHOWN`] problems, in manifest order (those without a position last).
     pub errors: Vec<Diagnostic>,
+    /// How many more there were.
+    pub omitted: usize,
 }
 
 impl Diagnostics {
-    /// Sorts `errors` by position.
+    /// Sorts `errors` by position, keeping the first [`MAX_SHOWN`].
     pub fn new(source: Source, mut errors: Vec<Diagnostic>) -> Self {
         errors.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
-        Self { source, errors }
+        let omitted = errors.len().saturating_sub(MAX_SHOWN);
+        errors.truncate(MAX_SHOWN);
+        Self {
+            source,
+            errors,
+            omitted,
+        }
     }
 
-    /// Each error rendered on its own.
+    /// Each error rendered on its own, then how many were not shown, if any.
     pub fn render_each(&self) -> Vec<String> {
-        self.errors.iter().map(|d| self.source.render(d)).collect()
+        let mut rendered: Vec<String> = self.errors.iter().map(|d| self.source.render(d)).collect();
+        if self.omitted > 0 {
+            rendered.push(format!(
+                "error: {} more errors in {} not shown; fix those above first\n",
+                self.omitted,
+                self.source.path.display()
+            ));
+        }
+        rendered
     }
 
-    /// How many errors there are.
+    /// How many errors there are, shown or not.
     pub fn len(&self) -> usize {
-        self.errors.len()
+        self.errors.len() + self.omitted
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.errors.is_empty()
+        self.len() == 0
     }
 }
 
@@ -139,7 +159,7 @@ impl fmt::Display for Diagnostics {
         for rendered in self.render_each() {
             writeln!(f, "{rendered}")?;
         }
-        let n = self.errors.len();
+        let n = self.len();
         write!(
             f,
             "error: {n} error{} in {}",
@@ -150,3 +170,63 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts whose line ends and characters have broken rendering before: CRLF, a lone CR,
+    /// multi-byte characters, no final newline, nothing at all.
+    const TEXTS: &[&str] = &[
+        "a = \"x\r\n",
+        "é\r\n\r\nb = 1",
+        "\r",
+        "x\n\n",
+        "",
+        "ab\u{1F600}c\r\nd",
+    ];
+
+    #[test]
+    fn any_span_over_any_text_renders_without_panicking() {
+        for text in TEXTS {
+            let source = Source::new("m.toml", *text);
+            for start in 0..=text.len() + 2 {
+                for end in 0..=text.len() + 2 {
+                    let diag = Diagnostic::new(start..end, "m", "h");
+                    let rendered = source.render(&diag);
+                    assert!(rendered.starts_with("error: m\n"), "{rendered}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_span_on_the_cr_of_a_crlf_line_gets_one_caret_at_the_line_end() {
+        let source = Source::new("m.toml", "a = \"x\r\n");
+        let rendered = source.render(&Diagnostic::new(7..8, "unterminated", "close it"));
+        assert_eq!(
+            rendered,
+            "error: unterminated\n --> m.toml:1:8\n  |\n1 | a = \"x\n  |        ^\n  = help: close it\n"
+        );
+    }
+
+    #[test]
+    fn only_the_first_errors_are_kept_and_the_rest_are_counted() {
+        let errors = (0..MAX_SHOWN + 7)
+            .map(|i| Diagnostic::new(i..i + 1, "e", "h"))
+            .collect();
+        let diagnostics = Diagnostics::new(Source::new("m.toml", "x".repeat(100)), errors);
+        assert_eq!(diagnostics.len(), MAX_SHOWN + 7);
+        let rendered = diagnostics.render_each();
+        assert_eq!(rendered.len(), MAX_SHOWN + 1);
+        assert!(
+            rendered[MAX_SHOWN].contains("7 more errors"),
+            "{rendered:?}"
+        );
+        assert!(
+            diagnostics
+                .to_string()
+                .ends_with("error: 57 errors in m.toml")
+        );
+    }
+}

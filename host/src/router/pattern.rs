@@ -248,6 +248,29 @@ impl PathPattern {
         }
     }
 
+    /// A key that two patterns share exactly when they are [`equivalent`](Self::equivalent),
+    /// so that equivalent routes can be found by hashing rather than by comparing all pairs.
+    pub(super) fn equivalence_key(&self) -> (u8, String) {
+        let text = match self {
+            Self::Exact(path) | Self::Prefix(path) => path.clone(),
+            Self::Template(template) => {
+                let mut key = String::new();
+                for segment in &template.segments {
+                    key.push('/');
+                    match segment {
+                        Segment::Literal(text) => key.push_str(text),
+                        Segment::Param(_) => key.push_str("{}"),
+                    }
+                }
+                if template.catch_all.is_some() {
+                    key.push_str("/{..}");
+                }
+                key
+            }
+        };
+        (self.class(), text)
+    }
+
     fn class(&self) -> u8 {
         match self {
             Self::Exact(_) => 0,
