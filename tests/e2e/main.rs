@@ -21,6 +21,7 @@ mod key_auth;
 mod languages;
 mod limits;
 mod observability;
+mod plugin_memory;
 mod plugin_metrics;
 mod protocols;
 mod rate_limit;
