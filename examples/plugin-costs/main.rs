@@ -203,6 +203,7 @@ async fn measure(
         span: 0..0,
     };
     let state = StateStore::in_process();
+    let budget = Arc::new(portcullis::plugin::MemoryBudget::new(&Default::default()));
     let mut configures = Vec::new();
     for _ in 0..args.configures.max(1) {
         let started = Instant::now();
@@ -212,6 +213,7 @@ async fn measure(
             &spec(Isolation::Request),
             "bench",
             &state,
+            &budget,
         )
         .await
         .expect("the plugin accepts its config");
@@ -223,10 +225,16 @@ async fn measure(
 
     let mut modes = Vec::new();
     for isolation in [Isolation::Reuse, Isolation::Request] {
-        let plugin =
-            ConfiguredPlugin::configure(&runtime, &compiled, &spec(isolation), "bench", &state)
-                .await
-                .expect("the plugin accepts its config");
+        let plugin = ConfiguredPlugin::configure(
+            &runtime,
+            &compiled,
+            &spec(isolation),
+            "bench",
+            &state,
+            &budget,
+        )
+        .await
+        .expect("the plugin accepts its config");
         let chain = Chain::new(vec![Arc::new(plugin)]);
         let metrics = portcullis::metrics::Metrics::new().detached("bench", &chain);
         let warmup = args.requests / 10;

@@ -248,6 +248,7 @@ fn plugins(reloader: &Reloader) -> serde_json::Value {
         .map(|plugin| {
             let stats = &plugin.stats;
             let calls = stats.calls.load(Relaxed);
+            let (idle, idle_bytes) = plugin.idle_instances();
             let nanos = stats.call_nanos.load(Relaxed);
             json!({
                 "name": plugin.name(),
@@ -257,12 +258,20 @@ fn plugins(reloader: &Reloader) -> serde_json::Value {
                 "failures": stats.failures.load(Relaxed),
                 "fail_open_skips": stats.skipped.load(Relaxed),
                 "instantiations": stats.instantiations.load(Relaxed),
+                "idle_instances": idle,
+                "idle_memory_bytes": idle_bytes,
+                "oversized_drops": stats.oversized_drops.load(Relaxed),
                 "call_time_us": nanos / 1_000,
                 "mean_call_us": if calls == 0 { 0.0 } else { nanos as f64 / calls as f64 / 1_000.0 },
             })
         })
         .collect();
-    json!({ "version": snapshot.version, "plugins": plugins })
+    let memory = &snapshot.plugin_memory;
+    json!({
+        "version": snapshot.version,
+        "memory": { "used_bytes": memory.used(), "budget_bytes": memory.limit() },
+        "plugins": plugins,
+    })
 }
 
 fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {

@@ -13,6 +13,7 @@ mod diagnostic;
 mod listener;
 mod observe;
 mod plugin;
+mod plugin_runtime;
 mod raw;
 mod state;
 mod suggest;
@@ -43,6 +44,8 @@ pub struct Manifest {
     pub routes: Vec<Route>,
     /// `[state]`: where plugins' shared state lives (in process unless configured).
     pub state: StateConfig,
+    /// `[plugin-runtime]`: bounds on the plugin instances of the whole gateway.
+    pub plugin_runtime: PluginRuntimeConfig,
     /// `[admin]`: the admin API, off unless the table is given.
     pub admin: Option<Admin>,
     /// `[access-log]`: where access lines go (the command line's flags, when given, win).
@@ -133,6 +136,27 @@ impl Default for StateConfig {
             timeout: Duration::from_millis(50),
             max_keys: 100_000,
             span: 0..0,
+        }
+    }
+}
+
+/// The `[plugin-runtime]` table (see `docs/plugin-runtime.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRuntimeConfig {
+    /// `memory-budget`: the most linear memory all plugin instances together may have; `None`
+    /// for half the memory of the machine (or of its container, when it has a cgroup limit).
+    pub memory_budget: Option<usize>,
+    /// `idle-memory`: a reused instance whose memory grew beyond this size (default 64 MiB), or
+    /// beyond its size after `init` when that is larger, is dropped when its request ends
+    /// instead of waiting idle in the pool.
+    pub idle_memory: usize,
+}
+
+impl Default for PluginRuntimeConfig {
+    fn default() -> Self {
+        Self {
+            memory_budget: None,
+            idle_memory: 64 << 20,
         }
     }
 }

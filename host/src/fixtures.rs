@@ -185,9 +185,11 @@ pub async fn run(
         span: 0..0,
     };
     let state = StateStore::in_process();
-    let plugin = ConfiguredPlugin::configure(runtime, &compiled, &spec, "fixtures", &state)
-        .await
-        .map_err(|e| format!("plugin `{name}` {e}"))?;
+    let budget = Arc::new(crate::plugin::MemoryBudget::new(&Default::default()));
+    let plugin =
+        ConfiguredPlugin::configure(runtime, &compiled, &spec, "fixtures", &state, &budget)
+            .await
+            .map_err(|e| format!("plugin `{name}` {e}"))?;
     let chain = Chain::new(vec![Arc::new(plugin)]);
     let metrics = crate::metrics::Metrics::new().detached("fixtures", &chain);
     let mut report = Report::default();

@@ -121,6 +121,8 @@ pub struct Metrics {
     retries: Family<RouteLabels, Counter>,
     breaker_rejections: Family<UpstreamLabels, Counter>,
     target_healthy: Family<TargetLabels, Gauge>,
+    plugin_memory: Gauge,
+    plugin_memory_budget: Gauge,
     reloads: Family<OutcomeLabels, Counter>,
     access_log_dropped: Counter,
     trace_spans_dropped: Counter,
@@ -169,7 +171,8 @@ impl Metrics {
         registry.register(
             "plugin_failures",
             "Plugin calls that failed, by plugin, route and kind \
-             (error, trap, cpu-limit, wall-clock, memory-limit, instantiate)",
+             (error, trap, cpu-limit, wall-clock, memory-limit, memory-budget, handle-limit, \
+             instantiate)",
             plugin_failures.clone(),
         );
         let plugin_skips = Family::default();
@@ -201,6 +204,21 @@ impl Metrics {
             "upstream_target_healthy",
             "1 when a target may receive requests (active checks pass and not ejected), else 0",
             target_healthy.clone(),
+        );
+        let plugin_memory = Gauge::default();
+        registry.register_with_unit(
+            "plugin_memory",
+            "Linear memory held by all plugin instances (busy and idle), reserved from the budget",
+            Unit::Bytes,
+            plugin_memory.clone(),
+        );
+        let plugin_memory_budget = Gauge::default();
+        registry.register_with_unit(
+            "plugin_memory_budget",
+            "The most linear memory all plugin instances together may hold \
+             ([plugin-runtime] memory-budget)",
+            Unit::Bytes,
+            plugin_memory_budget.clone(),
         );
         let reloads = Family::default();
         registry.register(
@@ -234,6 +252,8 @@ impl Metrics {
             retries,
             breaker_rejections,
             target_healthy,
+            plugin_memory,
+            plugin_memory_budget,
             reloads,
             access_log_dropped,
             trace_spans_dropped,
@@ -329,6 +349,11 @@ impl Metrics {
                     .set(i64::from(healthy));
             }
         }
+        let budget = &snapshot.plugin_memory;
+        self.plugin_memory
+            .set(i64::try_from(budget.used()).unwrap_or(i64::MAX));
+        self.plugin_memory_budget
+            .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
         let mut text = String::new();
         // Writing to a `String` cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

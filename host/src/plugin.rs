@@ -2,6 +2,7 @@
 //!
 //! - `bindings`: the host side of the WIT contract, generated once.
 //! - `engine`: the process-wide engine, compile cache and epoch ticker.
+//! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
 //! - `store`, `output`, `host_impl`: what one instance holds and the imports it may call.
 //! - `exchange`: the request and response lent to a plugin for one call.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
@@ -9,6 +10,7 @@
 //! - `catalog`: the prebuilt plugins embedded in the binary.
 
 pub(crate) mod bindings;
+pub mod budget;
 pub mod catalog;
 pub mod chain;
 pub mod conformance;
@@ -19,6 +21,7 @@ pub mod instance;
 mod output;
 mod store;
 
+pub use budget::MemoryBudget;
 pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};
 pub use engine::{Compiled, EngineError, Runtime, RuntimeOptions};
 pub use exchange::{Context, Exchange, ResponseState};

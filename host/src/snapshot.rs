@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
 use crate::metrics::{Metrics, RouteMetrics};
-use crate::plugin::{Chain, ConfiguredPlugin, Runtime, catalog};
+use crate::plugin::{Chain, ConfiguredPlugin, MemoryBudget, Runtime, catalog};
 use crate::router::Router;
 use crate::state::StateStore;
 use crate::upstream::Upstream;
@@ -49,6 +49,9 @@ pub struct Snapshot {
     pub routes: Vec<RouteRuntime>,
     /// The plugins' shared state (`[state]`).
     pub state: Arc<StateStore>,
+    /// The memory budget of every plugin instance (`[plugin-runtime]`): one for the gateway's
+    /// life, carried over by every reload, since instances of older snapshots still hold memory.
+    pub plugin_memory: Arc<MemoryBudget>,
     /// Upstreams, indexed like `manifest.upstreams`; unchanged ones are carried over from the
     /// snapshot before, with their pools and health.
     pub upstreams: Vec<Arc<Upstream>>,
@@ -137,9 +140,13 @@ impl Snapshot {
             }
         };
 
+        let plugin_memory = match previous {
+            Some(previous) => previous.plugin_memory.clone(),
+            None => Arc::new(MemoryBudget::new(&manifest.plugin_runtime)),
+        };
         let mut global = Vec::new();
         for spec in &manifest.global_plugins {
-            match configure(runtime, spec, "*", &state).await {
+            match configure(runtime, spec, "*", &state, &plugin_memory).await {
                 Ok(plugin) => global.push(Arc::new(plugin)),
                 Err((message, help)) => diagnose(&spec.span, message, help),
             }
@@ -149,7 +156,7 @@ impl Snapshot {
         for route in &manifest.routes {
             let mut chain = global.clone();
             for spec in &route.plugins {
-                match configure(runtime, spec, &route.id, &state).await {
+                match configure(runtime, spec, &route.id, &state, &plugin_memory).await {
                     Ok(plugin) => chain.push(Arc::new(plugin)),
                     Err((message, help)) => diagnose(&spec.span, message, help),
                 }
@@ -189,17 +196,22 @@ impl Snapshot {
             None => None,
         };
         match router {
-            Some(router) if errors.is_empty() => Ok(Self {
-                version,
-                loaded_at: SystemTime::now(),
-                manifest,
-                router,
-                routes,
-                state,
-                upstreams,
-                acceptors: Vec::new(),
-                tracer,
-            }),
+            Some(router) if errors.is_empty() => {
+                // Only a snapshot that will serve changes the bounds.
+                plugin_memory.configure(&manifest.plugin_runtime);
+                Ok(Self {
+                    version,
+                    loaded_at: SystemTime::now(),
+                    manifest,
+                    router,
+                    routes,
+                    state,
+                    plugin_memory,
+                    upstreams,
+                    acceptors: Vec::new(),
+                    tracer,
+                })
+            }
             _ => Err(LoadError { errors }),
         }
     }
@@ -233,6 +245,7 @@ async fn configure(
     spec: &PluginSpec,
     route: &str,
     state: &Arc<StateStore>,
+    budget: &Arc<MemoryBudget>,
 ) -> Result<ConfiguredPlugin, (String, Option<String>)> {
     let on = if route == "*" {
         "(global)".to_owned()
@@ -270,7 +283,7 @@ async fn configure(
         .compile_off_thread(bytes.into_owned())
         .await
         .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
-    ConfiguredPlugin::configure(runtime, &compiled, spec, route, state)
+    ConfiguredPlugin::configure(runtime, &compiled, spec, route, state, budget)
         .await
         .map_err(|e| (format!("plugin `{name}` {on} {e}"), config_help(&e)))
 }

@@ -75,8 +75,10 @@ async fn run(calls: usize) {
             span: 0..0,
         };
         let state = portcullis::state::StateStore::in_process();
+        let budget =
+            std::sync::Arc::new(portcullis::plugin::MemoryBudget::new(&Default::default()));
         let plugin = portcullis::plugin::ConfiguredPlugin::configure(
-            &wasm, &compiled, &spec, "bench", &state,
+            &wasm, &compiled, &spec, "bench", &state, &budget,
         )
         .await
         .expect("configure");

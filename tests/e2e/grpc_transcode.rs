@@ -32,6 +32,7 @@ rules = [
   {{ method = "POST", path = "/v1/echo", call = "portcullis.test.v1.Echo/Unary", body = "*" }},
   {{ method = "GET", path = "/v1/echo/{{message}}", call = "portcullis.test.v1.Echo/Unary" }},
   {{ method = "GET", path = "/v1/ticks/{{message}}", call = "portcullis.test.v1.Echo/ServerStream" }},
+  {{ method = "POST", path = "/v1/shelves/{{shelf}}/books", call = "portcullis.test.v1.Echo/CreateBook", body = "book" }},
 ]
 {extra}
 "#,
@@ -234,6 +235,47 @@ async fn a_bad_body_is_a_400_naming_the_field() {
         "{}",
         unknown_query.text()
     );
+}
+
+#[tokio::test]
+async fn a_body_bound_to_a_sub_message_fills_that_field() {
+    let (_server, gateway) = start("").await;
+
+    let response = post(
+        &gateway,
+        "/v1/shelves/poems/books",
+        json!({ "title": "Odes", "genre": "POETRY" }),
+    )
+    .await;
+
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    assert_eq!(
+        response.json(),
+        json!({ "title": "Odes", "genre": "POETRY", "shelf": "poems" })
+    );
+}
+
+#[tokio::test]
+async fn a_bad_field_in_a_body_bound_to_a_sub_message_is_named_by_its_full_path() {
+    let (_server, gateway) = start("").await;
+    let cases = [
+        (json!({ "title": 5 }), "field `book.title`: invalid type"),
+        (
+            json!({ "title": "Odes", "genre": "EPIC" }),
+            "field `book.genre`: ",
+        ),
+        (json!({ "titel": "Odes" }), "field `book.titel`: "),
+    ];
+    for (body, expected) in cases {
+        let response = post(&gateway, "/v1/shelves/poems/books", body.clone()).await;
+
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{body}");
+        let message = response.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.starts_with(expected), "{body} -> {message}");
+    }
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ mod languages;
 mod limits;
 mod metrics_formats;
 mod observability;
+mod plugin_memory;
 mod plugin_metrics;
 mod protocols;
 mod rate_limit;

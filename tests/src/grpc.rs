@@ -20,7 +20,7 @@ pub mod proto {
 pub const DESCRIPTOR_SET: &str = concat!(env!("OUT_DIR"), "/echo.pb");
 
 use proto::echo_server::{Echo, EchoServer};
-use proto::{EchoReply, EchoRequest};
+use proto::{Book, CreateBookRequest, EchoReply, EchoRequest};
 
 pub use proto::echo_client::EchoClient;
 
@@ -127,6 +127,15 @@ impl Echo for EchoService {
             message: words.join(" "),
             echo_metadata: String::new(),
         }))
+    }
+
+    async fn create_book(
+        &self,
+        request: Request<CreateBookRequest>,
+    ) -> Result<Response<Book>, Status> {
+        let CreateBookRequest { shelf, book } = request.into_inner();
+        let book = book.ok_or_else(|| Status::invalid_argument("no book"))?;
+        Ok(Response::new(Book { shelf, ..book }))
     }
 
     type ChatStream = ReplyStream;

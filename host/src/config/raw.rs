@@ -278,6 +278,14 @@ pub(super) struct RawState {
     pub(super) prefix: Option<Spanned<String>>,
 }
 
+/// The top-level `[plugin-runtime]` table: bounds on all plugin instances together.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPluginRuntime {
+    pub(super) memory_budget: Option<Spanned<Text>>,
+    pub(super) idle_memory: Option<Spanned<Text>>,
+}
+
 /// A duration or size: a string, or for sizes an integer, kept as text until validation.
 #[derive(Debug)]
 pub(super) struct Text(pub(super) String);
@@ -362,6 +370,8 @@ pub(super) struct RawManifest {
     pub(super) routes: Vec<RouteSection>,
     /// `[state]`, if given (and well formed), with the span of its key.
     pub(super) state: Option<(Span, RawState)>,
+    /// `[plugin-runtime]`, if given (and well formed).
+    pub(super) plugin_runtime: Option<RawPluginRuntime>,
     /// `[admin]`, with the span of its key.
     pub(super) admin: Option<(Span, RawAdmin)>,
     /// `[access-log]`, with the span of its key.
@@ -380,6 +390,7 @@ const TOP_KEYS: &[&str] = &[
     "plugins",
     "routes",
     "state",
+    "plugin-runtime",
     "admin",
     "access-log",
     "tracing",
@@ -425,6 +436,9 @@ pub(super) fn split(doc: DeTable<'_>, errors: &mut Vec<Diagnostic>) -> RawManife
                 if let Some(state) = deserialize(value, "`[state]`", errors) {
                     raw.state = Some((key_span, state));
                 }
+            }
+            "plugin-runtime" => {
+                raw.plugin_runtime = deserialize(value, "`[plugin-runtime]`", errors);
             }
             "access-log" => {
                 if let Some(table) = deserialize(value, "`[access-log]`", errors) {
@@ -635,7 +649,8 @@ fn toml_words(expected: &str) -> &str {
         | "struct RawAdmin"
         | "struct RawCertificate"
         | "struct RawClientAuth"
-        | "struct RawState" => "a table",
+        | "struct RawState"
+        | "struct RawPluginRuntime" => "a table",
         "i64" | "u64" | "usize" => "an integer",
         other => other,
     }

@@ -80,6 +80,10 @@ pub(super) fn manifest(
         .state
         .map(|(span, state)| super::state::config(span, state, errors))
         .unwrap_or_default();
+    let plugin_runtime = raw
+        .plugin_runtime
+        .map(|table| super::plugin_runtime::config(table, errors))
+        .unwrap_or_default();
     let admin = raw
         .admin
         .and_then(|(span, admin)| self::admin(span, admin, errors));
@@ -98,6 +102,7 @@ pub(super) fn manifest(
         global_plugins,
         routes,
         state,
+        plugin_runtime,
         admin,
         access_log,
         tracing,

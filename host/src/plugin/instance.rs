@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, Needs, RequestAction};
+use super::budget::MemoryBudget;
 use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
-use super::store::{Fault, InstanceState, PluginTag};
+use super::store::{Fault, InstanceState, MAX_HOST_HANDLES, PluginTag};
 use crate::config::{FailurePolicy, Isolation, PluginSpec};
 use crate::state::{Namespace, StateStore};
 
@@ -49,6 +50,10 @@ pub enum CallError {
     CpuLimit(Duration),
     /// The plugin outgrew its memory limit.
     MemoryLimit(usize),
+    /// The plugin's growth would have taken all plugins' memory beyond the gateway's budget.
+    MemoryBudget(usize),
+    /// The plugin held more host handles (WASI pollables, streams) than an instance may.
+    HandleLimit(usize),
     /// The call took longer than its wall-clock limit (blocked in a WASI wait).
     WallClock(Duration),
     /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access...).
@@ -64,6 +69,8 @@ impl CallError {
             CallError::Plugin(_) => "error",
             CallError::CpuLimit(_) => "cpu-limit",
             CallError::MemoryLimit(_) => "memory-limit",
+            CallError::MemoryBudget(_) => "memory-budget",
+            CallError::HandleLimit(_) => "handle-limit",
             CallError::WallClock(_) => "wall-clock",
             CallError::Trap(_) => "trap",
             CallError::Instantiate(_) => "instantiate",
@@ -79,6 +86,15 @@ impl std::fmt::Display for CallError {
                 write!(f, "ran past its CPU limit of {limit:?} and was stopped")
             }
             CallError::MemoryLimit(limit) => write!(f, "outgrew its memory limit of {limit} bytes"),
+            CallError::MemoryBudget(budget) => write!(
+                f,
+                "ran out of memory: the gateway's plugin memory budget of {budget} bytes is spent \
+                 (`[plugin-runtime] memory-budget`)"
+            ),
+            CallError::HandleLimit(limit) => write!(
+                f,
+                "held more than {limit} host handles (WASI pollables, streams) at once and was stopped"
+            ),
             CallError::WallClock(limit) => {
                 write!(
                     f,
@@ -122,6 +138,9 @@ pub struct PluginStats {
     pub instantiations: AtomicU64,
     /// Time spent in calls (instantiation included when a call needed one), in nanoseconds.
     pub call_nanos: AtomicU64,
+    /// Reused instances dropped at the end of their request instead of kept idle, because their
+    /// memory had grown beyond `[plugin-runtime] idle-memory`.
+    pub oversized_drops: AtomicU64,
 }
 
 /// A plugin as configured on one route (or globally).
@@ -140,6 +159,7 @@ pub struct ConfiguredPlugin {
     max_requests: u64,
     hash: Arc<str>,
     state: Namespace,
+    budget: Arc<MemoryBudget>,
     idle: Mutex<Vec<Warm>>,
     /// Counters for the admin API and metrics.
     pub stats: PluginStats,
@@ -166,18 +186,28 @@ struct Warm {
     store: Store<InstanceState>,
     plugin: bindings::Plugin,
     uses: u64,
+    /// Its linear memory right after `init`: what any instance of the plugin needs.
+    baseline: usize,
+}
+
+impl Warm {
+    /// Bytes of linear memory the instance holds.
+    fn memory(&self) -> usize {
+        self.store.data().memory.bytes()
+    }
 }
 
 impl ConfiguredPlugin {
     /// Links `compiled` against the host, instantiates it once and calls `init` with the spec's
     /// config. A reuse-mode plugin keeps that first instance warm. Its shared state is its own
-    /// namespace (name and route) of `state`.
+    /// namespace (name and route) of `state`; its instances' memory is reserved from `budget`.
     pub async fn configure(
         runtime: &Runtime,
         compiled: &Compiled,
         spec: &PluginSpec,
         route: &str,
         state: &Arc<StateStore>,
+        budget: &Arc<MemoryBudget>,
     ) -> Result<Self, ConfigureError> {
         if spec.limits.memory_bytes > MAX_PLUGIN_MEMORY {
             return Err(ConfigureError::Limits(format!(
@@ -210,6 +240,7 @@ impl ConfiguredPlugin {
             max_requests: spec.limits.max_requests,
             hash: compiled.hash.clone(),
             state: state.namespace(&spec.name, route),
+            budget: budget.clone(),
             idle: Mutex::new(Vec::new()),
             stats: PluginStats::default(),
         };
@@ -247,6 +278,12 @@ impl ConfiguredPlugin {
     /// SHA-256 of the component's bytes.
     pub fn content_hash(&self) -> &str {
         &self.hash
+    }
+
+    /// Warm instances waiting in the pool now, and the linear memory they hold.
+    pub fn idle_instances(&self) -> (usize, usize) {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        (idle.len(), idle.iter().map(Warm::memory).sum())
     }
 
     /// Runs one phase with `exchange` lent to the plugin. The exchange always comes back, whatever
@@ -352,6 +389,14 @@ impl ConfiguredPlugin {
         match state.fault {
             Some(Fault::CpuLimit) => CallError::CpuLimit(self.cpu),
             Some(Fault::MemoryLimit) => CallError::MemoryLimit(self.memory),
+            Some(Fault::MemoryBudget) => CallError::MemoryBudget(state.memory.limit()),
+            None if matches!(
+                error.downcast_ref::<ResourceTableError>(),
+                Some(ResourceTableError::Full)
+            ) =>
+            {
+                CallError::HandleLimit(MAX_HOST_HANDLES)
+            }
             None => {
                 let stderr = state.stderr.take_tail();
                 let trap = match error.downcast_ref::<Trap>() {
@@ -387,8 +432,15 @@ impl ConfiguredPlugin {
         }
     }
 
+    /// Keeps `warm` idle for the next request, unless it is done: `request` isolation, recycled
+    /// after `max-requests`, or grown beyond the idle bound (one large request must not keep its
+    /// memory resident; the pooling allocator releases a dropped instance's pages).
     fn checkin(&self, warm: Warm) {
         if self.isolation != Isolation::Reuse || warm.uses >= self.max_requests {
+            return;
+        }
+        if warm.memory() > warm.baseline.max(self.budget.idle_memory()) {
+            self.stats.oversized_drops.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -402,7 +454,12 @@ impl ConfiguredPlugin {
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(
             self.pre.engine(),
-            InstanceState::new(self.tag.clone(), self.memory, self.state.clone()),
+            InstanceState::new(
+                self.tag.clone(),
+                self.memory,
+                self.budget.lease(),
+                self.state.clone(),
+            ),
         );
         store.limiter(|state| state);
         store.epoch_deadline_callback(|mut ctx| {
@@ -426,6 +483,7 @@ impl ConfiguredPlugin {
                 store,
                 plugin,
                 uses: 0,
+                baseline: 0,
             },
             Err(e) => {
                 let error = match store.data().fault {
@@ -439,6 +497,7 @@ impl ConfiguredPlugin {
         match handler.call_init(&mut warm.store, &self.config).await {
             Ok(Ok(needs)) => {
                 warm.store.data_mut().needs = needs;
+                warm.baseline = warm.memory();
                 Ok((warm, needs))
             }
             Ok(Err(message)) => Err(InitError::Rejected(message)),

@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Needs;
+use super::budget::Lease;
 use super::exchange::Exchange;
 use super::output::GuestOutput;
 use crate::state::Namespace;
@@ -28,7 +29,14 @@ pub(crate) enum Fault {
     CpuLimit,
     /// The instance tried to grow its memory beyond its limit.
     MemoryLimit,
+    /// The growth would have taken the gateway's plugin memory beyond its budget.
+    MemoryBudget,
 }
+
+/// Most entries of an instance's host resource table (WASI pollables, streams and the like):
+/// far beyond what a real plugin holds at once (a handful), and small enough that a plugin
+/// leaking handles costs the host well under a megabyte before it traps.
+pub(crate) const MAX_HOST_HANDLES: usize = 4096;
 
 /// The store data of one plugin instance.
 pub(crate) struct InstanceState {
@@ -48,12 +56,20 @@ pub(crate) struct InstanceState {
     /// The plugin's shared state (its own namespace of the manifest's store).
     pub(crate) state: Namespace,
     memory_limit: usize,
+    /// The linear memory this instance holds, reserved from the gateway's budget.
+    pub(crate) memory: Lease,
 }
 
 impl InstanceState {
-    /// A fresh sandbox for `tag`'s plugin with at most `memory_limit` bytes of linear memory and
-    /// `state` as its shared state.
-    pub(crate) fn new(tag: Arc<PluginTag>, memory_limit: usize, state: Namespace) -> Self {
+    /// A fresh sandbox for `tag`'s plugin with at most `memory_limit` bytes of linear memory
+    /// (each growth also reserved through `memory`, from the gateway's budget) and `state` as its
+    /// shared state.
+    pub(crate) fn new(
+        tag: Arc<PluginTag>,
+        memory_limit: usize,
+        memory: Lease,
+        state: Namespace,
+    ) -> Self {
         let stdout = GuestOutput::new(tag.clone(), false);
         let stderr = GuestOutput::new(tag.clone(), true);
         // No preopened directories, no environment, no arguments, no network: the builder grants
@@ -65,9 +81,11 @@ impl InstanceState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HOST_HANDLES);
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table,
             exchange: None,
             needs: Needs::empty(),
             tag,
@@ -76,6 +94,7 @@ impl InstanceState {
             fault: None,
             state,
             memory_limit,
+            memory,
         }
     }
 }
@@ -95,9 +114,9 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl ResourceLimiter for InstanceState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.memory_limit {
             // An error (not `Ok(false)`) traps at once with a reason we can name, instead of
@@ -108,8 +127,25 @@ impl ResourceLimiter for InstanceState {
                 self.memory_limit
             );
         }
+        // Beyond the memory's own declared maximum wasmtime refuses the growth after asking
+        // us: refuse it first, so that nothing is reserved for a growth that never happens.
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
+        if !self.memory.grow(current, desired) {
+            self.fault = Some(Fault::MemoryBudget);
+            wasmtime::bail!(
+                "the gateway's plugin memory budget of {} bytes is spent (the plugin asked for {} more)",
+                self.memory.limit(),
+                desired.saturating_sub(current)
+            );
+        }
         Ok(true)
     }
+
+    // A growth we allowed that the system then failed (mmap) stays reserved until the instance
+    // is dropped, which follows shortly: a guest whose allocation failed traps. Counting it
+    // a little longer is the safe side of the budget.
 
     fn table_growing(
         &mut self,

@@ -138,25 +138,67 @@ fn insert(root: &mut Value, fields: &[FieldDescriptor], value: Value, append: bo
     }
 }
 
-/// The JSON object as a message by the proto3 JSON mapping; an error names the field.
+/// The JSON object as a message by the proto3 JSON mapping; an error names the field by its
+/// full path (`book.title`, `book.authors[1].name`).
 fn decode_json(input: &MessageDescriptor, root: &Value) -> Result<DynamicMessage, String> {
     let options = DeserializeOptions::new().deny_unknown_fields(true);
-    match DynamicMessage::deserialize_with_options(input.clone(), root, &options) {
-        Ok(message) => Ok(message),
-        Err(error) => {
-            // Find the culprit among the top-level keys, to name it.
-            if let Value::Object(map) = root {
-                for (key, value) in map {
-                    let alone = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-                    if let Err(e) =
-                        DynamicMessage::deserialize_with_options(input.clone(), &alone, &options)
-                    {
-                        return Err(format!("field `{key}`: {e}"));
-                    }
-                }
-            }
-            Err(error.to_string())
+    DynamicMessage::deserialize_with_options(input.clone(), root, &options).map_err(|error| {
+        match culprit(input, root, &options) {
+            Some((path, reason)) => format!("field `{path}`: {reason}"),
+            None => error.to_string(),
         }
+    })
+}
+
+/// The path of the first field of `value` that `message` refuses, and why: each key is tried
+/// alone, and a refused key whose field is a message (or a list of them) is searched in turn,
+/// so that the path ends at the innermost field at fault.
+fn culprit(
+    message: &MessageDescriptor,
+    value: &Value,
+    options: &DeserializeOptions,
+) -> Option<(String, String)> {
+    let Value::Object(map) = value else {
+        return None;
+    };
+    map.iter().find_map(|(key, item)| {
+        let alone = Value::Object(Map::from_iter([(key.clone(), item.clone())]));
+        let error =
+            DynamicMessage::deserialize_with_options(message.clone(), &alone, options).err()?;
+        let field = message
+            .get_field_by_name(key)
+            .or_else(|| message.get_field_by_json_name(key));
+        let inner = field.and_then(|field| inner_culprit(&field, item, options));
+        Some(match inner {
+            Some((path, reason)) => (format!("{key}{path}"), reason),
+            None => (key.clone(), error.to_string()),
+        })
+    })
+}
+
+/// Within one field's value: the rest of the culprit's path (`.title`, `[1].name`), when the
+/// field is a message or a list of messages with their own JSON objects.
+fn inner_culprit(
+    field: &FieldDescriptor,
+    value: &Value,
+    options: &DeserializeOptions,
+) -> Option<(String, String)> {
+    let Kind::Message(inner) = field.kind() else {
+        return None;
+    };
+    // Well-known types (Timestamp, Struct, Any...) have JSON forms of their own: the field is
+    // the most precise name.
+    if field.is_map() || inner.full_name().starts_with("google.protobuf.") {
+        return None;
+    }
+    match value {
+        Value::Array(items) if field.is_list() => items.iter().enumerate().find_map(|(i, item)| {
+            culprit(&inner, item, options).map(|(path, reason)| (format!("[{i}].{path}"), reason))
+        }),
+        Value::Object(_) if !field.is_list() => {
+            culprit(&inner, value, options).map(|(path, reason)| (format!(".{path}"), reason))
+        }
+        _ => None,
     }
 }
 

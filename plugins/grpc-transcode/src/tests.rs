@@ -4,8 +4,8 @@
 use base64::Engine;
 use prost::Message;
 use prost_reflect::prost_types::{
-    DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
-    MethodDescriptorProto, ServiceDescriptorProto,
+    DescriptorProto, EnumDescriptorProto, EnumValueDescriptorProto, FieldDescriptorProto,
+    FileDescriptorProto, FileDescriptorSet, MethodDescriptorProto, ServiceDescriptorProto,
     field_descriptor_proto::{Label, Type},
 };
 use serde_json::json;
@@ -25,6 +25,49 @@ fn field(name: &str, json_name: &str, number: i32, ty: Type, label: Label) -> Fi
     }
 }
 
+/// A field of a message or enum type (`.test.Book`).
+fn typed_field(
+    name: &str,
+    number: i32,
+    ty: Type,
+    type_name: &str,
+    label: Label,
+) -> FieldDescriptorProto {
+    FieldDescriptorProto {
+        type_name: Some(type_name.into()),
+        ..field(name, name, number, ty, label)
+    }
+}
+
+/// `Book { title, genre: Genre, authors: [Author { name }] }`, the sub-message `Req.book`.
+fn book_types() -> (Vec<DescriptorProto>, EnumDescriptorProto) {
+    let author = DescriptorProto {
+        name: Some("Author".into()),
+        field: vec![field("name", "name", 1, Type::String, Label::Optional)],
+        ..Default::default()
+    };
+    let book = DescriptorProto {
+        name: Some("Book".into()),
+        field: vec![
+            field("title", "title", 1, Type::String, Label::Optional),
+            typed_field("genre", 2, Type::Enum, ".test.Genre", Label::Optional),
+            typed_field("authors", 3, Type::Message, ".test.Author", Label::Repeated),
+        ],
+        ..Default::default()
+    };
+    let value = |name: &str, number| EnumValueDescriptorProto {
+        name: Some(name.into()),
+        number: Some(number),
+        ..Default::default()
+    };
+    let genre = EnumDescriptorProto {
+        name: Some("Genre".into()),
+        value: vec![value("GENRE_UNSPECIFIED", 0), value("POETRY", 1)],
+        ..Default::default()
+    };
+    (vec![author, book], genre)
+}
+
 /// `test.Echo/Unary(Req) returns (Reply)` and a server-streaming `Ticks`.
 fn descriptor_set() -> String {
     let req = DescriptorProto {
@@ -35,14 +78,18 @@ fn descriptor_set() -> String {
             field("big", "big", 3, Type::Int64, Label::Optional),
             field("loud", "loud", 4, Type::Bool, Label::Optional),
             field("tags", "tags", 5, Type::String, Label::Repeated),
+            typed_field("book", 6, Type::Message, ".test.Book", Label::Optional),
         ],
         ..Default::default()
     };
+    let (mut message_type, genre) = book_types();
+    message_type.push(req);
     let file = FileDescriptorProto {
         name: Some("test.proto".into()),
         package: Some("test".into()),
         syntax: Some("proto3".into()),
-        message_type: vec![req],
+        message_type,
+        enum_type: vec![genre],
         service: vec![ServiceDescriptorProto {
             name: Some("Echo".into()),
             method: vec![
@@ -152,6 +199,65 @@ fn a_wrong_type_or_an_unknown_field_names_the_field() {
     )
     .unwrap_err();
     assert!(err.contains("query parameter `loud`"), "{err}");
+}
+
+#[test]
+fn a_body_bound_to_a_sub_message_names_the_full_path_of_a_bad_field() {
+    let c = compiled();
+    let input = c.rules[0].call.input();
+    let into_book = |body: &[u8]| {
+        message::build_request(&input, &BodyBinding::Field("book".into()), body, &[], &[])
+    };
+
+    let wrong_type = into_book(br#"{"title": 5}"#).unwrap_err();
+    assert!(
+        wrong_type.starts_with("field `book.title`: invalid type"),
+        "{wrong_type}"
+    );
+    let unknown_enum = into_book(br#"{"title": "Odes", "genre": "EPIC"}"#).unwrap_err();
+    assert!(
+        unknown_enum.starts_with("field `book.genre`: "),
+        "{unknown_enum}"
+    );
+    assert!(unknown_enum.contains("EPIC"), "{unknown_enum}");
+    let in_a_list = into_book(br#"{"authors": [{"name": "Keats"}, {"name": 3}]}"#).unwrap_err();
+    assert!(
+        in_a_list.starts_with("field `book.authors[1].name`: "),
+        "{in_a_list}"
+    );
+    let unknown_field = into_book(br#"{"titel": "Odes"}"#).unwrap_err();
+    assert!(
+        unknown_field.starts_with("field `book.titel`: "),
+        "{unknown_field}"
+    );
+
+    let good = into_book(br#"{"title": "Odes", "genre": "POETRY"}"#).unwrap();
+    assert_eq!(
+        message::to_json(&input, &good.encode_to_vec()).unwrap(),
+        json!({ "book": { "title": "Odes", "genre": "POETRY" } })
+    );
+}
+
+#[test]
+fn a_whole_body_names_the_full_path_of_a_bad_nested_field() {
+    let c = compiled();
+    let input = c.rules[0].call.input();
+    let err = message::build_request(
+        &input,
+        &BodyBinding::Whole,
+        br#"{"message": "x", "book": {"title": ["not", "a", "string"]}}"#,
+        &[],
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.starts_with("field `book.title`: "), "{err}");
+    let book_not_an_object =
+        message::build_request(&input, &BodyBinding::Whole, br#"{"book": 5}"#, &[], &[])
+            .unwrap_err();
+    assert!(
+        book_not_an_object.starts_with("field `book`: "),
+        "{book_not_an_object}"
+    );
 }
 
 #[test]

@@ -16,6 +16,11 @@
 //! (to test invalid names: the host's error comes back in `x-metric-error`); in `on-response`
 //! the histogram `path_bytes`, the request path's length. `context` sets the request context
 //! keys `consumer` (`alice`) and `internal` (`hidden`), for the access log's `context` filter.
+//!
+//! Two modes take host resources on purpose: `grow` keeps `mib` more MiB of memory (touched,
+//! so resident) on every request, for the gateway's memory budget and idle bounds; `handles`
+//! creates `count` WASI pollables (clock subscriptions) on every request and never drops them,
+//! for the bound on host handles.
 
 // Only the component is ever used; a native build (clippy, `cargo test --workspace`) sees no caller.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -45,6 +50,8 @@ enum Mode {
     Shared,
     Metrics,
     Context,
+    Grow,
+    Handles,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,11 +60,21 @@ struct Config {
     mode: Mode,
     #[serde(default)]
     after: Option<u64>,
+    /// `grow`: MiB kept per request.
+    #[serde(default)]
+    mib: usize,
+    /// `handles`: pollables created per request.
+    #[serde(default)]
+    count: usize,
 }
 
 struct Misbehave {
     mode: Mode,
     after: Option<u64>,
+    mib: usize,
+    count: usize,
+    /// `grow`: what it keeps.
+    hoard: RefCell<Vec<Vec<u8>>>,
     requests: Cell<u64>,
     /// `shared`: the counter's value and the previous path, for `on_response`.
     shared: RefCell<Option<(i64, String)>>,
@@ -75,6 +92,9 @@ impl Plugin for Misbehave {
         Ok(Self {
             mode: config.mode,
             after: config.after,
+            mib: config.mib,
+            count: config.count,
+            hoard: RefCell::new(Vec::new()),
             requests: Cell::new(0),
             shared: RefCell::new(None),
             metric_error: RefCell::new(None),
@@ -147,6 +167,18 @@ impl Plugin for Misbehave {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
             }
+            Mode::Grow => {
+                let mut hoard = self.hoard.borrow_mut();
+                for _ in 0..self.mib {
+                    hoard.push(vec![1u8; 1 << 20]);
+                }
+                std::hint::black_box(&hoard);
+                Ok(Action::Continue)
+            }
+            Mode::Handles => {
+                leak_pollables(self.count);
+                Ok(Action::Continue)
+            }
             Mode::Memory => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -191,6 +223,19 @@ impl Plugin for Misbehave {
         }
     }
 }
+
+/// Subscribes to the clock `count` times and forgets every pollable, so each stays in the
+/// host's resource table.
+#[cfg(target_arch = "wasm32")]
+fn leak_pollables(count: usize) {
+    for _ in 0..count {
+        let pollable = wasip2::clocks::monotonic_clock::subscribe_duration(1_000_000_000);
+        std::mem::forget(pollable);
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn leak_pollables(_count: usize) {}
 
 #[cfg(target_arch = "wasm32")]
 fn trap() -> ! {
