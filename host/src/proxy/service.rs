@@ -224,11 +224,6 @@ async fn proxy(
     };
     seen.route = Some(found.route);
     let route_metrics = metrics.route(route);
-    let scheme = if conn.tls {
-        Scheme::HTTPS
-    } else {
-        Scheme::HTTP
-    };
     if let Ok(value) = HeaderValue::from_str(id) {
         parts.headers.insert(request_id::HEADER.clone(), value);
     }
@@ -255,7 +250,6 @@ async fn proxy(
             upstream_request,
             &client_body,
             conn,
-            &scheme,
             host.as_deref(),
             upgrade_to,
             seen,
@@ -332,7 +326,6 @@ async fn proxy(
                 upstream_request,
                 &client_body,
                 conn,
-                &scheme,
                 host.as_deref(),
                 upgrade_to,
                 seen,
@@ -588,7 +581,6 @@ async fn forward_upstream(
     mut request: Request<ProxyBody>,
     client_body: &ClientBodyWatch,
     conn: ConnInfo,
-    scheme: &Scheme,
     host: Option<&str>,
     upgrade_to: Option<&HeaderValue>,
     seen: &mut Seen,
@@ -604,7 +596,12 @@ async fn forward_upstream(
     let version = request.version();
     let headers = request.headers_mut();
     forward::strip_hop_by_hop(headers);
-    forward::set_forwarded(headers, conn.peer.ip(), scheme, host);
+    let scheme = if conn.tls {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
+    forward::set_forwarded(headers, conn.peer.ip(), &scheme, host);
     forward::append_via(headers, version);
     if let Some(protocol) = upgrade_to {
         upgrade::restore_fields(headers, protocol);
