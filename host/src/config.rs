@@ -12,6 +12,7 @@ mod connection;
 mod diagnostic;
 mod listener;
 mod observe;
+mod path;
 mod plugin;
 mod plugin_runtime;
 mod raw;
@@ -28,6 +29,7 @@ use std::time::Duration;
 pub use diagnostic::{Diagnostic, Diagnostics, Source};
 
 use crate::router::RouteMatcher;
+use crate::router::path::PathOptions;
 
 /// A validated manifest. Indices (`Route::upstream`) are always in range.
 #[derive(Debug, Clone)]
@@ -196,6 +198,8 @@ pub struct Listener {
     pub tls: Option<ListenerTls>,
     /// `redirect-to-https`: answer every request with a redirect to HTTPS (plain listeners only).
     pub redirect_to_https: Option<HttpsRedirect>,
+    /// `path`: how request paths are normalised before routing (see `docs/routing.md`).
+    pub path: PathOptions,
     /// Where the section's name is in the manifest.
     pub span: Range<usize>,
 }

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::config::HttpsRedirect;
 use crate::proxy::{self, ConnInfo};
+use crate::router::path::PathOptions;
 use crate::snapshot::Current;
 use crate::tls::{self, ClientIdentity, TlsAcceptor};
 
@@ -96,10 +97,14 @@ impl Listener {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let (tls, redirect) = settings(&shared.current, &name);
+            let (tls, redirect, path) = settings(&shared.current, &name);
             connections.spawn(connection(
                 stream,
-                peer,
+                ConnInfo {
+                    peer,
+                    tls: false,
+                    path,
+                },
                 tls,
                 redirect,
                 shared.clone(),
@@ -125,27 +130,30 @@ impl Listener {
     }
 }
 
-/// The listener's TLS acceptor and redirect in the snapshot in service. (A listener that a
-/// reload removes is told to stop accepting right after the swap; a connection it accepts in
-/// that instant finds no settings and is served as plain HTTP without redirect.)
-fn settings(current: &Current, name: &str) -> (Option<TlsAcceptor>, Option<HttpsRedirect>) {
+/// The listener's TLS acceptor, redirect and path options in the snapshot in service. (A
+/// listener that a reload removes is told to stop accepting right after the swap; a connection
+/// it accepts in that instant finds no settings and is served as plain HTTP without redirect.)
+fn settings(
+    current: &Current,
+    name: &str,
+) -> (Option<TlsAcceptor>, Option<HttpsRedirect>, PathOptions) {
     match current.load().listener(name) {
-        Some((spec, acceptor)) => (acceptor, spec.redirect_to_https),
-        None => (None, None),
+        Some((spec, acceptor)) => (acceptor, spec.redirect_to_https, spec.path),
+        None => (None, None, PathOptions::default()),
     }
 }
 
 /// Serves one accepted connection, after the TLS handshake on TLS listeners.
 async fn connection(
     stream: TcpStream,
-    peer: SocketAddr,
+    conn: ConnInfo,
     tls: Option<TlsAcceptor>,
     redirect: Option<HttpsRedirect>,
     shared: Arc<Shared>,
     watcher: Watcher,
 ) {
+    let peer = conn.peer;
     let Some(acceptor) = tls else {
-        let conn = ConnInfo { peer, tls: false };
         return http(TokioIo::new(stream), conn, None, redirect, &shared, watcher).await;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -167,7 +175,7 @@ async fn connection(
         .and_then(|chain| chain.first())
         .and_then(ClientIdentity::from_certificate)
         .map(Arc::new);
-    let conn = ConnInfo { peer, tls: true };
+    let conn = ConnInfo { tls: true, ..conn };
     http(TokioIo::new(stream), conn, identity, None, &shared, watcher).await;
 }
 

@@ -6,8 +6,10 @@
 //! host; within those, exact path, then templates (more literal segments first, literals
 //! before parameters position by position), then prefixes (longest first); then routes with a
 //! method list before any-method routes; then more header conditions first; then manifest
-//! order. Paths are matched raw, without percent-decoding, and parameters are returned raw.
+//! order. Paths are matched as given, and parameters are returned raw (percent-encoded); the
+//! proxy normalises a path first (`path`), so that each path has one spelling.
 
+pub mod path;
 mod pattern;
 
 use std::cmp::Ordering;

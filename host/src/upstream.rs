@@ -267,8 +267,9 @@ impl Upstream {
     }
 
     /// A target for a request: a healthy one not in `tried` (a bit per index) if possible, else
-    /// a healthy one, else any one in panic mode.
-    pub fn pick(&self, key: Option<u64>, tried: u64) -> Result<usize, NoTarget> {
+    /// a healthy one, else any one in panic mode; never one in `refused` (targets that refused
+    /// this request's connection: trying them again would fail the same way).
+    pub fn pick(&self, key: Option<u64>, tried: u64, refused: u64) -> Result<usize, NoTarget> {
         let n = self.targets.len();
         if n == 0 {
             return Err(NoTarget::Empty);
@@ -279,8 +280,9 @@ impl Upstream {
                 .get(i)
                 .map_or(0, |c| c.load(Ordering::Relaxed))
         };
-        let healthy = |i: usize| self.health.get(i).is_some_and(|h| h.usable(now));
-        let untried = |i: usize| i >= 64 || tried & (1 << i) == 0;
+        let allowed = |i: usize| i >= 64 || refused & (1 << i) == 0;
+        let healthy = |i: usize| allowed(i) && self.health.get(i).is_some_and(|h| h.usable(now));
+        let untried = |i: usize| allowed(i) && (i >= 64 || tried & (1 << i) == 0);
         if tried != 0
             && let Some(i) = self
                 .balancer
@@ -295,7 +297,7 @@ impl Upstream {
             return self
                 .balancer
                 .pick(n, key, load, untried)
-                .or_else(|| self.balancer.pick(n, key, load, |_| true))
+                .or_else(|| self.balancer.pick(n, key, load, allowed))
                 .ok_or(NoTarget::NoneHealthy);
         }
         Err(NoTarget::NoneHealthy)

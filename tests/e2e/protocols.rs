@@ -147,7 +147,7 @@ config = { mode = "bodies" }
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..n]);
 
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive within"), "{answer}");
     assert_eq!(upstream.requests(), 0);
 }

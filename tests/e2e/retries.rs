@@ -55,6 +55,77 @@ async fn a_target_killed_under_load_costs_get_clients_nothing() {
     assert!(served.load(Ordering::Relaxed) > 100);
 }
 
+/// The upstream and route of docs/retries-and-timeouts.md, as written there.
+const DOCUMENTED_UPSTREAM: &str = r#"connect-timeout = "2s"
+retry-budget = { percent = 20, min-per-second = 3 }"#;
+const DOCUMENTED_ROUTE: &str = r#"timeout = "10s"
+try-timeout = "2s"
+retry = { attempts = 2, on = ["connect-failure", "reset", 503], backoff = "25ms", max-backoff = "250ms", non-idempotent = false }"#;
+
+#[tokio::test]
+async fn with_the_documented_retries_one_of_two_targets_killed_midway_fails_no_get() {
+    const CLIENTS: usize = 4;
+    const EACH: usize = 100;
+    let a = Flaky::start("a").await;
+    let b = Flaky::start("b").await;
+    let targets = [a.authority(), b.authority()];
+    let gateway =
+        TestGateway::start(&manifest(&targets, DOCUMENTED_UPSTREAM, DOCUMENTED_ROUTE)).await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let client = gateway.client();
+            let (sent, failed) = (sent.clone(), failed.clone());
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    let r = client.get("/work").await;
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if r.status != 200 {
+                        failed.lock().expect("a lock").push(r.text());
+                    }
+                }
+            })
+        })
+        .collect();
+    while sent.load(Ordering::Relaxed) < CLIENTS * EACH / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(b); // killed: its connections close, and it refuses new ones
+    for client in clients {
+        client.await.expect("a client");
+    }
+    assert_eq!(sent.load(Ordering::Relaxed), CLIENTS * EACH);
+    assert_eq!(*failed.lock().expect("a lock"), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_at_once_on_another_target_and_never_on_itself() {
+    let alive = EchoUpstream::start("alive").await;
+    let dead = free_port().to_string();
+    // Backoff so long that a retry after it would outlast the client's patience.
+    let route = r#"retry = { attempts = 3, on = ["connect-failure"], backoff = "5s", max-backoff = "5s" }
+timeout = "3s""#;
+    let gateway = TestGateway::start(&manifest(&[dead, alive.authority()], "", route)).await;
+    let started = Instant::now();
+    for _ in 0..4 {
+        let r = gateway.client().get("/x").await;
+        assert_eq!(
+            (r.status.as_u16(), r.header("x-upstream")),
+            (200, Some("alive"))
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(alive.requests(), 4);
+
+    // With no other target, the dead one is not tried again: one refusal, one answer.
+    let lonely = TestGateway::start(&manifest(&[free_port().to_string()], "", route)).await;
+    let started = Instant::now();
+    let r = lonely.client().get("/x").await;
+    assert_eq!(r.status, 502);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
 #[tokio::test]
 async fn post_is_not_retried_unless_the_route_allows_it() {
     let alive = EchoUpstream::start("alive").await;

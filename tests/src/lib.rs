@@ -8,6 +8,7 @@ pub mod logs;
 pub mod manifest;
 pub mod metrics;
 pub mod otlp;
+pub mod raw;
 pub mod redis;
 pub mod tls;
 pub mod upstream;

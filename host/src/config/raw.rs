@@ -24,6 +24,17 @@ pub(super) struct RawListener {
     pub(super) tls: Option<Spanned<RawTls>>,
     /// `true` (port 443) or a port number.
     pub(super) redirect_to_https: Option<Spanned<toml::Value>>,
+    /// How request paths are normalised before routing (`config/path.rs`).
+    pub(super) path: Option<Spanned<RawPathOptions>>,
+}
+
+/// A listener's `path` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPathOptions {
+    pub(super) merge_slashes: Option<bool>,
+    pub(super) escaped_slashes: Option<Spanned<String>>,
+    pub(super) semicolons: Option<Spanned<String>>,
 }
 
 /// A listener's `tls` table.

@@ -162,18 +162,21 @@ fn listener(
         address,
         tls,
         redirect_to_https,
+        path,
     } = section.value;
     let name = &section.name;
     let has_tls = tls.is_some();
     let tls = tls.and_then(|tls| super::listener::tls(name, tls, base, errors));
     let redirect_to_https =
         redirect_to_https.and_then(|value| super::listener::redirect(name, value, has_tls, errors));
+    let path = super::path::options(name, path, errors);
     match address.get_ref().parse() {
         Ok(parsed) => Some(Listener {
             name: section.name,
             address: parsed,
             tls,
             redirect_to_https,
+            path,
             span: section.name_span,
         }),
         Err(_) => {

@@ -112,6 +112,140 @@ where
     }
 }
 
+/// What went wrong with a client's request body: the client's doing, never the upstream's, so
+/// it answers `400`, `408` or nothing, is not retried, and leaves passive health alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClientBodyError {
+    /// It broke the framing (a bad chunk size, say): `400`.
+    #[error("the request body is malformed")]
+    Malformed,
+    /// The client closed the connection or reset the stream before the body ended.
+    #[error("the client went away before its request body ended")]
+    Aborted,
+    /// It stalled beyond the route's `idle-timeout`, or was still arriving when a deadline
+    /// passed: `408`.
+    #[error("the request body did not arrive in time")]
+    TooSlow,
+}
+
+impl ClientBodyError {
+    /// Which failure `error` (from the client's body) is.
+    fn of(error: &BoxError) -> Self {
+        if error.downcast_ref::<IdleTimeout>().is_some() {
+            return Self::TooSlow;
+        }
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
+                        Self::Malformed
+                    }
+                    _ => Self::Aborted,
+                };
+            }
+            source = cause.source();
+        }
+        Self::Aborted
+    }
+}
+
+/// Shared by a client's request body and the code forwarding it: whether the body failed, and
+/// whether the gateway is waiting for the client (its last read found nothing yet). An
+/// upstream failure or timeout is then blamed on the right side.
+#[derive(Debug, Default)]
+pub struct ClientBodyWatch {
+    /// 0 while fine; else a [`ClientBodyError`] as `1 + its index`.
+    failure: std::sync::atomic::AtomicU8,
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+impl ClientBodyWatch {
+    /// How the body failed, if it did.
+    pub fn failure(&self) -> Option<ClientBodyError> {
+        match self.failure.load(Ordering::Relaxed) {
+            1 => Some(ClientBodyError::Malformed),
+            2 => Some(ClientBodyError::Aborted),
+            3 => Some(ClientBodyError::TooSlow),
+            _ => None,
+        }
+    }
+
+    /// The client's part in a failed exchange with the upstream: its body failed, or a
+    /// deadline passed (`timed_out`) while the gateway was waiting for more of the body.
+    pub fn blame(&self, timed_out: bool) -> Option<ClientBodyError> {
+        self.failure().or_else(|| {
+            (timed_out && self.waiting.load(Ordering::Relaxed)).then_some(ClientBodyError::TooSlow)
+        })
+    }
+
+    /// Whether the gateway is waiting for more of the body (the client has not ended it, and
+    /// its last read found nothing).
+    pub fn waiting(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    fn fail(&self, error: ClientBodyError) {
+        let code = match error {
+            ClientBodyError::Malformed => 1,
+            ClientBodyError::Aborted => 2,
+            ClientBodyError::TooSlow => 3,
+        };
+        let _ = self
+            .failure
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+/// The client's request body, watched by `watch`: its errors become [`ClientBodyError`]s.
+pub fn from_client(body: ProxyBody, watch: Arc<ClientBodyWatch>) -> ProxyBody {
+    FromClient { body, watch }.boxed()
+}
+
+struct FromClient {
+    body: ProxyBody,
+    watch: Arc<ClientBodyWatch>,
+}
+
+impl Body for FromClient {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        let waiting = &this.watch.waiting;
+        match polled {
+            Poll::Pending => {
+                waiting.store(true, Ordering::Relaxed);
+                Poll::Pending
+            }
+            Poll::Ready(Some(Err(e))) => {
+                waiting.store(false, Ordering::Relaxed);
+                let failure = ClientBodyError::of(&e);
+                tracing::debug!(error = %e, "the client's request body failed");
+                this.watch.fail(failure);
+                Poll::Ready(Some(Err(Box::new(failure))))
+            }
+            ready => {
+                waiting.store(false, Ordering::Relaxed);
+                ready
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A body whose data bytes are counted as they pass, into a counter shared with whoever needs
 /// the total (the access line's `bytes_received`).
 pub struct Counted<B> {
@@ -305,3 +439,6 @@ pub async fn buffer(
         .await
         .map_err(|_| BufferError::Timeout(deadline))?
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
-use super::body::{ProxyBody, full};
+use super::body::{ClientBodyError, ProxyBody, full};
 
 /// Which side of the proxy an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +27,13 @@ pub enum ErrorKind {
     NoRoute,
     /// The request body is larger than a plugin may buffer.
     RequestTooLarge,
-    /// The request body could not be read.
+    /// The request body is malformed (a broken chunk, say).
     BadRequestBody,
+    /// The request body did not arrive in time: `408`.
+    RequestTimeout,
+    /// The client went away before its request body ended: logged as `499` (nginx's code),
+    /// which no client reads.
+    ClientClosed,
     /// The request is malformed (a missing or repeated `Host`, for one).
     BadRequest,
     /// The upstream refused or dropped the connection.
@@ -56,6 +61,8 @@ impl ErrorKind {
             ErrorKind::NoRoute => StatusCode::NOT_FOUND,
             ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::BadRequestBody | ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::ClientClosed => CLIENT_CLOSED_REQUEST,
             ErrorKind::UpstreamUnavailable | ErrorKind::BadUpstreamResponse => {
                 StatusCode::BAD_GATEWAY
             }
@@ -76,6 +83,8 @@ impl ErrorKind {
             ErrorKind::NoRoute => "no_route",
             ErrorKind::RequestTooLarge => "request_too_large",
             ErrorKind::BadRequestBody => "bad_request_body",
+            ErrorKind::RequestTimeout => "request_timeout",
+            ErrorKind::ClientClosed => "client_closed",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
@@ -94,6 +103,8 @@ impl ErrorKind {
             ErrorKind::NoRoute
             | ErrorKind::RequestTooLarge
             | ErrorKind::BadRequestBody
+            | ErrorKind::RequestTimeout
+            | ErrorKind::ClientClosed
             | ErrorKind::BadRequest => Side::Downstream,
             ErrorKind::UpstreamUnavailable
             | ErrorKind::UpstreamTimeout
@@ -111,6 +122,12 @@ impl ErrorKind {
         matches!(self, ErrorKind::UpstreamUnavailable)
     }
 }
+
+/// nginx's status for a request whose client closed the connection first.
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
 
 /// An error the proxy answers itself.
 #[derive(Debug, Clone)]
@@ -157,6 +174,17 @@ impl ProxyError {
             headers.insert("x-request-id", id);
         }
         (response.into_parts().0, Bytes::from(body.to_string()))
+    }
+}
+
+impl From<ClientBodyError> for ProxyError {
+    fn from(error: ClientBodyError) -> Self {
+        let kind = match error {
+            ClientBodyError::Malformed => ErrorKind::BadRequestBody,
+            ClientBodyError::Aborted => ErrorKind::ClientClosed,
+            ClientBodyError::TooSlow => ErrorKind::RequestTimeout,
+        };
+        ProxyError::new(kind, error.to_string())
     }
 }
 

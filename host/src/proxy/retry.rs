@@ -1,8 +1,12 @@
 //! Tries and retries of one request on an upstream: each try picks a target (another one than
-//! those tried, where possible), waits at most `try-timeout`, and reports its outcome to passive
-//! health. A failed try is retried when the route's `retry` allows it, the method is idempotent
-//! (or `non-idempotent = true`), the body can be sent again, and the upstream's retry budget has
-//! room; between tries, exponential backoff with full jitter.
+//! those tried, where possible, and never one that refused a connection), waits at most
+//! `try-timeout`, and reports its outcome to passive health, unless the failure was the
+//! client's (its request body broke, stopped or stalled: see `body::ClientBodyWatch`), which is
+//! answered as the client's and never retried. A failed try is retried when the route's `retry`
+//! allows it, the method is idempotent (or `non-idempotent = true`) and the body can be sent
+//! again. A connection failure reached no server, so its retry goes to another target at once,
+//! outside the retry budget; any other retry waits a backoff with full jitter, then needs room
+//! in the upstream's retry budget, which it holds only while its try is in flight.
 //!
 //! A body can be sent again when it is empty, was buffered for a plugin, or declares a
 //! `content-length` of at most [`MAX_REPLAY_BODY`] (then it is read into memory first); any
@@ -17,7 +21,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rand::Rng;
 
-use super::body::{self, ProxyBody};
+use super::body::{self, ClientBodyError, ClientBodyWatch, ProxyBody};
 use super::error::{ErrorKind, ProxyError};
 use super::forward;
 use crate::config::RetryPolicy;
@@ -43,13 +47,38 @@ enum Outcome {
     ConnectFailed,
     Reset,
     TimedOut,
+    /// The client's body failed or stalled: the client's doing, not the upstream's.
+    ClientFailed(ClientBodyError),
 }
 
-/// Sends the request, retrying as the route allows.
+/// The targets a request has tried, and those that refused its connection (one bit per
+/// index; targets beyond 64 are not tracked).
+#[derive(Clone, Copy, Default)]
+struct Tried {
+    any: u64,
+    refused: u64,
+}
+
+impl Tried {
+    fn add(&mut self, target: usize, outcome: &Outcome) {
+        if target >= 64 {
+            return;
+        }
+        let bit = 1u64 << target;
+        self.any |= bit;
+        if matches!(outcome, Outcome::ConnectFailed) {
+            self.refused |= bit;
+        }
+    }
+}
+
+/// Sends the request, retrying as the route allows. `client` watches the client's request
+/// body, so that its failures are not blamed on the upstream.
 pub async fn send(
     route: &RouteRuntime,
     request: Request<ProxyBody>,
     key: Option<u64>,
+    client: &ClientBodyWatch,
 ) -> Result<Answer, ProxyError> {
     let upstream = &route.upstream;
     let policy = route
@@ -58,43 +87,60 @@ pub async fn send(
         .filter(|p| p.non_idempotent || idempotent(request.method()));
     let (parts, body) = request.into_parts();
     let Some(policy) = policy else {
-        let target = pick(upstream, key, 0)?;
-        return finish(upstream, try_once(route, parts, body, target).await, route);
+        let target = pick(upstream, key, Tried::default())?;
+        return finish(
+            upstream,
+            try_once(route, parts, body, target, client).await,
+            route,
+        );
     };
     let replay = match replayable(body).await? {
         Ok(bytes) => bytes,
         Err(body) => {
-            let target = pick(upstream, key, 0)?;
-            return finish(upstream, try_once(route, parts, body, target).await, route);
+            let target = pick(upstream, key, Tried::default())?;
+            return finish(
+                upstream,
+                try_once(route, parts, body, target, client).await,
+                route,
+            );
         }
     };
-    let mut tried = 0u64;
-    let mut retry = 0u32;
-    let mut _budget = None;
+    let mut tried = Tried::default();
+    let mut retries = 0u32;
+    let mut target = pick(upstream, key, tried)?;
+    let mut permit: Option<InFlight> = None;
     loop {
-        let target = pick(upstream, key, tried)?;
-        if target < 64 {
-            tried |= 1 << target;
-        }
         let body = body::full(replay.data.clone(), replay.trailers.clone());
-        let outcome = try_once(route, parts.clone(), body, target).await;
-        if retry >= policy.attempts || !should_retry(policy, &outcome) {
+        let outcome = try_once(route, parts.clone(), body, target, client).await;
+        // A retry holds its share of the budget only while its try is in flight.
+        drop(permit.take());
+        tried.add(target, &outcome);
+        if retries >= policy.attempts || !should_retry(policy, &outcome) {
             return finish(upstream, outcome, route);
         }
-        let Some(permit) = upstream.try_retry() else {
-            tracing::warn!(
-                upstream = upstream.name(),
-                "retry budget spent; not retrying"
-            );
+        // Every target refused, or none is healthy: the last failure is the answer.
+        let Ok(next) = pick(upstream, key, tried) else {
             return finish(upstream, outcome, route);
         };
-        _budget = Some(permit);
+        // A refused connection reached no server, so its retry adds no load to the upstream:
+        // it goes at once, outside the budget. Any other retry waits, then needs the budget.
+        if !matches!(outcome, Outcome::ConnectFailed) {
+            tokio::time::sleep(backoff(policy, retries + 1)).await;
+            let Some(granted) = upstream.try_retry() else {
+                tracing::warn!(
+                    upstream = upstream.name(),
+                    "retry budget spent; not retrying"
+                );
+                return finish(upstream, outcome, route);
+            };
+            permit = Some(granted);
+        }
         drop(outcome);
-        retry += 1;
+        retries += 1;
         if let Some(metrics) = route.metrics.get() {
             metrics.retried();
         }
-        tokio::time::sleep(backoff(policy, retry)).await;
+        target = next;
     }
 }
 
@@ -126,12 +172,20 @@ async fn replayable(body: ProxyBody) -> Result<Result<Replay, ProxyBody>, ProxyE
                 trailers: collected.trailers().cloned(),
                 data: collected.to_bytes(),
             })),
-            Err(e) => Err(ProxyError::new(
-                ErrorKind::BadRequestBody,
-                format!("the request body could not be read: {e}"),
-            )),
+            Err(e) => Err(client_body_error(&e)),
         },
         _ => Ok(Err(body)),
+    }
+}
+
+/// The client's failure that `error`, from reading the client's body, stands for.
+pub(super) fn client_body_error(error: &body::BoxError) -> ProxyError {
+    match error.downcast_ref::<ClientBodyError>() {
+        Some(fault) => (*fault).into(),
+        None => ProxyError::new(
+            ErrorKind::BadRequestBody,
+            format!("the request body could not be read: {error}"),
+        ),
     }
 }
 
@@ -141,6 +195,7 @@ fn should_retry(policy: &RetryPolicy, outcome: &Outcome) -> bool {
         Outcome::ConnectFailed => policy.on_connect_failure,
         Outcome::Reset => policy.on_reset,
         Outcome::TimedOut => policy.on_timeout,
+        Outcome::ClientFailed(_) => false,
     }
 }
 
@@ -154,25 +209,29 @@ fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
     Duration::from_micros(rand::rng().random_range(0..=ceiling))
 }
 
-fn pick(upstream: &Upstream, key: Option<u64>, tried: u64) -> Result<usize, ProxyError> {
-    upstream.pick(key, tried).map_err(|e| match e {
-        NoTarget::Empty => ProxyError::new(
-            ErrorKind::UpstreamUnavailable,
-            format!("upstream `{}` has no target", upstream.name()),
-        ),
-        NoTarget::NoneHealthy => ProxyError::new(
-            ErrorKind::NoHealthyUpstream,
-            format!("upstream `{}` has no healthy target", upstream.name()),
-        ),
-    })
+fn pick(upstream: &Upstream, key: Option<u64>, tried: Tried) -> Result<usize, ProxyError> {
+    upstream
+        .pick(key, tried.any, tried.refused)
+        .map_err(|e| match e {
+            NoTarget::Empty => ProxyError::new(
+                ErrorKind::UpstreamUnavailable,
+                format!("upstream `{}` has no target", upstream.name()),
+            ),
+            NoTarget::NoneHealthy => ProxyError::new(
+                ErrorKind::NoHealthyUpstream,
+                format!("upstream `{}` has no healthy target", upstream.name()),
+            ),
+        })
 }
 
-/// One try on target `index`, within the route's `try-timeout`, recorded for passive health.
+/// One try on target `index`, within the route's `try-timeout`, recorded for passive health
+/// unless the client's body (watched by `client`) is to blame.
 async fn try_once(
     route: &RouteRuntime,
     parts: http::request::Parts,
     body: ProxyBody,
     index: usize,
+    client: &ClientBodyWatch,
 ) -> Outcome {
     let upstream = &route.upstream;
     let Some(target) = upstream.target(index) else {
@@ -191,23 +250,40 @@ async fn try_once(
                 on_target,
                 target: index,
             }),
-            Ok(Err(e)) => {
-                tracing::warn!(
-                    upstream = upstream.name(),
-                    target = %target,
-                    error = %super::service::describe_client_error(&e),
-                    "upstream request failed"
-                );
-                if e.is_connect() {
-                    Outcome::ConnectFailed
-                } else {
-                    Outcome::Reset
+            Ok(Err(e)) => match client.blame(false) {
+                Some(fault) => Outcome::ClientFailed(fault),
+                None => {
+                    tracing::warn!(
+                        upstream = upstream.name(),
+                        target = %target,
+                        error = %super::service::describe_client_error(&e),
+                        "upstream request failed"
+                    );
+                    if e.is_connect() {
+                        Outcome::ConnectFailed
+                    } else {
+                        Outcome::Reset
+                    }
                 }
-            }
-            Err(_) => Outcome::TimedOut,
+            },
+            Err(_) => match client.blame(true) {
+                Some(fault) => Outcome::ClientFailed(fault),
+                None => Outcome::TimedOut,
+            },
         };
     let failed = match &outcome {
         Outcome::Response(a) => a.response.status().is_server_error(),
+        Outcome::ClientFailed(fault) => {
+            tracing::info!(
+                upstream = upstream.name(),
+                target = %target,
+                client_error = %fault,
+                "the request failed on the client's side; the target is not blamed"
+            );
+            return outcome;
+        }
+        // The upstream broke off while the client was still sending: whose doing is unknown.
+        Outcome::Reset if client.waiting() => return outcome,
         _ => true,
     };
     upstream.record(index, failed);
@@ -231,6 +307,7 @@ fn finish(
             ErrorKind::UpstreamUnavailable,
             format!("upstream `{name}` closed the connection"),
         )),
+        Outcome::ClientFailed(fault) => Err(fault.into()),
         Outcome::TimedOut => Err(ProxyError::new(
             ErrorKind::UpstreamTimeout,
             format!(

@@ -12,7 +12,7 @@ use http::uri::Scheme;
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
-use super::body::{self, BufferError, Counted, Ending, ProxyBody};
+use super::body::{self, BufferError, ClientBodyWatch, Counted, Ending, ProxyBody};
 use super::error::{ErrorKind, ProxyError};
 use super::forward;
 use super::request_id;
@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::plugin::bindings::Reply;
 use crate::plugin::exchange::{Phase, ResponseState};
 use crate::plugin::{Context, Exchange, RequestVerdict};
+use crate::router::path::{self, PathOptions};
 use crate::snapshot::{Current, RouteRuntime, Snapshot};
 use crate::upstream::Upstream;
 
@@ -38,6 +39,8 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// `http` or `https`.
     pub tls: bool,
+    /// How the listener normalises request paths before routing.
+    pub path: PathOptions,
 }
 
 /// What the request path learned for the metrics and the access log.
@@ -189,8 +192,11 @@ async fn proxy(
     seen: &mut Seen,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (mut parts, incoming) = request.into_parts();
+    // Failures of the client's body are the client's: this tells them from the upstream's.
+    let client_body = Arc::new(ClientBodyWatch::default());
     forward::normalize_host(&mut parts)
         .map_err(|why| ProxyError::new(ErrorKind::BadRequest, why))?;
+    normalize_path(&mut parts.uri, &conn.path)?;
     let client_upgrade = upgrade::from_request(&mut parts);
     // The client's hop-by-hop fields go before plugins see the request, so a `Connection`
     // header cannot name (and so delete) a field a plugin adds.
@@ -218,11 +224,6 @@ async fn proxy(
     };
     seen.route = Some(found.route);
     let route_metrics = metrics.route(route);
-    let scheme = if conn.tls {
-        Scheme::HTTPS
-    } else {
-        Scheme::HTTP
-    };
     if let Ok(value) = HeaderValue::from_str(id) {
         parts.headers.insert(request_id::HEADER.clone(), value);
     }
@@ -242,12 +243,13 @@ async fn proxy(
 
     // Fast path: no plugin, nothing lent, the body streams through.
     if route.chain.is_empty() {
-        let upstream_request = Request::from_parts(parts, request_stream(incoming, route));
+        let body = request_stream(incoming, route, &client_body);
+        let upstream_request = Request::from_parts(parts, body);
         let response = forward_upstream(
             route,
             upstream_request,
+            &client_body,
             conn,
-            &scheme,
             host.as_deref(),
             upgrade_to,
             seen,
@@ -260,7 +262,8 @@ async fn proxy(
     let (request_body, request_trailers, streaming_request_body) =
         if route.chain.needs_request_body() {
             let deadline = route.timeout;
-            match body::buffer(body::streamed(incoming), MAX_BUFFERED_BODY, deadline).await {
+            let body = body::from_client(body::streamed(incoming), client_body.clone());
+            match body::buffer(body, MAX_BUFFERED_BODY, deadline).await {
                 Ok((bytes, trailers)) => (Some(bytes), trailers, None),
                 Err(BufferError::TooLarge(limit)) => {
                     return Err(ProxyError::new(
@@ -268,15 +271,10 @@ async fn proxy(
                         format!("the request body is larger than {limit} bytes"),
                     ));
                 }
-                Err(BufferError::Read(e)) => {
-                    return Err(ProxyError::new(
-                        ErrorKind::BadRequestBody,
-                        format!("the request body could not be read: {e}"),
-                    ));
-                }
+                Err(BufferError::Read(e)) => return Err(retry::client_body_error(&e)),
                 Err(BufferError::Timeout(limit)) => {
                     return Err(ProxyError::new(
-                        ErrorKind::BadRequestBody,
+                        ErrorKind::RequestTimeout,
                         format!("the request body did not arrive within {limit:?}"),
                     ));
                 }
@@ -313,7 +311,7 @@ async fn proxy(
             };
             let request_body = match (exchange.request_body.clone(), streaming_request_body) {
                 (Some(bytes), _) => body::full(bytes, request_trailers),
-                (None, Some(incoming)) => request_stream(incoming, route),
+                (None, Some(incoming)) => request_stream(incoming, route, &client_body),
                 (None, None) => body::empty(),
             };
             let mut upstream_request = Request::from_parts(parts, request_body);
@@ -326,8 +324,8 @@ async fn proxy(
             let answer = match forward_upstream(
                 route,
                 upstream_request,
+                &client_body,
                 conn,
-                &scheme,
                 host.as_deref(),
                 upgrade_to,
                 seen,
@@ -378,12 +376,53 @@ async fn proxy(
     switch_protocols(response, client_upgrade, route)
 }
 
-/// A request body streamed to the upstream, under the route's `idle-timeout`.
-fn request_stream(incoming: Counted<Incoming>, route: &RouteRuntime) -> ProxyBody {
-    match route.idle_timeout {
+/// Normalises the request's path by the listener's options (`router::path`), so that the
+/// router, the plugins and the upstream all see the one spelling that was routed; a path whose
+/// meaning depends on who reads it is refused with `400`. (An authority-form target, which has
+/// no path, is left to find no route.)
+fn normalize_path(uri: &mut http::Uri, options: &PathOptions) -> Result<(), ProxyError> {
+    if uri.path().is_empty() {
+        return Ok(());
+    }
+    let normal = match path::normalize(uri.path(), options) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return Ok(()),
+        Ok(std::borrow::Cow::Owned(normal)) => normal,
+        Err(e) => return Err(ProxyError::new(ErrorKind::BadRequest, e.to_string())),
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{normal}?{query}"),
+        None => normal,
+    };
+    let mut uri_parts = std::mem::take(uri).into_parts();
+    let rebuilt = path_and_query
+        .parse()
+        .ok()
+        .and_then(|pq| {
+            uri_parts.path_and_query = Some(pq);
+            http::Uri::from_parts(uri_parts).ok()
+        })
+        .ok_or_else(|| {
+            ProxyError::new(
+                ErrorKind::BadRequest,
+                "the normalised path is not a valid URI",
+            )
+        })?;
+    *uri = rebuilt;
+    Ok(())
+}
+
+/// A request body streamed to the upstream, under the route's `idle-timeout`, its failures
+/// told to `watch`.
+fn request_stream(
+    incoming: Counted<Incoming>,
+    route: &RouteRuntime,
+    watch: &Arc<ClientBodyWatch>,
+) -> ProxyBody {
+    let body = match route.idle_timeout {
         Some(idle) => body::tracked(incoming, (), Some(idle)),
         None => body::streamed(incoming),
-    }
+    };
+    body::from_client(body, watch.clone())
 }
 
 /// When the client gets a `101 Switching Protocols`, joins its connection to the upstream's
@@ -533,13 +572,15 @@ fn respond_after_chain(
 
 /// Sends `request` to the route's upstream and waits for the response headers: admitted by
 /// the circuit breaker, then tried (and retried, see `retry`) within the route's `timeout`.
+/// A failure while the client's body (watched by `client_body`) failed or stalled is the
+/// client's.
 /// The request stays counted (breaker, least-request) until the response body ends, or, for
 /// an upgrade (`upgrade_to`), until the tunnel closes.
 async fn forward_upstream(
     route: &RouteRuntime,
     mut request: Request<ProxyBody>,
+    client_body: &ClientBodyWatch,
     conn: ConnInfo,
-    scheme: &Scheme,
     host: Option<&str>,
     upgrade_to: Option<&HeaderValue>,
     seen: &mut Seen,
@@ -555,7 +596,12 @@ async fn forward_upstream(
     let version = request.version();
     let headers = request.headers_mut();
     forward::strip_hop_by_hop(headers);
-    forward::set_forwarded(headers, conn.peer.ip(), scheme, host);
+    let scheme = if conn.tls {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    };
+    forward::set_forwarded(headers, conn.peer.ip(), &scheme, host);
     forward::append_via(headers, version);
     if let Some(protocol) = upgrade_to {
         upgrade::restore_fields(headers, protocol);
@@ -571,12 +617,16 @@ async fn forward_upstream(
 
     let sent = Instant::now();
     seen.upstream_sent = Some(sent);
-    let tried = tokio::time::timeout(route.timeout, retry::send(route, request, key)).await;
+    let sending = retry::send(route, request, key, client_body);
+    let tried = tokio::time::timeout(route.timeout, sending).await;
     seen.upstream_duration = Some(sent.elapsed());
     let answer = match tried {
         Ok(Ok(answer)) => answer,
         Ok(Err(error)) => return Err(error),
         Err(_) => {
+            if let Some(fault) = client_body.blame(true) {
+                return Err(fault.into());
+            }
             return Err(ProxyError::new(
                 ErrorKind::UpstreamTimeout,
                 format!(
