@@ -7,6 +7,7 @@
 //! metrics plugins define themselves (`plugin`) are bounded by that module.
 
 pub mod plugin;
+pub mod state;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -124,6 +125,7 @@ pub struct Metrics {
     access_log_dropped: Counter,
     trace_spans_dropped: Counter,
     plugins: Arc<plugin::PluginMetrics>,
+    state: Arc<state::StateMetrics>,
     unmatched: OnceLock<RouteMetrics>,
 }
 
@@ -221,6 +223,8 @@ impl Metrics {
         );
         let plugins = Arc::new(plugin::PluginMetrics::default());
         registry.register_collector(Box::new(plugins.clone()));
+        let state = Arc::new(state::StateMetrics::default());
+        registry.register_collector(Box::new(state.clone()));
         Self {
             registry,
             requests,
@@ -237,6 +241,7 @@ impl Metrics {
             access_log_dropped,
             trace_spans_dropped,
             plugins,
+            state,
             unmatched: OnceLock::new(),
         }
     }
@@ -319,6 +324,7 @@ impl Metrics {
                     .set(i64::from(healthy));
             }
         }
+        self.state.observe(&snapshot.state);
         let mut text = String::new();
         // Writing to a `String` cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -150,6 +150,87 @@ async fn a_header_keys_the_limit_and_an_overlong_value_gets_400_not_a_failure() 
     assert_eq!(overlong.json()["error"], "bad_request");
 }
 
+/// The state backends a test runs against: the in-process one and a real Redis.
+fn backends(redis: &RedisServer) -> [(&'static str, String); 2] {
+    [("local", String::new()), ("redis", redis_state(redis))]
+}
+
+fn header_secs(response: &portcullis_tests::TestResponse, name: &str) -> u64 {
+    response
+        .header(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("`{name}` in seconds: {:?}", response.header(name)))
+}
+
+/// 5 per hour, all used at once: the refusal's `Retry-After` is within the hour (it was 4320 s),
+/// and `RateLimit-Reset` is no earlier than it, so a client retrying at the reset is admitted.
+#[tokio::test]
+async fn a_refusal_never_asks_to_wait_longer_than_the_window_and_the_reset_agrees() {
+    let redis = RedisServer::start();
+    for (backend, state) in backends(&redis) {
+        for (algorithm, retry_after) in [("sliding-window", 3600), ("token-bucket", 720)] {
+            let upstream = EchoUpstream::start("echo").await;
+            let config = format!(r#"hour = 5, algorithm = "{algorithm}", fault-tolerant = false"#);
+            let gateway = TestGateway::start(&limited(&upstream, &config, &state)).await;
+            let client = gateway.client();
+            for _ in 0..5 {
+                assert_eq!(client.get("/limited").await.status, 200);
+            }
+
+            let refused = client.get("/limited").await;
+
+            let at = format!("{backend}, {algorithm}");
+            assert_eq!(refused.status, 429, "{at}");
+            assert_eq!(refused.header("ratelimit-policy"), Some("5;w=3600"), "{at}");
+            let wait = header_secs(&refused, "retry-after");
+            let reset = header_secs(&refused, "ratelimit-reset");
+            assert!(
+                wait <= 3600 && reset <= 3600,
+                "{at}: {wait} s, reset {reset} s"
+            );
+            assert!(
+                (retry_after - 1..=retry_after).contains(&wait),
+                "{at}: {wait} s"
+            );
+            assert!(reset >= wait, "{at}: reset {reset} s before retry {wait} s");
+        }
+    }
+}
+
+/// A client that waits what `Retry-After` says is admitted, on both backends and with both
+/// algorithms (3 per second: the shortest window the plugin has).
+#[tokio::test]
+async fn waiting_retry_after_admits_the_next_request() {
+    let redis = RedisServer::start();
+    for (backend, state) in backends(&redis) {
+        for algorithm in ["sliding-window", "token-bucket"] {
+            let upstream = EchoUpstream::start("echo").await;
+            let config =
+                format!(r#"second = 3, algorithm = "{algorithm}", fault-tolerant = false"#);
+            let gateway = TestGateway::start(&limited(&upstream, &config, &state)).await;
+            let client = gateway.client();
+            let at = format!("{backend}, {algorithm}");
+            let mut refused = None;
+            // Normally the 4th; a slow machine may see a token come back meanwhile.
+            for _ in 0..10 {
+                let response = client.get("/limited").await;
+                if response.status == 429 {
+                    refused = Some(response);
+                    break;
+                }
+                assert_eq!(response.status, 200, "{at}");
+            }
+            let refused = refused.unwrap_or_else(|| panic!("{at}: no request was refused"));
+            let wait = header_secs(&refused, "retry-after");
+            assert_eq!(wait, 1, "{at}: never more than the window");
+
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+
+            assert_eq!(client.get("/limited").await.status, 200, "{at}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_bad_config_is_refused_at_load_with_the_plugins_own_message() {
     let upstream = EchoUpstream::start("echo").await;
