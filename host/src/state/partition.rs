@@ -80,6 +80,10 @@ enum Eviction {
     Lru,
 }
 
+/// The namespaces of a store, by plugin and route; a namespace no plugin uses any more is
+/// dropped (and its entries freed) with its last [`super::Namespace`].
+type Registry = HashMap<(Arc<str>, Arc<str>), Weak<Partition>>;
+
 /// The whole store's bounds and usage, and its namespaces.
 pub(super) struct Shared {
     clock: Clock,
@@ -94,7 +98,7 @@ pub(super) struct Shared {
     generation: AtomicU64,
     /// When the last sweep of every namespace ran (for a full store), in microseconds.
     last_sweep: AtomicU64,
-    partitions: Mutex<HashMap<(Arc<str>, Arc<str>), Weak<Partition>>>,
+    partitions: Mutex<Registry>,
 }
 
 impl Shared {
@@ -152,9 +156,7 @@ impl Shared {
             .collect()
     }
 
-    fn lock_partitions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(Arc<str>, Arc<str>), Weak<Partition>>> {
+    fn lock_partitions(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.partitions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
