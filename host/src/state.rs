@@ -75,9 +75,10 @@ pub struct RateDecision {
     pub limit: u32,
     /// Requests of cost 1 that would still be allowed now.
     pub remaining: u32,
-    /// Milliseconds until the limit is whole again (token bucket) or the window ends.
+    /// Milliseconds until the limit is whole again (at most the period).
     pub reset_ms: u64,
-    /// When refused, milliseconds until the same cost would be allowed.
+    /// When refused, milliseconds until the same cost will be allowed: exactly when the
+    /// algorithm admits it, at most the period, never after `reset_ms`.
     pub retry_after_ms: u64,
 }
 
