@@ -127,6 +127,14 @@ pub struct StateConfig {
     pub timeout: Duration,
     /// The most keys the in-process backend holds (default 100 000).
     pub max_keys: usize,
+    /// The most bytes (keys, values and bookkeeping) the in-process backend holds
+    /// (default 64 MiB).
+    pub max_bytes: usize,
+    /// The most keys one namespace (a plugin entry on a route) may hold in the in-process
+    /// backend; `None`: an equal share of `max_keys` among the namespaces holding keys.
+    pub namespace_max_keys: Option<usize>,
+    /// The most bytes one namespace may hold; `None`: an equal share of `max_bytes`.
+    pub namespace_max_bytes: Option<usize>,
     /// Where `[state]` is in the manifest (empty when absent).
     pub span: Range<usize>,
 }
@@ -137,6 +145,9 @@ impl Default for StateConfig {
             backend: StateBackend::Local,
             timeout: Duration::from_millis(50),
             max_keys: 100_000,
+            max_bytes: 64 << 20,
+            namespace_max_keys: None,
+            namespace_max_bytes: None,
             span: 0..0,
         }
     }

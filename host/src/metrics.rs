@@ -8,6 +8,7 @@
 
 pub mod exposition;
 pub mod plugin;
+pub mod state;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -127,6 +128,7 @@ pub struct Metrics {
     access_log_dropped: Counter,
     trace_spans_dropped: Counter,
     plugins: Arc<plugin::PluginMetrics>,
+    state: Arc<state::StateMetrics>,
     unmatched: OnceLock<RouteMetrics>,
 }
 
@@ -240,6 +242,8 @@ impl Metrics {
         );
         let plugins = Arc::new(plugin::PluginMetrics::default());
         registry.register_collector(Box::new(plugins.clone()));
+        let state = Arc::new(state::StateMetrics::default());
+        registry.register_collector(Box::new(state.clone()));
         Self {
             registry,
             requests,
@@ -258,6 +262,7 @@ impl Metrics {
             access_log_dropped,
             trace_spans_dropped,
             plugins,
+            state,
             unmatched: OnceLock::new(),
         }
     }
@@ -354,6 +359,7 @@ impl Metrics {
             .set(i64::try_from(budget.used()).unwrap_or(i64::MAX));
         self.plugin_memory_budget
             .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
+        self.state.observe(&snapshot.state);
         let mut text = String::new();
         // Writing to a `String` cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

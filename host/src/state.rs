@@ -2,7 +2,8 @@
 //! request, behind the WIT `state` interface (`docs/state.md`).
 //!
 //! - `algo`: GCRA and the sliding window as pure functions (Redis runs the same in Lua).
-//! - `local`: the in-process backend (dashmap), the default.
+//! - `local`: the in-process backend (dashmap), the default; `partition`: its namespaces, each
+//!   within a quota of keys and bytes, evicting only its own entries.
 //! - `redis`: the Redis backend, shared by every gateway that names the same server; each
 //!   decision is one Lua script, one atomic round trip.
 //!
@@ -14,6 +15,7 @@
 
 mod algo;
 mod local;
+mod partition;
 mod redis;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::{StateBackend, StateConfig};
+
+pub use local::NamespaceUsage;
 
 /// The longest key a plugin may use, in bytes.
 pub const MAX_KEY: usize = 512;
@@ -71,9 +75,10 @@ pub struct RateDecision {
     pub limit: u32,
     /// Requests of cost 1 that would still be allowed now.
     pub remaining: u32,
-    /// Milliseconds until the limit is whole again (token bucket) or the window ends.
+    /// Milliseconds until the limit is whole again (at most the period).
     pub reset_ms: u64,
-    /// When refused, milliseconds until the same cost would be allowed.
+    /// When refused, milliseconds until the same cost will be allowed: exactly when the
+    /// algorithm admits it, at most the period, never after `reset_ms`.
     pub retry_after_ms: u64,
 }
 
@@ -88,7 +93,7 @@ pub struct StateStats {
 
 enum Backend {
     Local(local::Local),
-    Redis(redis::Redis),
+    Redis(Arc<redis::Redis>),
 }
 
 /// The state of one manifest's plugins.
@@ -108,13 +113,13 @@ impl StateStore {
     pub fn new(config: &StateConfig) -> Result<Arc<Self>, SetupError> {
         let (backend, label) = match &config.backend {
             StateBackend::Local => (
-                Backend::Local(local::Local::new(config.max_keys)),
+                Backend::Local(local::Local::new(config)),
                 "local".to_owned(),
             ),
             StateBackend::Redis { url, prefix } => (
-                Backend::Redis(
+                Backend::Redis(Arc::new(
                     redis::Redis::new(url, prefix, config.timeout).map_err(SetupError::Redis)?,
-                ),
+                )),
                 format!("redis {}", redis_address(url)),
             ),
         };
@@ -124,7 +129,7 @@ impl StateStore {
     /// An in-process store with the default bounds (cannot fail).
     pub fn in_process() -> Arc<Self> {
         let config = StateConfig::default();
-        let backend = Backend::Local(local::Local::new(config.max_keys));
+        let backend = Backend::Local(local::Local::new(&config));
         Self::with(backend, "local".to_owned(), &config)
     }
 
@@ -163,11 +168,29 @@ impl StateStore {
         !self.health.down.load(Ordering::Relaxed)
     }
 
-    /// The view of one configured plugin: its keys are prefixed with its name and route.
+    /// The view of one configured plugin: its own partition of the local store (the same one
+    /// across a reload that keeps the store), or its keys prefixed with its name and route in
+    /// Redis.
     pub fn namespace(self: &Arc<Self>, plugin: &str, route: &str) -> Namespace {
+        let view = match &self.backend {
+            Backend::Local(local) => View::Local(local.partition(plugin, route)),
+            Backend::Redis(redis) => View::Redis {
+                redis: redis.clone(),
+                prefix: format!("{plugin}:{route}:").into(),
+            },
+        };
         Namespace {
             store: self.clone(),
-            prefix: format!("{plugin}:{route}:").into(),
+            view,
+        }
+    }
+
+    /// What each namespace of the local backend holds, and its evictions and refusals (empty
+    /// for Redis, which bounds and reports its own memory).
+    pub fn usage(&self) -> Vec<NamespaceUsage> {
+        match &self.backend {
+            Backend::Local(local) => local.usage(),
+            Backend::Redis(_) => Vec::new(),
         }
     }
 
@@ -223,11 +246,24 @@ impl Health {
     }
 }
 
-/// One plugin's view of the store: the WIT `state` functions, with keys checked and prefixed.
+/// One plugin's view of the store: the WIT `state` functions, with keys checked and kept apart
+/// from other plugins'.
 #[derive(Clone)]
 pub struct Namespace {
     store: Arc<StateStore>,
-    prefix: Arc<str>,
+    view: View,
+}
+
+/// Where a namespace's keys live.
+#[derive(Clone)]
+enum View {
+    /// Its own partition of the in-process store.
+    Local(Arc<partition::Partition>),
+    /// Redis, under `<prefix><plugin>:<route>:`.
+    Redis {
+        redis: Arc<redis::Redis>,
+        prefix: Arc<str>,
+    },
 }
 
 /// The separate key spaces, so a counter and a key/value of the same name never meet (and a
@@ -262,7 +298,12 @@ impl Namespace {
                 key.len()
             )));
         }
-        Ok(format!("{}{}:{key}", self.prefix, space.tag()))
+        Ok(format!("{}:{key}", space.tag()))
+    }
+
+    /// `key` under this namespace's Redis prefix.
+    fn redis_key(prefix: &str, key: &str) -> String {
+        format!("{prefix}{key}")
     }
 
     /// Adds `delta` to a counter that expires `window_ms` after its creation (0: never).
@@ -275,9 +316,12 @@ impl Namespace {
         let result = async {
             let key = self.key(Space::Counter, key)?;
             check_period("window-ms", window_ms, true)?;
-            match &self.store.backend {
-                Backend::Local(local) => local.increment(key, delta, window_ms),
-                Backend::Redis(redis) => redis.increment(&key, delta, window_ms).await,
+            match &self.view {
+                View::Local(partition) => local::increment(partition, key, delta, window_ms),
+                View::Redis { redis, prefix } => {
+                    let key = Self::redis_key(prefix, &key);
+                    redis.increment(&key, delta, window_ms).await
+                }
             }
         }
         .await;
@@ -301,9 +345,12 @@ impl Namespace {
             let key = self.key(space, key)?;
             check_rate(limit, period_ms, cost)?;
             let period_us = period_ms * 1000;
-            match &self.store.backend {
-                Backend::Local(local) => local.rate_limit(key, algorithm, limit, period_us, cost),
-                Backend::Redis(redis) => {
+            match &self.view {
+                View::Local(partition) => {
+                    local::rate_limit(partition, key, algorithm, limit, period_us, cost)
+                }
+                View::Redis { redis, prefix } => {
+                    let key = Self::redis_key(prefix, &key);
                     redis
                         .rate_limit(&key, algorithm, limit, period_us, cost)
                         .await
@@ -318,9 +365,9 @@ impl Namespace {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         let result = async {
             let key = self.key(Space::Value, key)?;
-            match &self.store.backend {
-                Backend::Local(local) => Ok(local.get(&key)),
-                Backend::Redis(redis) => redis.get(&key).await,
+            match &self.view {
+                View::Local(partition) => Ok(local::get(partition, &key)),
+                View::Redis { redis, prefix } => redis.get(&Self::redis_key(prefix, &key)).await,
             }
         }
         .await;
@@ -345,9 +392,12 @@ impl Namespace {
             if let Some(ttl) = ttl_ms {
                 check_period("ttl-ms", ttl, false)?;
             }
-            match &self.store.backend {
-                Backend::Local(local) => local.set(key, value, ttl_ms),
-                Backend::Redis(redis) => redis.set(&key, value, ttl_ms).await,
+            match &self.view {
+                View::Local(partition) => local::set(partition, key, value, ttl_ms),
+                View::Redis { redis, prefix } => {
+                    let key = Self::redis_key(prefix, &key);
+                    redis.set(&key, value, ttl_ms).await
+                }
             }
         }
         .await;
@@ -358,12 +408,12 @@ impl Namespace {
     pub async fn delete(&self, key: &str) -> Result<(), StateError> {
         let result = async {
             let key = self.key(Space::Value, key)?;
-            match &self.store.backend {
-                Backend::Local(local) => {
-                    local.delete(&key);
+            match &self.view {
+                View::Local(partition) => {
+                    partition.remove(&key);
                     Ok(())
                 }
-                Backend::Redis(redis) => redis.delete(&key).await,
+                View::Redis { redis, prefix } => redis.delete(&Self::redis_key(prefix, &key)).await,
             }
         }
         .await;

@@ -150,6 +150,223 @@ async fn a_header_keys_the_limit_and_an_overlong_value_gets_400_not_a_failure() 
     assert_eq!(overlong.json()["error"], "bad_request");
 }
 
+/// The state backends a test runs against: the in-process one and a real Redis.
+fn backends(redis: &RedisServer) -> [(&'static str, String); 2] {
+    [("local", String::new()), ("redis", redis_state(redis))]
+}
+
+fn header_secs(response: &portcullis_tests::TestResponse, name: &str) -> u64 {
+    response
+        .header(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("`{name}` in seconds: {:?}", response.header(name)))
+}
+
+/// 5 per hour, all used at once: the refusal's `Retry-After` is within the hour (it was 4320 s),
+/// and `RateLimit-Reset` is no earlier than it, so a client retrying at the reset is admitted.
+#[tokio::test]
+async fn a_refusal_never_asks_to_wait_longer_than_the_window_and_the_reset_agrees() {
+    let redis = RedisServer::start();
+    for (backend, state) in backends(&redis) {
+        // The token bucket gives one request back every 12 minutes; the sliding window's wait
+        // depends on how far into the (UTC) hour the burst came, and is at most the hour.
+        for (algorithm, shortest) in [("sliding-window", 1), ("token-bucket", 719)] {
+            let upstream = EchoUpstream::start("echo").await;
+            let config = format!(r#"hour = 5, algorithm = "{algorithm}", fault-tolerant = false"#);
+            let gateway = TestGateway::start(&limited(&upstream, &config, &state)).await;
+            let client = gateway.client();
+            for _ in 0..5 {
+                assert_eq!(client.get("/limited").await.status, 200);
+            }
+
+            let refused = client.get("/limited").await;
+
+            let at = format!("{backend}, {algorithm}");
+            assert_eq!(refused.status, 429, "{at}");
+            assert_eq!(refused.header("ratelimit-policy"), Some("5;w=3600"), "{at}");
+            let wait = header_secs(&refused, "retry-after");
+            let reset = header_secs(&refused, "ratelimit-reset");
+            assert!(
+                wait <= 3600 && reset <= 3600,
+                "{at}: {wait} s, reset {reset} s"
+            );
+            assert!(wait >= shortest, "{at}: {wait} s");
+            if algorithm == "token-bucket" {
+                assert!(wait <= 720, "{at}: {wait} s");
+            }
+            assert!(reset >= wait, "{at}: reset {reset} s before retry {wait} s");
+        }
+    }
+}
+
+/// A client that waits what `Retry-After` says is admitted, on both backends and with both
+/// algorithms (3 per second: the shortest window the plugin has).
+#[tokio::test]
+async fn waiting_retry_after_admits_the_next_request() {
+    let redis = RedisServer::start();
+    for (backend, state) in backends(&redis) {
+        for algorithm in ["sliding-window", "token-bucket"] {
+            let upstream = EchoUpstream::start("echo").await;
+            let config =
+                format!(r#"second = 3, algorithm = "{algorithm}", fault-tolerant = false"#);
+            let gateway = TestGateway::start(&limited(&upstream, &config, &state)).await;
+            let client = gateway.client();
+            let at = format!("{backend}, {algorithm}");
+            let mut refused = None;
+            // Normally the 4th; a slow machine may see a token come back meanwhile.
+            for _ in 0..10 {
+                let response = client.get("/limited").await;
+                if response.status == 429 {
+                    refused = Some(response);
+                    break;
+                }
+                assert_eq!(response.status, 200, "{at}");
+            }
+            let refused = refused.unwrap_or_else(|| panic!("{at}: no request was refused"));
+            let wait = header_secs(&refused, "retry-after");
+            assert_eq!(wait, 1, "{at}: never more than the window");
+
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+
+            assert_eq!(client.get("/limited").await.status, 200, "{at}");
+        }
+    }
+}
+
+/// Three routes on one gateway whose local store holds 300 keys: `flood` is limited per
+/// `x-client` (a header the client chooses), `quiet` allows 5 a minute per IP, `strict` is
+/// fail-closed per `x-client`.
+fn three_routes(upstream: &EchoUpstream) -> String {
+    format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[admin]
+address = "127.0.0.1:0"
+
+[state]
+max-keys = 300
+
+[upstreams.echo]
+targets = ["{}"]
+
+[routes.flood]
+upstream = "echo"
+match.path-prefix = "/flood"
+
+[[routes.flood.plugins]]
+plugin = "rate-limit"
+config = {{ minute = 100, by = ["header"], header = "x-client" }}
+
+[routes.quiet]
+upstream = "echo"
+match.path-prefix = "/quiet"
+
+[[routes.quiet.plugins]]
+plugin = "rate-limit"
+config = {{ minute = 5 }}
+
+[routes.strict]
+upstream = "echo"
+match.path-prefix = "/strict"
+
+[[routes.strict.plugins]]
+plugin = "rate-limit"
+config = {{ minute = 100, by = ["header"], header = "x-client", fault-tolerant = false }}
+"#,
+        upstream.authority()
+    )
+}
+
+/// One client sends a thousand random keys (over three times the whole store) to one route:
+/// it evicts only its own namespace's entries, so the 5-a-minute limit of another route still
+/// admits exactly 5 and refuses the 6th, and a fail-closed route still serves new clients
+/// instead of answering 503. `/metrics` shows the evictions, on the flooded route only.
+#[tokio::test]
+async fn a_flood_of_random_keys_on_one_route_leaves_every_other_limit_working() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&three_routes(&upstream)).await;
+    let client = gateway.client();
+    assert_eq!(
+        client
+            .get_with("/strict", &[("x-client", "early")])
+            .await
+            .status,
+        200
+    );
+
+    let mut flood = JoinSet::new();
+    for worker in 0..4 {
+        let client = client.clone();
+        flood.spawn(async move {
+            let mut statuses = Vec::new();
+            for i in 0..250 {
+                let key = format!("random-{worker}-{i}-{}", rand_suffix(worker, i));
+                statuses.push(
+                    client
+                        .get_with("/flood", &[("x-client", &key)])
+                        .await
+                        .status,
+                );
+            }
+            statuses
+        });
+    }
+    while let Some(statuses) = flood.join_next().await {
+        let statuses = statuses.expect("a flood task");
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "new keys are counted, not refused"
+        );
+    }
+
+    let quiet: Vec<u16> = {
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            seen.push(client.get("/quiet").await.status.as_u16());
+        }
+        seen
+    };
+    assert_eq!(
+        quiet,
+        [200, 200, 200, 200, 200, 429],
+        "a client arriving after the flood"
+    );
+    for client_key in ["early", "late"] {
+        let strict = client
+            .get_with("/strict", &[("x-client", client_key)])
+            .await;
+        assert_eq!(strict.status, 200, "{client_key}: {}", strict.text());
+    }
+    let admin =
+        portcullis_tests::Client::http1(gateway.running().admin_address().expect("an admin API"));
+    let samples = portcullis_tests::metrics::parse(&admin.get("/metrics").await.text());
+    let evictions = |route: &str| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == "portcullis_state_evictions_total"
+                    && s.labels.get("route").map(String::as_str) == Some(route)
+            })
+            .map(|s| s.value)
+    };
+    assert!(
+        evictions("flood").is_some_and(|n| n >= 700.0),
+        "{:?}",
+        evictions("flood")
+    );
+    assert_eq!(evictions("quiet"), Some(0.0));
+    assert_eq!(evictions("strict"), Some(0.0));
+}
+
+/// A key no other test or worker uses (the gateway sees only the header's bytes).
+fn rand_suffix(worker: usize, i: usize) -> u64 {
+    let mut x = (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64;
+    x ^= x >> 31;
+    x.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+}
+
 #[tokio::test]
 async fn a_bad_config_is_refused_at_load_with_the_plugins_own_message() {
     let upstream = EchoUpstream::start("echo").await;

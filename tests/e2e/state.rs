@@ -155,3 +155,41 @@ config = { mode = "shared" }
     assert_eq!(seen(&forget), ("3".into(), "/two".into()));
     assert_eq!(seen(&after), ("4".into(), "-".into()), "deleted");
 }
+
+/// 3 per 2 seconds through the store itself (the plugin's shortest window is a second): on
+/// both backends and with both algorithms, a refusal's `retry-after-ms` is at most the window,
+/// no later than `reset-ms`, and waiting it admits the next request.
+#[tokio::test]
+async fn waiting_retry_after_admits_the_next_request_on_both_backends() {
+    let redis = RedisServer::start();
+    let stores = [
+        ("redis", redis_store(&redis, "t4")),
+        ("local", StateStore::in_process()),
+    ];
+    for (backend, store) in &stores {
+        for algorithm in [Algorithm::TokenBucket, Algorithm::SlidingWindow] {
+            let ns = store.namespace("rl", &format!("{algorithm:?}"));
+            let decide = || ns.rate_limit("client", algorithm, 3, 2000, 1);
+            let at = format!("{backend}, {algorithm:?}");
+            let mut refused = None;
+            for _ in 0..10 {
+                let decision = decide().await.expect("a decision");
+                if !decision.allowed {
+                    refused = Some(decision);
+                    break;
+                }
+            }
+            let refused = refused.unwrap_or_else(|| panic!("{at}: no request was refused"));
+            assert!(refused.retry_after_ms <= 2000, "{at}: {refused:?}");
+            assert!(
+                refused.retry_after_ms <= refused.reset_ms,
+                "{at}: {refused:?}"
+            );
+
+            tokio::time::sleep(Duration::from_millis(refused.retry_after_ms)).await;
+
+            let again = decide().await.expect("a decision");
+            assert!(again.allowed, "{at}: {refused:?} then {again:?}");
+        }
+    }
+}

@@ -286,6 +286,9 @@ pub(super) struct RawState {
     pub(super) url: Option<Spanned<String>>,
     pub(super) timeout: Option<Spanned<Text>>,
     pub(super) max_keys: Option<Spanned<i64>>,
+    pub(super) max_bytes: Option<Spanned<Text>>,
+    pub(super) namespace_max_keys: Option<Spanned<i64>>,
+    pub(super) namespace_max_bytes: Option<Spanned<Text>>,
     pub(super) prefix: Option<Spanned<String>>,
 }
 

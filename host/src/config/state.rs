@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::diagnostic::Diagnostic;
-use super::raw::{RawState, Span};
+use super::raw::{RawState, Span, Text};
+use super::units::parse_size;
 use super::validate::duration;
 use super::{StateBackend, StateConfig, suggest};
 
@@ -114,33 +115,89 @@ pub(super) fn config(span: Span, raw: RawState, errors: &mut Vec<Diagnostic>) ->
         }
         None => defaults.timeout,
     };
-    let max_keys = match raw.max_keys {
-        None => defaults.max_keys,
-        Some(n) if redis => {
-            errors.push(Diagnostic::new(
-                n.span(),
-                format!("`max-keys` in {what} bounds the local backend only"),
-                "Redis bounds its memory itself (`maxmemory`); remove the key",
-            ));
-            defaults.max_keys
-        }
-        Some(n) => match usize::try_from(*n.get_ref()) {
-            Ok(n) if (1..=100_000_000).contains(&n) => n,
-            _ => {
-                errors.push(Diagnostic::new(
-                    n.span(),
-                    format!("`max-keys` in {what} must be between 1 and 100000000"),
-                    "each key costs about 100 bytes plus its value; e.g. `max-keys = 100000`",
-                ));
-                defaults.max_keys
-            }
-        },
-    };
+    let mut bounds = Bounds { redis, errors };
+    let max_keys = bounds
+        .keys("max-keys", raw.max_keys)
+        .unwrap_or(defaults.max_keys);
+    let max_bytes = bounds
+        .bytes("max-bytes", raw.max_bytes)
+        .unwrap_or(defaults.max_bytes);
+    let namespace_max_keys = bounds.keys("namespace-max-keys", raw.namespace_max_keys);
+    let namespace_max_bytes = bounds.bytes("namespace-max-bytes", raw.namespace_max_bytes);
     StateConfig {
         backend,
         timeout,
         max_keys,
+        max_bytes,
+        namespace_max_keys,
+        namespace_max_bytes,
         span,
+    }
+}
+
+/// The most keys any bound may name.
+const MAX_KEYS: usize = 100_000_000;
+/// The smallest byte bound: one value of the largest size with its key and bookkeeping.
+const MIN_BYTES: u64 = 128 << 10;
+/// The largest byte bound.
+const MAX_BYTES: u64 = 64 << 30;
+
+/// Checks the bounds of the local backend (and refuses them with Redis, which bounds its
+/// memory itself).
+struct Bounds<'a> {
+    redis: bool,
+    errors: &'a mut Vec<Diagnostic>,
+}
+
+impl Bounds<'_> {
+    fn local_only(&mut self, key: &str, span: Span) {
+        self.errors.push(Diagnostic::new(
+            span,
+            format!("`{key}` in `[state]` bounds the local backend only"),
+            "Redis bounds its memory itself (`maxmemory`); remove the key",
+        ));
+    }
+
+    fn keys(&mut self, key: &str, value: Option<toml::Spanned<i64>>) -> Option<usize> {
+        let value = value?;
+        if self.redis {
+            self.local_only(key, value.span());
+            return None;
+        }
+        match usize::try_from(*value.get_ref()) {
+            Ok(n) if (1..=MAX_KEYS).contains(&n) => Some(n),
+            _ => {
+                self.errors.push(Diagnostic::new(
+                    value.span(),
+                    format!("`{key}` in `[state]` must be between 1 and {MAX_KEYS}"),
+                    format!("each key costs about 160 bytes plus its key and value; e.g. `{key} = 100000`"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn bytes(&mut self, key: &str, value: Option<toml::Spanned<Text>>) -> Option<usize> {
+        let value = value?;
+        if self.redis {
+            self.local_only(key, value.span());
+            return None;
+        }
+        let text = &value.get_ref().0;
+        let parsed = parse_size(text).filter(|n| (MIN_BYTES..=MAX_BYTES).contains(n));
+        match parsed.and_then(|n| usize::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                self.errors.push(Diagnostic::new(
+                    value.span(),
+                    format!(
+                        "`{key}` in `[state]` must be a size from 128KiB to 64GiB, not `{text}`"
+                    ),
+                    format!("write a size such as `{key} = \"64MiB\"`"),
+                ));
+                None
+            }
+        }
     }
 }
 

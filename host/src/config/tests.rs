@@ -259,6 +259,24 @@ fn a_redis_state_table_gives_url_prefix_and_timeout() {
 }
 
 #[test]
+fn the_local_store_is_bounded_in_bytes_and_per_namespace() {
+    let m = parse(MINIMAL).unwrap();
+    assert_eq!(m.state.max_bytes, 64 << 20, "64 MiB by default");
+    assert_eq!(
+        (m.state.namespace_max_keys, m.state.namespace_max_bytes),
+        (None, None),
+        "an equal share by default"
+    );
+    let text = format!(
+        "{MINIMAL}\n[state]\nmax-bytes = \"256MiB\"\nnamespace-max-keys = 20000\nnamespace-max-bytes = \"8MiB\"\n"
+    );
+    let m = parse(&text).unwrap();
+    assert_eq!(m.state.max_bytes, 256 << 20);
+    assert_eq!(m.state.namespace_max_keys, Some(20_000));
+    assert_eq!(m.state.namespace_max_bytes, Some(8 << 20));
+}
+
+#[test]
 fn config_files_put_a_files_text_into_the_plugin_config() {
     let dir = std::env::temp_dir().join(format!("portcullis-config-files-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("keys")).unwrap();

@@ -1,16 +1,94 @@
 //! The rate-limit algorithms as pure functions of (stored state, now): GCRA and the sliding
 //! window. The in-process backend calls them under a shard lock; the Redis backend runs the same
-//! arithmetic in Lua (`redis.rs`), so both backends decide alike. Times are microseconds.
+//! arithmetic in Lua (`redis.rs`), so both backends decide alike. Times are microseconds of Unix
+//! time (the Redis server's clock, or this process's), so windows align on UTC boundaries.
 
 use super::RateDecision;
 
-/// The stored state of a sliding window: the current window's start and the counts of the
-/// previous and current windows.
+/// The stored state of a sliding window: the current window's start, the counts of the
+/// previous and current windows, and when the last request counted in each arrived (so that a
+/// window whose requests are all older than one period stops counting at once, instead of
+/// fading out over the next window as the plain approximation assumes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Window {
     pub(super) start: u64,
     pub(super) prev: u64,
     pub(super) curr: u64,
+    /// When the last request counted in the previous window arrived (unused when `prev` is 0).
+    pub(super) prev_last: u64,
+    /// When the last request counted in the current window arrived (unused when `curr` is 0).
+    pub(super) curr_last: u64,
+}
+
+impl Window {
+    /// The state as seen at `now`: rolled forward to the window containing `now`.
+    fn at(state: Option<Window>, now: u64, period: u64) -> Window {
+        let start = now - now % period;
+        let empty = Window {
+            start,
+            prev: 0,
+            curr: 0,
+            prev_last: 0,
+            curr_last: 0,
+        };
+        match state {
+            Some(w) if w.start == start => w,
+            Some(w) if w.start.saturating_add(period) == start => Window {
+                prev: w.curr,
+                prev_last: w.curr_last,
+                ..empty
+            },
+            _ => empty,
+        }
+    }
+
+    /// The previous window's count, weighted by how much of it still overlaps the last
+    /// `period`; 0 once its last request is a whole period old.
+    fn weighted_prev(&self, now: u64, period: u64) -> f64 {
+        if self.prev == 0 || now >= self.prev_last.saturating_add(period) {
+            return 0.0;
+        }
+        let left = self.start + period - now;
+        // The same operations, in the same order, as the Lua script: both give the same doubles.
+        self.prev as f64 * left as f64 / period as f64
+    }
+
+    /// When the whole limit is available again: a period after the last request counted.
+    fn whole_at(&self, now: u64, period: u64) -> u64 {
+        let last = if self.curr > 0 {
+            self.curr_last
+        } else if self.weighted_prev(now, period) > 0.0 {
+            self.prev_last
+        } else {
+            return now;
+        };
+        last.saturating_add(period).max(now)
+    }
+
+    /// The first time at which a request of `cost` fits, for a state that refuses it now:
+    /// never more than one period away, because every counted request stops counting one
+    /// period after it arrived.
+    fn admits_at(&self, now: u64, limit: u32, period: u64, cost: u32) -> u64 {
+        let need = f64::from(limit) - f64::from(cost);
+        let (curr, period_f) = (self.curr as f64, period as f64);
+        let (start, count, last) = if curr <= need {
+            // In this window, once enough of the previous one has slid out.
+            (self.start, self.prev as f64, self.prev_last)
+        } else {
+            // In the next window, once enough of this one has slid out.
+            (self.start + period, curr, self.curr_last)
+        };
+        let room = if curr <= need { need - curr } else { need };
+        // The largest overlap left at which `count` weighs no more than `room`.
+        let overlap = if count > 0.0 {
+            (room * period_f / count).floor().min(period_f) as u64
+        } else {
+            period
+        };
+        let decayed = start + period - overlap;
+        let expired = last.saturating_add(period);
+        decayed.min(expired).max(start).max(now)
+    }
 }
 
 /// GCRA: `tat` is the theoretical arrival time of the next request. Returns the decision and,
@@ -48,8 +126,11 @@ pub(super) fn gcra(
 }
 
 /// The sliding window: the current fixed window's count plus the previous one's, weighted by
-/// how much of it still overlaps the last `period`. Returns the decision and, when a cost was
-/// counted, the state to store (for two periods).
+/// how much of it still overlaps the last `period` (and not at all once its last request is a
+/// period old). Windows are aligned on the clock (`now` is Unix time): each minute, hour or day
+/// in UTC. Returns the decision and, when a cost was counted, the state to store (for two
+/// periods). `reset_ms` is when the whole limit is available again; `retry_after_ms`, when
+/// refused, is exactly when the same cost would be admitted (both at most one period).
 pub(super) fn sliding_window(
     state: Option<Window>,
     now: u64,
@@ -57,49 +138,31 @@ pub(super) fn sliding_window(
     period: u64,
     cost: u32,
 ) -> (RateDecision, Option<Window>) {
-    let start = now - now % period;
-    let (prev, curr) = match state {
-        Some(w) if w.start == start => (w.prev, w.curr),
-        Some(w) if w.start.saturating_add(period) == start => (w.curr, 0),
-        _ => (0, 0),
-    };
-    let left = period - (now - start);
-    // The same operations, in the same order, as the Lua script: both give the same doubles.
-    let weighted = prev as f64 * left as f64 / period as f64;
-    let estimate = weighted + curr as f64;
+    let mut window = Window::at(state, now, period);
+    let weighted = window.weighted_prev(now, period);
+    let estimate = weighted + window.curr as f64;
     let (limit_f, cost_f) = (f64::from(limit), f64::from(cost));
     if estimate + cost_f <= limit_f {
-        let curr = curr + u64::from(cost);
-        let remaining = (limit_f - (weighted + curr as f64)).floor().max(0.0);
+        if cost > 0 {
+            window.curr += u64::from(cost);
+            window.curr_last = now;
+        }
+        let remaining = (limit_f - (weighted + window.curr as f64)).floor().max(0.0);
         let decision = RateDecision {
             allowed: true,
             limit,
             remaining: remaining as u32,
-            reset_ms: ceil_ms(left),
+            reset_ms: ceil_ms(window.whole_at(now, period) - now),
             retry_after_ms: 0,
         };
-        let stored = (cost > 0).then_some(Window { start, prev, curr });
-        return (decision, stored);
+        return (decision, (cost > 0).then_some(window));
     }
-    let need = limit_f - cost_f;
-    let (prev_f, curr_f, left_f, period_f) = (prev as f64, curr as f64, left as f64, period as f64);
-    let wait = if prev > 0 && curr_f <= need {
-        // Within this window, once enough of the previous one has slid out.
-        (left_f - (need - curr_f) * period_f / prev_f)
-            .ceil()
-            .max(0.0)
-    } else if curr_f <= need {
-        left_f
-    } else {
-        // In the next window, once enough of this one has slid out.
-        left_f + (period_f - need * period_f / curr_f).ceil().max(0.0)
-    };
     let decision = RateDecision {
         allowed: false,
         limit,
         remaining: (limit_f - estimate).floor().max(0.0) as u32,
-        reset_ms: ceil_ms(left),
-        retry_after_ms: ceil_ms(wait as u64),
+        reset_ms: ceil_ms(window.whole_at(now, period) - now),
+        retry_after_ms: ceil_ms(window.admits_at(now, limit, period, cost) - now),
     };
     (decision, None)
 }

@@ -1,143 +1,149 @@
-//! The in-process backend: one `DashMap` per store. Each operation holds its key's shard lock
-//! for a read-modify-write, so it is atomic among the gateway's threads. The number of keys is
-//! bounded (`max-keys`); expired entries are swept every second and whenever the map is full.
+//! The in-process backend: one `DashMap` per namespace (`partition`), each within a quota of
+//! keys and bytes, all within the store's bounds (`max-keys`, `max-bytes`). Each operation holds
+//! its key's shard lock for a read-modify-write, so it is atomic among the gateway's threads.
+//! Expired entries are swept every second, and whenever a namespace or the store is full.
 
-use std::sync::Weak;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry as MapEntry;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::algo::{self, Window};
+use super::partition::{Partition, Shared, Stored, Value};
 use super::{Algorithm, RateDecision, StateError, StateStore};
+use crate::config::StateConfig;
 
 /// How often expired entries are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-enum Value {
-    Counter(i64),
-    Gcra(u64),
-    Window(Window),
-    Bytes(Vec<u8>),
-}
-
-struct Entry {
-    value: Value,
-    /// Microseconds since `Local::epoch`; `None` never expires.
-    expires: Option<u64>,
-}
-
-impl Entry {
-    fn live(&self, now: u64) -> bool {
-        self.expires.is_none_or(|at| at > now)
-    }
+/// What one namespace holds and what it had to give up, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceUsage {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The route (`*` for a global plugin).
+    pub route: String,
+    /// Keys held now.
+    pub keys: u64,
+    /// Bytes held now (keys, values and bookkeeping, estimated).
+    pub bytes: u64,
+    /// Entries removed because they expired.
+    pub expired: u64,
+    /// Live entries evicted (least recently used) to keep the namespace within its quota.
+    pub evicted: u64,
+    /// New keys refused because no room could be made.
+    pub refused: u64,
 }
 
 pub(super) struct Local {
-    map: DashMap<String, Entry>,
-    max_keys: usize,
+    shared: Arc<Shared>,
+}
+
+/// Microseconds of Unix time: the wall clock read once at creation, advanced by the monotonic
+/// clock, so windows align on UTC boundaries (as with Redis's `TIME`) and a wall-clock step
+/// never moves a window backwards.
+pub(super) struct Clock {
     epoch: Instant,
-    swept: AtomicU64,
+    /// Unix time at `epoch`, in microseconds.
+    unix_at_epoch: u64,
+}
+
+impl Clock {
+    pub(super) fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            unix_at_epoch: unix_micros(),
+        }
+    }
+
+    pub(super) fn now(&self) -> u64 {
+        let elapsed = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.unix_at_epoch.saturating_add(elapsed)
+    }
 }
 
 impl Local {
-    pub(super) fn new(max_keys: usize) -> Self {
+    pub(super) fn new(config: &StateConfig) -> Self {
         Self {
-            map: DashMap::new(),
-            max_keys,
-            epoch: Instant::now(),
-            swept: AtomicU64::new(0),
+            shared: Shared::new(config),
         }
     }
 
-    fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    /// The partition of `plugin` on `route` (the existing one while it is in use).
+    pub(super) fn partition(&self, plugin: &str, route: &str) -> Arc<Partition> {
+        self.shared.partition(plugin, route)
     }
 
-    /// Removes expired entries; returns how many.
+    /// Removes expired entries of every namespace; returns how many.
     pub(super) fn sweep(&self) -> usize {
-        let now = self.now();
-        let before = self.map.len();
-        self.map.retain(|_, entry| entry.live(now));
-        let removed = before.saturating_sub(self.map.len());
-        self.swept.fetch_add(removed as u64, Ordering::Relaxed);
-        removed
+        let now = self.shared.now();
+        self.shared.partitions().iter().map(|p| p.sweep(now)).sum()
     }
 
-    /// Refuses a new key when the map is full (after a sweep).
-    fn room_for(&self, key: &str) -> Result<(), StateError> {
-        if self.map.len() < self.max_keys || self.map.contains_key(key) {
-            return Ok(());
-        }
-        self.sweep();
-        if self.map.len() < self.max_keys {
-            return Ok(());
-        }
-        Err(StateError::Unavailable(format!(
-            "the local state store is full ({} keys; raise `max-keys` in `[state]`)",
-            self.max_keys
-        )))
+    /// Every namespace's usage, sorted by plugin and route.
+    pub(super) fn usage(&self) -> Vec<NamespaceUsage> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut usage: Vec<_> = (self.shared.partitions().iter())
+            .map(|p| NamespaceUsage {
+                plugin: p.plugin.to_string(),
+                route: p.route.to_string(),
+                keys: p.keys.load(Relaxed) as u64,
+                bytes: p.bytes.load(Relaxed) as u64,
+                expired: p.stats.expired.load(Relaxed),
+                evicted: p.stats.evicted.load(Relaxed),
+                refused: p.stats.refused.load(Relaxed),
+            })
+            .collect();
+        usage.sort_by(|a, b| (&a.plugin, &a.route).cmp(&(&b.plugin, &b.route)));
+        usage
     }
+}
 
-    pub(super) fn increment(
-        &self,
-        key: String,
-        delta: i64,
-        window_ms: u64,
-    ) -> Result<i64, StateError> {
-        self.room_for(&key)?;
-        let now = self.now();
-        let expires = (window_ms > 0).then(|| now.saturating_add(window_ms * 1000));
-        match self.map.entry(key) {
-            MapEntry::Occupied(mut slot) => {
-                let entry = slot.get_mut();
-                let current = match (&entry.value, entry.live(now)) {
-                    (Value::Counter(n), true) => *n,
-                    _ => {
-                        entry.expires = expires;
-                        0
-                    }
-                };
-                let next = current
-                    .checked_add(delta)
-                    .ok_or_else(|| StateError::Invalid("the counter would overflow".into()))?;
-                entry.value = Value::Counter(next);
-                Ok(next)
-            }
-            MapEntry::Vacant(slot) => {
-                slot.insert(Entry {
-                    value: Value::Counter(delta),
-                    expires,
-                });
-                Ok(delta)
-            }
-        }
-    }
-
-    pub(super) fn rate_limit(
-        &self,
-        key: String,
-        algorithm: Algorithm,
-        limit: u32,
-        period: u64,
-        cost: u32,
-    ) -> Result<RateDecision, StateError> {
-        self.room_for(&key)?;
-        let now = self.now();
-        let slot = self.map.entry(key);
-        let stored = match &slot {
-            MapEntry::Occupied(o) if o.get().live(now) => Some(&o.get().value),
-            _ => None,
+pub(super) fn increment(
+    partition: &Partition,
+    key: String,
+    delta: i64,
+    window_ms: u64,
+) -> Result<i64, StateError> {
+    let now = partition.now();
+    partition.upsert(key, 0, now, |stored| {
+        let (current, expires) = match stored {
+            // A live counter keeps the expiry it was created with.
+            Some((Value::Counter(n), expires)) => (*n, expires),
+            _ => (
+                0,
+                (window_ms > 0).then(|| now.saturating_add(window_ms * 1000)),
+            ),
         };
-        let (decision, value, expires) = match algorithm {
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| StateError::Invalid("the counter would overflow".into()))?;
+        let value = Value::Counter(next);
+        Ok((next, Some(Stored { value, expires })))
+    })
+}
+
+pub(super) fn rate_limit(
+    partition: &Partition,
+    key: String,
+    algorithm: Algorithm,
+    limit: u32,
+    period: u64,
+    cost: u32,
+) -> Result<RateDecision, StateError> {
+    let now = partition.now();
+    partition.upsert(key, 0, now, |stored| {
+        let stored = stored.map(|(value, _)| value);
+        Ok(match algorithm {
             Algorithm::TokenBucket => {
                 let tat = match stored {
                     Some(Value::Gcra(tat)) => Some(*tat),
                     _ => None,
                 };
                 let (decision, tat) = algo::gcra(tat, now, limit, period, cost);
-                (decision, tat.map(Value::Gcra), tat)
+                let stored = tat.map(|tat| Stored {
+                    value: Value::Gcra(tat),
+                    expires: Some(tat),
+                });
+                (decision, stored)
             }
             Algorithm::SlidingWindow => {
                 let window = match stored {
@@ -145,55 +151,52 @@ impl Local {
                     _ => None,
                 };
                 let (decision, window) = algo::sliding_window(window, now, limit, period, cost);
-                let expires = window.map(|w| w.start.saturating_add(2 * period));
-                (decision, window.map(Value::Window), expires)
+                let stored = window.map(|w: Window| Stored {
+                    value: Value::Window(w),
+                    expires: Some(w.start.saturating_add(2 * period)),
+                });
+                (decision, stored)
             }
-        };
-        if let Some(value) = value {
-            slot.insert(Entry { value, expires });
-        }
-        Ok(decision)
-    }
+        })
+    })
+}
 
-    pub(super) fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let now = self.now();
-        let entry = self.map.get(key)?;
-        match (&entry.value, entry.live(now)) {
-            (Value::Bytes(bytes), true) => Some(bytes.clone()),
+pub(super) fn get(partition: &Partition, key: &str) -> Option<Vec<u8>> {
+    let now = partition.now();
+    partition
+        .read(key, now, |value| match value {
+            Value::Bytes(bytes) => Some(bytes.clone()),
             _ => None,
-        }
-    }
+        })
+        .flatten()
+}
 
-    pub(super) fn set(
-        &self,
-        key: String,
-        value: Vec<u8>,
-        ttl_ms: Option<u64>,
-    ) -> Result<(), StateError> {
-        self.room_for(&key)?;
-        let expires = ttl_ms.map(|ttl| self.now().saturating_add(ttl * 1000));
-        self.map.insert(
-            key,
-            Entry {
-                value: Value::Bytes(value),
-                expires,
-            },
-        );
-        Ok(())
-    }
+pub(super) fn set(
+    partition: &Partition,
+    key: String,
+    value: Vec<u8>,
+    ttl_ms: Option<u64>,
+) -> Result<(), StateError> {
+    let now = partition.now();
+    let expires = ttl_ms.map(|ttl| now.saturating_add(ttl * 1000));
+    let payload = value.len();
+    partition.upsert(key, payload, now, |_| {
+        let value = Value::Bytes(value);
+        Ok(((), Some(Stored { value, expires })))
+    })
+}
 
-    pub(super) fn delete(&self, key: &str) {
-        self.map.remove(key);
-    }
-
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.map.len()
-    }
+/// Microseconds since the Unix epoch (0 for a clock set before 1970).
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Sweeps the store's expired entries every [`SWEEP_EVERY`] until the store is dropped. Outside
-/// a tokio runtime (a unit test) entries are swept only when the map is full.
+/// a tokio runtime (a unit test) entries are swept only when a namespace or the store is full.
 pub(super) fn spawn_sweeper(store: Weak<StateStore>) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return;

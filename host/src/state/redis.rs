@@ -50,7 +50,10 @@ return {1, math.floor(left / interval), new_tat - now, 0}
 ";
 
 /// The sliding window, the same arithmetic as `algo::sliding_window`. `KEYS[1]`: a hash of the
-/// window's start (`s`) and the previous (`p`) and current (`c`) counts.
+/// window's start (`s`), the previous (`p`) and current (`c`) counts, and when the last request
+/// of each arrived (`pl`, `cl`; a hash written before they existed reads as the latest
+/// possible times, which never admits more). Returns allowed, remaining, reset (us), retry
+/// after (us).
 const WINDOW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -58,43 +61,54 @@ local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local start = now - (now % period)
-local stored = redis.call('HMGET', KEYS[1], 's', 'p', 'c')
+local stored = redis.call('HMGET', KEYS[1], 's', 'p', 'c', 'pl', 'cl')
 local ws = tonumber(stored[1])
-local prev, curr = 0, 0
+local prev, curr, pl, cl = 0, 0, 0, 0
 if ws == start then
   prev = tonumber(stored[2]) or 0
   curr = tonumber(stored[3]) or 0
+  pl = tonumber(stored[4]) or (start - 1)
+  cl = tonumber(stored[5]) or now
 elseif ws == start - period then
   prev = tonumber(stored[3]) or 0
+  pl = tonumber(stored[5]) or (start - 1)
 end
-local left = period - (now - start)
-local weighted = prev * left / period
+local function weighted_prev()
+  if prev == 0 or now >= pl + period then return 0 end
+  return prev * (start + period - now) / period
+end
+local function whole_at()
+  if curr > 0 then return math.max(cl + period, now) end
+  if weighted_prev() > 0 then return math.max(pl + period, now) end
+  return now
+end
+local weighted = weighted_prev()
 local estimate = weighted + curr
 if estimate + cost <= limit then
-  curr = curr + cost
   if cost > 0 then
-    redis.call('HSET', KEYS[1], 's', string.format('%.0f', start), 'p', prev, 'c', curr)
+    curr = curr + cost
+    cl = now
+    redis.call('HSET', KEYS[1], 's', string.format('%.0f', start), 'p', prev, 'c', curr,
+      'pl', string.format('%.0f', pl), 'cl', string.format('%.0f', cl))
     redis.call('PEXPIRE', KEYS[1], math.ceil((start + 2 * period - now) / 1000))
   end
   local remaining = math.floor(limit - (weighted + curr))
   if remaining < 0 then remaining = 0 end
-  return {1, remaining, left, 0}
+  return {1, remaining, whole_at() - now, 0}
 end
 local need = limit - cost
-local wait
-if prev > 0 and curr <= need then
-  wait = math.ceil(left - (need - curr) * period / prev)
-  if wait < 0 then wait = 0 end
-elseif curr <= need then
-  wait = left
+local wstart, count, last, room
+if curr <= need then
+  wstart, count, last, room = start, prev, pl, need - curr
 else
-  local more = math.ceil(period - need * period / curr)
-  if more < 0 then more = 0 end
-  wait = left + more
+  wstart, count, last, room = start + period, curr, cl, need
 end
+local overlap = period
+if count > 0 then overlap = math.min(math.floor(room * period / count), period) end
+local at = math.max(math.min(wstart + period - overlap, last + period), wstart, now)
 local remaining = math.floor(limit - estimate)
 if remaining < 0 then remaining = 0 end
-return {0, remaining, left, wait}
+return {0, remaining, whole_at() - now, at - now}
 ";
 
 pub(super) struct Redis {
