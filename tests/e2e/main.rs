@@ -3,10 +3,12 @@
 
 mod access_log;
 mod acl;
+mod admin;
 mod balancing;
 mod basic_auth;
 mod catalog;
 mod chain;
+mod connections;
 mod correlation_id;
 mod cors;
 mod errors;
