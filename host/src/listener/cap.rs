@@ -141,6 +141,7 @@ impl ConnectionCap {
 }
 
 /// One open client connection, counted until dropped.
+#[derive(Debug)]
 pub(crate) struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
@@ -280,10 +281,10 @@ mod tests {
         assert_eq!(refused.unlogged, Some(1), "the first refusal is logged");
         assert_eq!(cap.enter(None).expect_err("still full").unlogged, None);
         drop(first);
-        assert!(cap.enter(None).is_ok());
+        let _third = cap.enter(None).expect("a slot freed by the first");
         // A cap from the manifest wins over the default.
-        assert!(cap.enter(Some(10)).is_ok());
-        assert_eq!(cap.open(), 2);
+        let _fourth = cap.enter(Some(10)).expect("room under a cap of 10");
+        assert_eq!(cap.open(), 3);
     }
 
     #[test]
