@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use crate::config::ConnectionLimits;
 
 /// How long a connection told to close (GOAWAY sent, keep-alive off) has to finish before it
-/// is dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// is dropped, unless a request is in flight by then (which then finishes first).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Why the watchdog closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,8 @@ fn verdict(seen: Observed, now: Duration, limits: &ConnectionLimits) -> Verdict 
 
 /// Serves `conn` until it ends, the listener drains (`draining` turns true), or a deadline of
 /// `limits` passes: then `shutdown` asks it to close (HTTP/1.1 closes when idle, HTTP/2 sends
-/// GOAWAY) and it is dropped if still open [`CLOSE_GRACE`] later. `expired` hears why.
+/// GOAWAY) and it is dropped if still open with nothing in flight [`CLOSE_GRACE`] later.
+/// `expired` hears why.
 pub(crate) async fn run<C, E>(
     mut conn: Pin<&mut C>,
     shutdown: impl Fn(Pin<&mut C>),
@@ -186,10 +187,14 @@ where
                 }
             }
             () = &mut timer => {
-                if closing {
-                    return Ok(());
-                }
                 let now = Instant::now();
+                if closing {
+                    if activity.in_flight.load(Ordering::Acquire) == 0 {
+                        return Ok(());
+                    }
+                    timer.as_mut().reset(now + CLOSE_GRACE);
+                    continue;
+                }
                 match verdict(activity.observe(), activity.millis_duration(now), limits) {
                     Verdict::CheckAt(at) => timer.as_mut().reset(activity.accepted + at),
                     Verdict::Close(reason) => {
