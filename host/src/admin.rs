@@ -230,7 +230,7 @@ impl Access {
         if let Ok(ip) = name.parse::<IpAddr>() {
             return ip.is_loopback() || ip == self.address.ip();
         }
-        self.hosts.iter().any(|allowed| *allowed == name)
+        self.hosts.contains(&name)
     }
 }
 
