@@ -10,78 +10,133 @@
 //! - `GET /routes`, `GET /upstreams`, `GET /plugins`: the routes with their chains, the
 //!   upstream targets with their health, each configured plugin with its hash and counters.
 //!
+//! Without a token (loopback only), a request must name the admin API in `Host` (no DNS
+//! rebinding), and a state-changing request from a web page of another origin is refused
+//! (no CSRF). Connections are closed when slow to ask or idle (`ADMIN_LIMITS`).
+//!
 //! `docs/admin-openapi.yaml` describes every endpoint.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::config::Admin;
+use crate::config::{Admin, ConnectionLimits};
+use crate::listener::watchdog::{self, Activity, InFlightBody, Watched};
+use crate::listener::{AcceptBackoff, builder};
 use crate::metrics::exposition::Format;
 use crate::reload::{Reloader, Trigger};
 
-/// Binds the admin API's address and serves it until the task is aborted.
+/// The admin listener's timeouts: operators' tools ask at once and rarely keep connections.
+const ADMIN_LIMITS: ConnectionLimits = ConnectionLimits {
+    max_connections: None,
+    header_timeout: Duration::from_secs(10),
+    keepalive_timeout: Duration::from_secs(60),
+    http2_ping_interval: Duration::from_secs(60),
+};
+
+static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
+/// Who may use the admin API: the token, and without one the names it may be reached by.
+struct Access {
+    token: Option<Arc<str>>,
+    /// The bound address: its IP is one of the names a `Host` may give.
+    address: SocketAddr,
+    /// `[admin] hosts`, lowercase.
+    hosts: Vec<String>,
+}
+
+/// Binds the admin API's address and serves it until the task is aborted (then its open
+/// connections finish their requests and close).
 pub async fn start(
     spec: &Admin,
     reloader: Arc<Reloader>,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let socket = TcpListener::bind(spec.address).await?;
     let address = socket.local_addr()?;
-    let token: Option<Arc<str>> = spec.token.as_deref().map(Arc::from);
+    let access = Arc::new(Access {
+        token: spec.token.as_deref().map(Arc::from),
+        address,
+        hosts: spec.hosts.clone(),
+    });
     let task = tokio::spawn(async move {
+        // Dropped with this task: the connections then drain.
+        let (_drain, draining) = watch::channel(false);
+        let mut backoff = AcceptBackoff::default();
         loop {
-            let Ok((stream, _)) = socket.accept().await else {
-                continue;
-            };
-            let reloader = reloader.clone();
-            let token = token.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let reloader = reloader.clone();
-                    let token = token.clone();
-                    async move {
-                        Ok::<_, Infallible>(answer(&reloader, token.as_deref(), request).await)
+            let stream = match socket.accept().await {
+                Ok((stream, _)) => {
+                    backoff.succeeded();
+                    stream
+                }
+                Err(error) => {
+                    if let Some(pause) = backoff.failed(&error) {
+                        tracing::warn!(%error, "admin API: accept failed");
+                        tokio::time::sleep(pause).await;
                     }
-                });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+                    continue;
+                }
+            };
+            let connection = serve(stream, reloader.clone(), access.clone(), draining.clone());
+            tokio::spawn(connection);
         }
     });
     Ok((address, task))
 }
 
+/// Serves one admin connection under [`ADMIN_LIMITS`].
+async fn serve(
+    stream: TcpStream,
+    reloader: Arc<Reloader>,
+    access: Arc<Access>,
+    draining: watch::Receiver<bool>,
+) {
+    let activity = Activity::new(Instant::now());
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let counted = activity.clone();
+    let service = service_fn(move |request| {
+        let reloader = reloader.clone();
+        let access = access.clone();
+        let in_flight = counted.request();
+        async move {
+            let response = answer(&reloader, &access, request).await;
+            Ok::<_, Infallible>(response.map(|body| InFlightBody::new(body, in_flight)))
+        }
+    });
+    let builder = builder(&ADMIN_LIMITS);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let _ = watchdog::run(
+        conn.as_mut(),
+        |conn| conn.graceful_shutdown(),
+        &activity,
+        &ADMIN_LIMITS,
+        draining,
+        |_| {},
+    )
+    .await;
+}
+
 async fn answer(
     reloader: &Reloader,
-    token: Option<&str>,
+    access: &Access,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    if let Some(token) = token
-        && !authorized(&request, token)
-    {
-        let mut response = reply(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": "unauthorized", "detail": "send `Authorization: Bearer <token>`"}),
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"portcullis-admin\""),
-        );
-        return response;
+    if let Some(refusal) = access.refuse(&request) {
+        return refusal;
     }
     match (request.method(), request.uri().path()) {
         (&Method::GET, "/status") => reply(StatusCode::OK, &status(reloader)),
@@ -129,8 +184,114 @@ async fn answer(
     }
 }
 
+impl Access {
+    /// The answer to a request that may not reach an endpoint: without a token, a `Host` that
+    /// is not the admin API's (DNS rebinding); a token missing or wrong; a state-changing
+    /// request from a browser page of another origin (CSRF).
+    fn refuse<B>(&self, request: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        let host = request_host(request);
+        if self.token.is_none()
+            && let Some(host) = host
+            && !self.is_own_host(host)
+        {
+            let detail = format!(
+                "the admin API is not served as `{host}`: use localhost or its address, \
+                 or list the name in `[admin] hosts`"
+            );
+            return Some(forbidden(&detail));
+        }
+        if let Some(token) = &self.token
+            && !authorized(request, token)
+        {
+            let mut response = reply(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "unauthorized", "detail": "send `Authorization: Bearer <token>`"}),
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"portcullis-admin\""),
+            );
+            return Some(response);
+        }
+        cross_origin(request, host).map(|why| {
+            forbidden(&format!(
+                "cross-origin requests may not change the gateway ({why}); \
+                 call the admin API from a tool such as curl, not from a web page"
+            ))
+        })
+    }
+
+    /// Whether `host` (a `Host` value, port optional) names this admin API: `localhost`, a
+    /// loopback address, its own address, or a name in `[admin] hosts`.
+    fn is_own_host(&self, host: &str) -> bool {
+        let Some(name) = host_without_port(host) else {
+            return false;
+        };
+        if name == "localhost" || name.ends_with(".localhost") {
+            return true;
+        }
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return ip.is_loopback() || ip == self.address.ip();
+        }
+        self.hosts.contains(&name)
+    }
+}
+
+/// The authority the request was sent to: `:authority` (HTTP/2) or `Host`.
+fn request_host<B>(request: &Request<B>) -> Option<&str> {
+    match request.uri().authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => request.headers().get(header::HOST)?.to_str().ok(),
+    }
+}
+
+/// The host of a `Host` value, lowercase, without port, brackets or trailing dot.
+fn host_without_port(host: &str) -> Option<String> {
+    let authority: http::uri::Authority = host.parse().ok()?;
+    let name = authority.host();
+    let name = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    Some(name.to_ascii_lowercase())
+}
+
+/// Why a state-changing request comes from another origin, if it does: a browser says so in
+/// `Sec-Fetch-Site`, or sends an `Origin` other than the admin API's own. Safe methods pass
+/// (a page of another origin cannot read their answers).
+fn cross_origin<B>(request: &Request<B>, host: Option<&str>) -> Option<String> {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return None;
+    }
+    let headers = request.headers();
+    if let Some(site) = headers.get(&SEC_FETCH_SITE) {
+        let site = String::from_utf8_lossy(site.as_bytes()).to_ascii_lowercase();
+        if site != "same-origin" && site != "none" {
+            return Some(format!("Sec-Fetch-Site: {site}"));
+        }
+    }
+    let origin = headers.get(header::ORIGIN)?;
+    let origin = String::from_utf8_lossy(origin.as_bytes());
+    let own = host.map(|h| format!("http://{h}"));
+    match own {
+        Some(own) if origin.eq_ignore_ascii_case(&own) => None,
+        _ => Some(format!("Origin: {origin}")),
+    }
+}
+
+fn forbidden(detail: &str) -> Response<Full<Bytes>> {
+    reply(
+        StatusCode::FORBIDDEN,
+        &json!({"error": "forbidden", "detail": detail}),
+    )
+}
+
 /// Compares the bearer token in constant time (the token is a secret; its length is not).
-fn authorized(request: &Request<Incoming>, token: &str) -> bool {
+fn authorized<B>(request: &Request<B>, token: &str) -> bool {
     let Some(given) = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -283,3 +444,6 @@ fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> 
     );
     response
 }
+
+#[cfg(test)]
+mod tests;

@@ -54,6 +54,37 @@ pub struct Manifest {
     pub access_log: AccessLogConfig,
     /// `[tracing]`: span export, off unless `otlp` is given.
     pub tracing: TracingConfig,
+    /// `[limits]`: timeouts and the cap of client connections (see `docs/connections.md`).
+    pub limits: ConnectionLimits,
+}
+
+/// The `[limits]` table: how long a client connection may take or idle, and how many may be
+/// open at once, on every listener (the admin API's has its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// `max-connections`: client connections open at once, all listeners together; `None`
+    /// derives it from the open-file limit (see `listener::cap`).
+    pub max_connections: Option<u32>,
+    /// `header-timeout`: from accept to the first request's headers (TLS handshake included),
+    /// and from a request's first byte to its headers on a kept-alive connection (default 30s).
+    pub header_timeout: Duration,
+    /// `keepalive-timeout`: how long a connection with no request in flight stays open
+    /// (HTTP/1.1 between requests, HTTP/2 with no stream open; default 75s).
+    pub keepalive_timeout: Duration,
+    /// `http2-ping-interval`: an HTTP/2 connection silent this long is sent a PING, and closed
+    /// if no answer comes within 20s (default 60s).
+    pub http2_ping_interval: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            header_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(75),
+            http2_ping_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The `[access-log]` table (see `docs/observability.md`). Each field is `None` when not written,
@@ -196,6 +227,9 @@ pub struct Admin {
     /// `token`: when set, every admin request needs `Authorization: Bearer <token>`. Required
     /// when `address` is not a loopback address.
     pub token: Option<String>,
+    /// `hosts`: names the admin API may be reached by (lowercase), besides `localhost`, loopback
+    /// addresses and its own address; checked against `Host` when there is no token.
+    pub hosts: Vec<String>,
 }
 
 /// A `[listeners.<name>]` section.

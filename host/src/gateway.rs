@@ -130,8 +130,18 @@ impl Running {
         path: &Path,
         access_log: AccessLogSource,
     ) -> Result<Self, StartError> {
+        // Before the listeners: the default connection cap follows the raised limit.
+        crate::listener::raise_open_file_limit();
         let reloader = Arc::new(
             Reloader::start(runtime.clone(), path, DEFAULT_SHUTDOWN_TIMEOUT, access_log).await?,
+        );
+        let limits = reloader.current().load().manifest.limits;
+        tracing::info!(
+            max_connections = limits
+                .max_connections
+                .unwrap_or(reloader.current().connections().default_max),
+            from_manifest = limits.max_connections.is_some(),
+            "client connection cap"
         );
         let admin_spec = reloader.current().load().manifest.admin.clone();
         let admin = match admin_spec {

@@ -5,6 +5,16 @@
 //! Shutdown is graceful: when told to stop, a listener closes its socket (new connections are
 //! refused), asks every open connection to close after its requests in flight (HTTP/1.1 stops
 //! keep-alive, HTTP/2 sends GOAWAY), and waits for them until the deadline, then drops the rest.
+//!
+//! Connections are bounded (`[limits]`, `docs/connections.md`): beyond `max-connections` open
+//! in the process a new one is closed at accept (`cap`), and one that is slow to ask or idle
+//! too long is closed (`watchdog`).
+
+mod cap;
+pub(crate) mod watchdog;
+
+pub(crate) use cap::AcceptBackoff;
+pub use cap::{ConnectionCap, OpenFileLimit, default_max_connections, raise_open_file_limit};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,20 +27,19 @@ use hyper::rt::{Read, Write};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::HttpsRedirect;
+use self::cap::Slot;
+use self::watchdog::{Activity, Expired, InFlightBody, Watched};
+use crate::config::{ConnectionLimits, HttpsRedirect};
+use crate::metrics::ListenerMetrics;
 use crate::proxy::{self, ConnInfo};
 use crate::router::path::PathOptions;
 use crate::snapshot::Current;
 use crate::tls::{self, ClientIdentity, TlsAcceptor};
-
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Tells listeners to stop: `None` while serving, then the deadline for connections to finish.
 pub type ShutdownSignal = watch::Receiver<Option<Instant>>;
@@ -45,8 +54,22 @@ pub struct Listener {
 
 /// What every connection of a listener shares.
 struct Shared {
+    name: Arc<str>,
     current: Arc<Current>,
-    builder: auto::Builder<TokioExecutor>,
+    metrics: ListenerMetrics,
+}
+
+/// What one accepted connection carries to its task.
+struct Accepted {
+    stream: TcpStream,
+    peer: SocketAddr,
+    at: Instant,
+    tls: Option<TlsAcceptor>,
+    redirect: Option<HttpsRedirect>,
+    path: PathOptions,
+    limits: ConnectionLimits,
+    /// Its place under `max-connections`, given back when the connection ends.
+    slot: Slot,
 }
 
 impl Listener {
@@ -68,12 +91,15 @@ impl Listener {
     /// connections until it (see the module's documentation).
     pub async fn serve(self, current: Arc<Current>, mut shutdown: ShutdownSignal) {
         let Self { name, socket } = self;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
-        let shared = Arc::new(Shared { current, builder });
-        let graceful = GracefulShutdown::new();
+        let metrics = current.metrics().listener(&name);
+        let shared = Arc::new(Shared {
+            name: name.clone(),
+            current,
+            metrics,
+        });
+        let (drain, draining) = watch::channel(false);
         let mut connections = JoinSet::new();
+        let mut backoff = AcceptBackoff::default();
         let deadline = loop {
             let accepted = tokio::select! {
                 accepted = socket.accept() => accepted,
@@ -88,37 +114,28 @@ impl Listener {
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             };
             let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    backoff.succeeded();
+                    accepted
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    tracing::warn!(listener = %name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    accept_failed(&name, &e, &mut backoff).await;
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
-            let (tls, redirect, path) = settings(&shared.current, &name);
-            connections.spawn(connection(
-                stream,
-                ConnInfo {
-                    peer,
-                    tls: false,
-                    path,
-                },
-                tls,
-                redirect,
-                shared.clone(),
-                graceful.watcher(),
-            ));
+            let Some(accepted) = admit(&shared, stream, peer) else {
+                continue;
+            };
+            connections.spawn(connection(accepted, shared.clone(), draining.clone()));
         };
         // New connections are refused from here on.
         drop(socket);
-        let open = graceful.count();
-        tracing::info!(listener = %name, connections = open, "stopped accepting; draining");
-        if tokio::time::timeout_at(deadline, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        tracing::info!(listener = %name, connections = connections.len(), "stopped accepting; draining");
+        let _ = drain.send(true);
+        let drained = tokio::time::timeout_at(deadline, async {
+            while connections.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
             tracing::warn!(
                 listener = %name,
                 connections = connections.len(),
@@ -128,6 +145,65 @@ impl Listener {
         }
         while connections.join_next().await.is_some() {}
     }
+}
+
+/// Logs a failed `accept` and pauses before the next, longer while failures last: out of file
+/// descriptors (EMFILE, ENFILE) or buffers, the listener must neither stall nor spin.
+async fn accept_failed(name: &str, error: &std::io::Error, backoff: &mut AcceptBackoff) {
+    let Some(pause) = backoff.failed(error) else {
+        tracing::debug!(listener = %name, %error, "a connection failed before accept");
+        return;
+    };
+    if AcceptBackoff::is_exhaustion(error) {
+        tracing::warn!(
+            listener = %name,
+            %error,
+            pause_ms = pause.as_millis() as u64,
+            "accept failed: out of file descriptors or memory; raise the open-file limit \
+             (`ulimit -n`, `LimitNOFILE=`) or lower `[limits] max-connections`"
+        );
+    } else {
+        tracing::warn!(listener = %name, %error, pause_ms = pause.as_millis() as u64, "accept failed");
+    }
+    tokio::time::sleep(pause).await;
+}
+
+/// Takes a slot under `max-connections` for a new connection, with the settings in service;
+/// `None` (the connection is closed) at the cap.
+fn admit(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Option<Accepted> {
+    let at = Instant::now();
+    let snapshot = shared.current.load();
+    let limits = snapshot.manifest.limits;
+    let cap = shared.current.connections();
+    let slot = match cap.enter(limits.max_connections) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            shared.metrics.refused.inc();
+            if let Some(refusals) = refused.unlogged {
+                tracing::warn!(
+                    listener = %shared.name,
+                    max_connections = refused.max,
+                    refused = refusals,
+                    "connection cap reached: new connections are closed at accept until \
+                     some close (`[limits] max-connections`; refusals counted in \
+                     portcullis_connections_refused_total)"
+                );
+            }
+            return None;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (tls, redirect, path) = settings(&shared.current, &shared.name);
+    Some(Accepted {
+        stream,
+        peer,
+        at,
+        tls,
+        redirect,
+        path,
+        limits,
+        slot,
+    })
 }
 
 /// The listener's TLS acceptor, redirect and path options in the snapshot in service. (A
@@ -143,20 +219,40 @@ fn settings(
     }
 }
 
-/// Serves one accepted connection, after the TLS handshake on TLS listeners.
-async fn connection(
-    stream: TcpStream,
-    conn: ConnInfo,
-    tls: Option<TlsAcceptor>,
-    redirect: Option<HttpsRedirect>,
-    shared: Arc<Shared>,
-    watcher: Watcher,
-) {
-    let peer = conn.peer;
+/// Serves one accepted connection, after the TLS handshake on TLS listeners, which
+/// `header-timeout` bounds too.
+async fn connection(accepted: Accepted, shared: Arc<Shared>, draining: watch::Receiver<bool>) {
+    let Accepted {
+        stream,
+        peer,
+        at,
+        tls,
+        redirect,
+        path,
+        limits,
+        slot: _slot,
+    } = accepted;
+    shared.metrics.open.inc();
+    let _open = OpenGauge(&shared.metrics);
+    let activity = Activity::new(at);
     let Some(acceptor) = tls else {
-        return http(TokioIo::new(stream), conn, None, redirect, &shared, watcher).await;
+        let conn = ConnInfo {
+            peer,
+            tls: false,
+            path,
+        };
+        let io = TokioIo::new(Watched::new(stream, activity.clone()));
+        let serving = Serving {
+            conn,
+            identity: None,
+            redirect,
+            limits,
+            activity,
+        };
+        return http(io, serving, &shared, draining).await;
     };
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let handshake = acceptor.accept(stream);
+    let stream = match tokio::time::timeout_at(at + limits.header_timeout, handshake).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
@@ -164,6 +260,7 @@ async fn connection(
         }
         Err(_) => {
             tracing::debug!(client = %peer, "TLS handshake timed out");
+            shared.metrics.header_timeouts.inc();
             return;
         }
     };
@@ -175,38 +272,113 @@ async fn connection(
         .and_then(|chain| chain.first())
         .and_then(ClientIdentity::from_certificate)
         .map(Arc::new);
-    let conn = ConnInfo { tls: true, ..conn };
-    http(TokioIo::new(stream), conn, identity, None, &shared, watcher).await;
+    let conn = ConnInfo {
+        peer,
+        tls: true,
+        path,
+    };
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let serving = Serving {
+        conn,
+        identity,
+        redirect: None,
+        limits,
+        activity,
+    };
+    http(io, serving, &shared, draining).await;
 }
 
-/// Serves HTTP on `io` until the client or a graceful shutdown closes it.
-async fn http<I>(
-    io: I,
+/// Keeps a listener's open-connections gauge right however the connection ends.
+struct OpenGauge<'a>(&'a ListenerMetrics);
+
+impl Drop for OpenGauge<'_> {
+    fn drop(&mut self) {
+        self.0.open.dec();
+    }
+}
+
+/// What serving HTTP on one connection needs to know.
+struct Serving {
     conn: ConnInfo,
     identity: Option<Arc<ClientIdentity>>,
     redirect: Option<HttpsRedirect>,
-    shared: &Arc<Shared>,
-    watcher: Watcher,
-) where
+    limits: ConnectionLimits,
+    activity: Arc<Activity>,
+}
+
+/// Serves HTTP on `io` until the client, a timeout of `[limits]` or a graceful shutdown
+/// closes it.
+async fn http<I>(io: I, serving: Serving, shared: &Arc<Shared>, draining: watch::Receiver<bool>)
+where
     I: Read + Write + Unpin + Send + 'static,
 {
+    let Serving {
+        conn,
+        identity,
+        redirect,
+        limits,
+        activity,
+    } = serving;
     let current = shared.current.clone();
+    let counted = activity.clone();
     let service = service_fn(move |mut request: Request<Incoming>| {
         let current = current.clone();
         let identity = identity.clone();
+        let in_flight = counted.request();
         async move {
-            if let Some(redirect) = redirect {
-                return Ok::<_, Infallible>(tls::redirect::respond(&request, redirect));
-            }
-            if let Some(identity) = identity {
-                // Read where the plugins' context is built (`proxy::service`).
-                request.extensions_mut().insert(identity);
-            }
-            Ok(proxy::handle(&current, request, conn).await)
+            let response = if let Some(redirect) = redirect {
+                tls::redirect::respond(&request, redirect)
+            } else {
+                if let Some(identity) = identity {
+                    // Read where the plugins' context is built (`proxy::service`).
+                    request.extensions_mut().insert(identity);
+                }
+                proxy::handle(&current, request, conn).await
+            };
+            Ok::<_, Infallible>(response.map(|body| InFlightBody::new(body, in_flight)))
         }
     });
-    let served = shared.builder.serve_connection_with_upgrades(io, service);
-    if let Err(e) = watcher.watch(served).await {
+    let builder = builder(&limits);
+    let served = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(served);
+    let metrics = &shared.metrics;
+    let expired = |reason| {
+        let counter = match reason {
+            Expired::Header => &metrics.header_timeouts,
+            Expired::KeepAlive => &metrics.keepalive_timeouts,
+        };
+        counter.inc();
+    };
+    let result = watchdog::run(
+        served.as_mut(),
+        |conn| conn.graceful_shutdown(),
+        &activity,
+        &limits,
+        draining,
+        expired,
+    );
+    if let Err(e) = result.await {
         tracing::debug!(client = %conn.peer, error = %e, "connection ended with an error");
     }
 }
+
+/// HTTP/1.1 and HTTP/2 as `limits` say. The watchdog enforces the header and keep-alive
+/// timeouts; hyper's own header timeout stays as a backstop for a request that trickles in
+/// on a kept-alive connection, and HTTP/2 PINGs find dead peers.
+pub(crate) fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.keepalive_timeout + limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.http2_ping_interval)
+        .keep_alive_timeout(HTTP2_PING_TIMEOUT);
+    builder
+}
+
+/// How long an HTTP/2 PING may go unanswered before the connection is closed.
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);

@@ -99,6 +99,17 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    listener: String,
+    timeout: String,
+}
+
 /// Builds histograms with fixed buckets for a family.
 #[derive(Clone, Copy)]
 struct Buckets(&'static [f64]);
@@ -107,6 +118,53 @@ impl MetricConstructor<Histogram> for Buckets {
     fn new_metric(&self) -> Histogram {
         Histogram::new(self.0.iter().copied())
     }
+}
+
+/// Client connections by listener: open now, refused at the cap, closed by a timeout.
+struct ConnectionFamilies {
+    open: Family<ListenerLabels, Gauge>,
+    refused: Family<ListenerLabels, Counter>,
+    timed_out: Family<TimeoutLabels, Counter>,
+}
+
+impl ConnectionFamilies {
+    fn register(registry: &mut Registry) -> Self {
+        let families = Self {
+            open: Family::default(),
+            refused: Family::default(),
+            timed_out: Family::default(),
+        };
+        registry.register(
+            "connections_open",
+            "Client connections open now, by listener",
+            families.open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Client connections closed at accept because `max-connections` were open, by listener",
+            families.refused.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "Client connections closed by `header-timeout` (header) or `keepalive-timeout` \
+             (keepalive), by listener",
+            families.timed_out.clone(),
+        );
+        families
+    }
+}
+
+/// One listener's connection metrics.
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    /// Connections open now.
+    pub open: Gauge,
+    /// Connections refused at the cap.
+    pub refused: Counter,
+    /// Connections closed by `header-timeout`.
+    pub header_timeouts: Counter,
+    /// Connections closed by `keepalive-timeout`.
+    pub keepalive_timeouts: Counter,
 }
 
 /// Every metric of the gateway, and the registry that exposes them.
@@ -127,6 +185,7 @@ pub struct Metrics {
     reloads: Family<OutcomeLabels, Counter>,
     access_log_dropped: Counter,
     trace_spans_dropped: Counter,
+    connections: ConnectionFamilies,
     plugins: Arc<plugin::PluginMetrics>,
     state: Arc<state::StateMetrics>,
     unmatched: OnceLock<RouteMetrics>,
@@ -240,6 +299,7 @@ impl Metrics {
             "Spans dropped because the OTLP exporter fell behind",
             trace_spans_dropped.clone(),
         );
+        let connections = ConnectionFamilies::register(&mut registry);
         let plugins = Arc::new(plugin::PluginMetrics::default());
         registry.register_collector(Box::new(plugins.clone()));
         let state = Arc::new(state::StateMetrics::default());
@@ -261,9 +321,33 @@ impl Metrics {
             reloads,
             access_log_dropped,
             trace_spans_dropped,
+            connections,
             plugins,
             state,
             unmatched: OnceLock::new(),
+        }
+    }
+
+    /// The handles of listener `name`'s connection metrics, resolved once per listener.
+    pub fn listener(&self, name: &str) -> ListenerMetrics {
+        let families = &self.connections;
+        let labels = ListenerLabels {
+            listener: name.to_owned(),
+        };
+        let timeout = |timeout: &str| {
+            families
+                .timed_out
+                .get_or_create(&TimeoutLabels {
+                    listener: name.to_owned(),
+                    timeout: timeout.to_owned(),
+                })
+                .clone()
+        };
+        ListenerMetrics {
+            open: families.open.get_or_create(&labels).clone(),
+            refused: families.refused.get_or_create(&labels).clone(),
+            header_timeouts: timeout("header"),
+            keepalive_timeouts: timeout("keepalive"),
         }
     }
 

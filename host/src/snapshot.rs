@@ -304,6 +304,8 @@ pub struct Current {
     metrics: Metrics,
     /// Swapped when a reload changes `[access-log]`; a request keeps the one it started with.
     access_log: ArcSwap<crate::access_log::AccessLog>,
+    /// Client connections open on every listener, against `[limits] max-connections`.
+    connections: crate::listener::ConnectionCap,
 }
 
 impl Current {
@@ -319,7 +321,13 @@ impl Current {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: Metrics::new(),
             access_log: ArcSwap::from_pointee(access_log),
+            connections: crate::listener::ConnectionCap::default(),
         }
+    }
+
+    /// Client connections open on every listener, and their cap.
+    pub fn connections(&self) -> &crate::listener::ConnectionCap {
+        &self.connections
     }
 
     /// The gateway's metrics.

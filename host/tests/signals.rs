@@ -90,9 +90,10 @@ fn get(port: u16, path: &str) -> Option<String> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
+    // `localhost`: the admin API answers only to its own names.
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
     )
     .ok()?;
     let mut answer = String::new();

@@ -3,11 +3,13 @@
 
 mod access_log;
 mod acl;
+mod admin;
 mod balancing;
 mod basic_auth;
 mod catalog;
 mod chain;
 mod client_faults;
+mod connections;
 mod correlation_id;
 mod cors;
 mod errors;

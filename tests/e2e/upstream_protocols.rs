@@ -63,6 +63,50 @@ async fn protocol_http2_speaks_h2c_to_a_plain_upstream() {
 }
 
 #[tokio::test]
+async fn http2_upstreams_see_one_authority_from_http1_and_http2_clients() {
+    // The echo upstream answers 400 when `Host` and `:authority` differ, as hypercorn does.
+    let upstream = EchoUpstream::start("strict-h2c").await;
+    let gateway = TestGateway::start(&manifest(&upstream, r#"protocol = "http2""#)).await;
+
+    for (client, client_host) in clients(&gateway) {
+        let response = client
+            .get_with("/", &[("host", client_host.as_str())])
+            .await;
+
+        assert_eq!(response.status, 200, "{}", response.text());
+        let seen = response.json();
+        assert_eq!(seen["version"], "HTTP/2.0");
+        assert_eq!(seen["authority"], upstream.authority().as_str());
+        assert!(seen["headers"].get("host").is_none(), "{seen}");
+        assert_eq!(seen["headers"]["x-forwarded-host"][0], client_host.as_str());
+    }
+}
+
+#[tokio::test]
+async fn http1_upstreams_see_the_clients_host_from_http1_and_http2_clients() {
+    let upstream = EchoUpstream::start("h1").await;
+    let gateway = TestGateway::start(&manifest(&upstream, "")).await;
+
+    for (client, client_host) in clients(&gateway) {
+        let response = client
+            .get_with("/", &[("host", client_host.as_str())])
+            .await;
+
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.json()["headers"]["host"][0], client_host.as_str());
+    }
+}
+
+/// An HTTP/1.1 client that asks for `api.example.com`, and an h2c client whose `:authority`
+/// is the gateway's address (and whose `Host` agrees with it), each with the host it asks for.
+fn clients(gateway: &TestGateway) -> [(portcullis_tests::Client, String); 2] {
+    [
+        (gateway.client(), "api.example.com".to_owned()),
+        (gateway.h2c_client(), gateway.address().to_string()),
+    ]
+}
+
+#[tokio::test]
 async fn tls_upstreams_are_verified_against_the_ca_file_and_alpn_picks_the_version() {
     let pki = Pki::new();
     let cases = [

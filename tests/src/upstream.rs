@@ -4,6 +4,9 @@
 //! `GET /slow/<ms>` waits before answering; `GET /status/<code>` answers with that status;
 //! `GET /drip/<ms>` sends its headers and a first chunk (`first;`), then the description after
 //! `ms`. It counts requests, open connections and the most connections open at once.
+//!
+//! It is as strict as hypercorn about HTTP/2 authority (RFC 9113 8.3.1): a request whose `Host`
+//! differs from its `:authority` is answered `400`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -156,6 +159,9 @@ async fn echo(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    if let Some(refusal) = authority_mismatch(&parts) {
+        return Ok(refusal);
+    }
     let path = parts.uri.path().to_owned();
     if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -177,6 +183,7 @@ async fn echo(
         "path": path,
         "query": parts.uri.query(),
         "version": format!("{:?}", parts.version),
+        "authority": parts.uri.authority().map(|a| a.as_str()),
         "headers": headers,
         "body": String::from_utf8_lossy(&body),
         "tls": tls.as_deref(),
@@ -209,4 +216,24 @@ async fn echo(
         .body(body)
         .expect("a valid response");
     Ok(response)
+}
+
+/// A `400` when the request carries both `:authority` and a `Host` that differs from it.
+fn authority_mismatch(
+    parts: &http::request::Parts,
+) -> Option<Response<BoxBody<Bytes, Infallible>>> {
+    let authority = parts.uri.authority()?.as_str();
+    let host = parts.headers.get(hyper::header::HOST)?;
+    if host.as_bytes() == authority.as_bytes() {
+        return None;
+    }
+    let text = format!(
+        "Host `{}` differs from :authority `{authority}`",
+        String::from_utf8_lossy(host.as_bytes())
+    );
+    let response = Response::builder()
+        .status(400)
+        .body(BoxBody::new(Full::new(Bytes::from(text))))
+        .expect("a valid response");
+    Some(response)
 }

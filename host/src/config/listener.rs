@@ -157,6 +157,15 @@ pub(super) fn redirect(
     Some(HttpsRedirect { port })
 }
 
+/// A host name (DNS name or IP address, no port) in lowercase without a trailing dot.
+pub(super) fn host_name(name: &str) -> Option<String> {
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Some(bare.to_ascii_lowercase());
+    }
+    server_name(name).filter(|n| !n.starts_with("*."))
+}
+
 /// A server name in lowercase without a trailing dot, if it is a DNS name or a `*.` wildcard.
 fn server_name(name: &str) -> Option<String> {
     let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();

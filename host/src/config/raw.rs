@@ -300,6 +300,16 @@ pub(super) struct RawPluginRuntime {
     pub(super) idle_memory: Option<Spanned<Text>>,
 }
 
+/// The top-level `[limits]` table: client connections on every listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawConnectionLimits {
+    pub(super) max_connections: Option<Spanned<i64>>,
+    pub(super) header_timeout: Option<Spanned<Text>>,
+    pub(super) keepalive_timeout: Option<Spanned<Text>>,
+    pub(super) http2_ping_interval: Option<Spanned<Text>>,
+}
+
 /// A duration or size: a string, or for sizes an integer, kept as text until validation.
 #[derive(Debug)]
 pub(super) struct Text(pub(super) String);
@@ -344,6 +354,7 @@ pub(super) struct Entry<T> {
 pub(super) struct RawAdmin {
     pub(super) address: Option<Spanned<String>>,
     pub(super) token: Option<Spanned<String>>,
+    pub(super) hosts: Option<Vec<Spanned<String>>>,
 }
 
 /// The `[access-log]` table: where access lines go, in which format, with which context.
@@ -392,6 +403,8 @@ pub(super) struct RawManifest {
     pub(super) access_log: Option<(Span, RawAccessLog)>,
     /// `[tracing]`, with the span of its key.
     pub(super) tracing: Option<(Span, RawTracing)>,
+    /// `[limits]`, with the span of its key.
+    pub(super) limits: Option<(Span, RawConnectionLimits)>,
     /// How many `[listeners.*]` sections there are, including broken ones.
     pub(super) declared_listeners: usize,
     /// Every upstream name, including broken sections', so routes naming them are not blamed.
@@ -408,6 +421,7 @@ const TOP_KEYS: &[&str] = &[
     "admin",
     "access-log",
     "tracing",
+    "limits",
 ];
 
 /// Deserializes each section of `doc` separately, collecting errors.
@@ -462,6 +476,11 @@ pub(super) fn split(doc: DeTable<'_>, errors: &mut Vec<Diagnostic>) -> RawManife
             "tracing" => {
                 if let Some(table) = deserialize(value, "`[tracing]`", errors) {
                     raw.tracing = Some((key_span, table));
+                }
+            }
+            "limits" => {
+                if let Some(table) = deserialize(value, "`[limits]`", errors) {
+                    raw.limits = Some((key_span, table));
                 }
             }
             "admin" => {

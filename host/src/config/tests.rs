@@ -373,3 +373,38 @@ fn tracing_is_off_unless_a_collector_is_named_and_its_path_defaults_to_v1_traces
     assert_eq!(tracing.sample_ratio, 0.25);
     assert_eq!(tracing.service_name, "edge");
 }
+
+#[test]
+fn connection_limits_default_to_production_timeouts_and_read_what_is_given() {
+    let m = parse(MINIMAL).unwrap();
+    assert_eq!(
+        m.limits,
+        ConnectionLimits {
+            max_connections: None,
+            header_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(75),
+            http2_ping_interval: Duration::from_secs(60),
+        }
+    );
+    let given = format!(
+        "{MINIMAL}\n[limits]\nheader-timeout = \"5s\"\nkeepalive-timeout = \"2m\"\n\
+         http2-ping-interval = \"30s\"\nmax-connections = 500\n"
+    );
+    let m = parse(&given).unwrap();
+    assert_eq!(
+        m.limits,
+        ConnectionLimits {
+            max_connections: Some(500),
+            header_timeout: Duration::from_secs(5),
+            keepalive_timeout: Duration::from_secs(120),
+            http2_ping_interval: Duration::from_secs(30),
+        }
+    );
+}
+
+#[test]
+fn admin_hosts_are_kept_in_lowercase() {
+    let text = format!("{MINIMAL}\n[admin]\nhosts = [\"Admin.Internal\", \"10.0.0.7\"]\n");
+    let admin = parse(&text).unwrap().admin.unwrap();
+    assert_eq!(admin.hosts, ["admin.internal", "10.0.0.7"]);
+}

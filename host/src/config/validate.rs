@@ -16,8 +16,8 @@ use super::raw::{
 };
 use super::units::{self, DURATION_HELP, DurationError};
 use super::{
-    ActiveHealth, Balance, HashOn, Listener, Manifest, PassiveHealth, PluginCatalog, RetryBudget,
-    RetryPolicy, Route, Upstream, UpstreamLimits, plugin, suggest,
+    ActiveHealth, Balance, ConnectionLimits, HashOn, Listener, Manifest, PassiveHealth,
+    PluginCatalog, RetryBudget, RetryPolicy, Route, Upstream, UpstreamLimits, plugin, suggest,
 };
 use crate::router::{HeaderValueMatch, HostPattern, PathPattern, RouteMatcher, Router};
 
@@ -95,6 +95,10 @@ pub(super) fn manifest(
         .tracing
         .map(|(_, table)| super::observe::tracing(table, errors))
         .unwrap_or_default();
+    let limits = raw
+        .limits
+        .map(|(_, table)| connection_limits(table, errors))
+        .unwrap_or_default();
     complete.then_some(Manifest {
         source,
         listeners,
@@ -106,8 +110,71 @@ pub(super) fn manifest(
         admin,
         access_log,
         tracing,
+        limits,
     })
 }
+
+/// The `[limits]` table: every value optional, each timeout within reason.
+fn connection_limits(
+    raw: super::raw::RawConnectionLimits,
+    errors: &mut Vec<Diagnostic>,
+) -> ConnectionLimits {
+    let defaults = ConnectionLimits::default();
+    let what = "`[limits]`";
+    let mut bounded = |value: Option<Spanned<Text>>, default: Duration, key: &str| {
+        let span = value.as_ref().map(Spanned::span);
+        let parsed = duration(value, default, what, errors);
+        match span {
+            Some(span) if parsed > MAX_CONNECTION_TIMEOUT => {
+                errors.push(Diagnostic::new(
+                    span,
+                    format!("`{key}` in {what} is longer than 24h"),
+                    "a connection timeout is seconds or minutes, e.g. \"30s\" or \"5m\"",
+                ));
+                default
+            }
+            _ => parsed,
+        }
+    };
+    let header_timeout = bounded(
+        raw.header_timeout,
+        defaults.header_timeout,
+        "header-timeout",
+    );
+    let keepalive_timeout = bounded(
+        raw.keepalive_timeout,
+        defaults.keepalive_timeout,
+        "keepalive-timeout",
+    );
+    let http2_ping_interval = bounded(
+        raw.http2_ping_interval,
+        defaults.http2_ping_interval,
+        "http2-ping-interval",
+    );
+    let max_connections = raw.max_connections.map(|value| {
+        integer(
+            Some(value),
+            0,
+            1..=MAX_CLIENT_CONNECTIONS,
+            what,
+            "max-connections",
+            errors,
+        )
+    });
+    ConnectionLimits {
+        // An out-of-range value was reported; the default stands meanwhile.
+        max_connections: max_connections.filter(|n| *n > 0),
+        header_timeout,
+        keepalive_timeout,
+        http2_ping_interval,
+    }
+}
+
+/// The longest `[limits]` timeout accepted.
+const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The most client connections `max-connections` may allow (far above any open-file limit).
+const MAX_CLIENT_CONNECTIONS: u32 = 10_000_000;
 
 /// The admin API's listener: loopback by default; anywhere else only with a token.
 fn admin(
@@ -149,7 +216,25 @@ fn admin(
         ));
         return None;
     }
-    Some(super::Admin { address, token })
+    let mut hosts = Vec::new();
+    for host in raw.hosts.unwrap_or_default() {
+        match super::listener::host_name(host.get_ref()) {
+            Some(name) => hosts.push(name),
+            None => {
+                errors.push(Diagnostic::new(
+                    host.span(),
+                    format!("invalid admin host `{}`", host.get_ref()),
+                    "write a DNS name or an IP address without port, e.g. \"admin.internal\"",
+                ));
+                return None;
+            }
+        }
+    }
+    Some(super::Admin {
+        address,
+        token,
+        hosts,
+    })
 }
 
 fn listener(

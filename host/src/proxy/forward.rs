@@ -7,6 +7,8 @@ use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 
+use crate::config::UpstreamProtocol;
+
 /// Fields that describe one connection, never forwarded (RFC 9110 7.6.1, plus the legacy
 /// `Keep-Alive` and `Proxy-Connection`).
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -127,6 +129,25 @@ pub fn normalize_host(parts: &mut http::request::Parts) -> Result<(), String> {
         return Err("an HTTP/1.1 request needs a Host header".into());
     }
     Ok(())
+}
+
+/// Sets the authority the upstream sees (`docs/upstream-protocols.md`). An HTTP/1.1 upstream
+/// gets the client's `Host` (HTTP/2 clients send `:authority` instead, which becomes `Host`).
+/// An HTTP/2 upstream's connections are pooled per target, so its `:authority` is the target's
+/// `host:port`; a `Host` that differs from `:authority` is forbidden (RFC 9113 8.3.1), so none
+/// is sent, and the client's host travels in `X-Forwarded-Host`. An `auto` upstream may
+/// negotiate either version per connection, so it is treated as HTTP/2 (over HTTP/1.1 the
+/// client then writes `Host` from the target, and both versions see the same authority).
+pub fn set_upstream_host(headers: &mut HeaderMap, protocol: UpstreamProtocol, host: Option<&str>) {
+    if protocol != UpstreamProtocol::Http1 {
+        headers.remove(header::HOST);
+        return;
+    }
+    if !headers.contains_key(header::HOST)
+        && let Some(value) = host.and_then(|h| HeaderValue::from_str(h).ok())
+    {
+        headers.insert(header::HOST, value);
+    }
 }
 
 /// The URI to send upstream: the upstream's scheme, the target's authority, the request's path

@@ -606,12 +606,7 @@ async fn forward_upstream(
     if let Some(protocol) = upgrade_to {
         upgrade::restore_fields(headers, protocol);
     }
-    if !headers.contains_key(header::HOST) {
-        // HTTP/2 clients send `:authority` instead; HTTP/1.1 upstreams need `Host`.
-        if let Some(value) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-            headers.insert(header::HOST, value);
-        }
-    }
+    forward::set_upstream_host(headers, upstream.protocol(), host);
     *request.version_mut() = Version::HTTP_11;
     let key = upstream.hash_key(request.headers(), conn.peer.ip());
 

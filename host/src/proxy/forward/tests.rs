@@ -79,3 +79,24 @@ fn upstream_uri_keeps_path_and_query() {
         "http://127.0.0.1:9000/"
     );
 }
+
+#[test]
+fn http1_upstreams_see_the_clients_host() {
+    let mut h = headers(&[("host", "api.example.com")]);
+    set_upstream_host(&mut h, UpstreamProtocol::Http1, Some("api.example.com"));
+    assert_eq!(h.get("host").unwrap(), "api.example.com");
+    // An HTTP/2 client's `:authority` becomes the HTTP/1.1 upstream's `Host`.
+    let mut h = HeaderMap::new();
+    set_upstream_host(&mut h, UpstreamProtocol::Http1, Some("api.example.com"));
+    assert_eq!(h.get("host").unwrap(), "api.example.com");
+}
+
+#[test]
+fn http2_upstreams_get_no_host_to_disagree_with_their_authority() {
+    for protocol in [UpstreamProtocol::Http2, UpstreamProtocol::Auto] {
+        let mut h = headers(&[("host", "api.example.com"), ("x-end-to-end", "stays")]);
+        set_upstream_host(&mut h, protocol, Some("api.example.com"));
+        assert!(h.get("host").is_none(), "{protocol:?}");
+        assert_eq!(h.get("x-end-to-end").unwrap(), "stays");
+    }
+}

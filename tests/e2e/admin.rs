@@ -1,0 +1,163 @@
+//! The admin API keeps browser pages out: without a token, a `Host` that does not name it is
+//! refused (DNS rebinding), a state-changing request from another origin is refused (CSRF),
+//! and its connections are closed when they send nothing.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use portcullis_tests::{Client, EchoUpstream, TestGateway};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+async fn start(admin_extra: &str) -> (EchoUpstream, TestGateway) {
+    let upstream = EchoUpstream::start("backend").await;
+    let manifest = format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[admin]
+address = "127.0.0.1:0"
+{admin_extra}
+
+[upstreams.backend]
+targets = ["{}"]
+
+[routes.all]
+upstream = "backend"
+match.path-prefix = "/"
+"#,
+        upstream.authority()
+    );
+    let gateway = TestGateway::start(&manifest).await;
+    (upstream, gateway)
+}
+
+fn admin(gateway: &TestGateway) -> Client {
+    Client::http1(gateway.running().admin_address().expect("an admin API"))
+}
+
+async fn reload(gateway: &TestGateway, headers: &[(&str, &str)]) -> portcullis_tests::TestResponse {
+    admin(gateway)
+        .send(Method::POST, "/reload", headers, Bytes::new())
+        .await
+}
+
+async fn reloads_succeeded(gateway: &TestGateway) -> u64 {
+    let status = admin(gateway).get("/status").await.json();
+    status["reloads"]["succeeded"]
+        .as_u64()
+        .expect("a reload count")
+}
+
+#[tokio::test]
+async fn a_foreign_host_cannot_reload_a_loopback_admin_without_a_token() {
+    let (_upstream, gateway) = start("").await;
+
+    let refused = reload(&gateway, &[("host", "rebound.example:9901")]).await;
+
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["error"], "forbidden");
+    let detail = refused.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(detail.contains("rebound.example"), "{detail}");
+    assert_eq!(reloads_succeeded(&gateway).await, 0);
+    // Its own names pass: the address it is bound to (the client's default), and localhost.
+    assert_eq!(reload(&gateway, &[]).await.status, 200);
+    let port = gateway
+        .running()
+        .admin_address()
+        .expect("an admin API")
+        .port();
+    let localhost = format!("localhost:{port}");
+    assert_eq!(
+        reload(&gateway, &[("host", localhost.as_str())])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(reloads_succeeded(&gateway).await, 2);
+}
+
+#[tokio::test]
+async fn names_listed_in_admin_hosts_are_accepted() {
+    let (_upstream, gateway) = start(r#"hosts = ["admin.internal"]"#).await;
+
+    let status = admin(&gateway)
+        .get_with("/status", &[("host", "Admin.Internal:9901")])
+        .await;
+
+    assert_eq!(status.status, 200);
+    let other = admin(&gateway)
+        .get_with("/status", &[("host", "other.internal")])
+        .await;
+    assert_eq!(other.status, 403);
+}
+
+#[tokio::test]
+async fn a_cross_origin_reload_is_refused_and_a_same_origin_one_is_not() {
+    let (_upstream, gateway) = start("").await;
+    let own = format!(
+        "http://{}",
+        gateway.running().admin_address().expect("an admin API")
+    );
+
+    let from_page = reload(&gateway, &[("origin", "http://evil.example")]).await;
+    let fetched = reload(&gateway, &[("sec-fetch-site", "cross-site")]).await;
+    let null = reload(&gateway, &[("origin", "null")]).await;
+
+    for refused in [&from_page, &fetched, &null] {
+        assert_eq!(refused.status, 403, "{}", refused.text());
+        assert_eq!(refused.json()["error"], "forbidden");
+    }
+    assert!(from_page.text().contains("http://evil.example"));
+    assert_eq!(reloads_succeeded(&gateway).await, 0);
+    let same_origin = reload(
+        &gateway,
+        &[("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!(same_origin.status, 200, "{}", same_origin.text());
+    // Reading is not a change: a GET with a foreign Origin is answered (a page cannot read it).
+    let read = admin(&gateway)
+        .get_with("/status", &[("origin", "http://evil.example")])
+        .await;
+    assert_eq!(read.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_does_not_let_a_cross_origin_page_reload() {
+    let token = "a-long-enough-admin-token";
+    let (_upstream, gateway) = start(&format!(r#"token = "{token}""#)).await;
+    let bearer = format!("Bearer {token}");
+
+    let refused = reload(
+        &gateway,
+        &[
+            ("authorization", bearer.as_str()),
+            ("origin", "http://evil.example"),
+        ],
+    )
+    .await;
+    let allowed = reload(&gateway, &[("authorization", bearer.as_str())]).await;
+
+    assert_eq!(refused.status, 403);
+    assert_eq!(allowed.status, 200);
+}
+
+#[tokio::test]
+async fn an_admin_connection_that_sends_nothing_is_closed_after_ten_seconds() {
+    let (_upstream, gateway) = start("").await;
+    let address = gateway.running().admin_address().expect("an admin API");
+
+    let mut silent = TcpStream::connect(address).await.expect("connect");
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(20), silent.read(&mut buffer))
+        .await
+        .expect("the admin API closed the silent connection");
+
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+}
