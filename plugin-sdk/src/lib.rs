@@ -274,6 +274,13 @@ pub mod __runtime {
             Some(cut) => &text[..cut],
             None => &text,
         };
+        // serde names an unknown field itself; the path then ends with it, so name the table
+        // it was found in instead.
+        let path = if words.starts_with("unknown field") {
+            path.rfind(['.', '[']).map_or(".", |cut| &path[..cut])
+        } else {
+            path
+        };
         if path == "." {
             words.to_owned()
         } else {

@@ -80,7 +80,7 @@ fn init_reports_serde_and_plugin_errors_in_plain_words() {
     assert_eq!(init("{}"), Err("missing field `header`".to_owned()));
     assert_eq!(
         init(r#"{"header": 7}"#),
-        Err("invalid type: integer `7`, expected a string".to_owned())
+        Err("`header`: invalid type: integer `7`, expected a string".to_owned())
     );
     assert_eq!(
         init(r#"{"header": ""}"#),

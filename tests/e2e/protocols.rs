@@ -37,6 +37,24 @@ async fn an_h2c_request_goes_through_the_chain_to_an_http1_upstream() {
 }
 
 #[tokio::test]
+async fn an_h2c_request_whose_host_differs_from_its_authority_is_refused() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(&upstream)).await;
+
+    let response = gateway
+        .h2c_client()
+        .get_with("/", &[("host", "admin.internal")])
+        .await;
+
+    assert_eq!(response.status, 400, "RFC 9113 8.3.1: a malformed request");
+    let agreeing = gateway
+        .h2c_client()
+        .get_with("/", &[("host", &gateway.address().to_string())])
+        .await;
+    assert_eq!(agreeing.status, 200);
+}
+
+#[tokio::test]
 async fn http1_and_h2c_share_one_listener() {
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream)).await;

@@ -114,10 +114,25 @@ pub fn requested_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
 /// 3.2); when the request line is in absolute form its authority wins and replaces `Host`, so
 /// a client cannot be routed by one host and served by another.
 pub fn normalize_host(parts: &mut http::request::Parts) -> Result<(), String> {
-    if parts.version >= Version::HTTP_2 {
-        return Ok(());
-    }
     let hosts = parts.headers.get_all(header::HOST).iter().count();
+    if parts.version >= Version::HTTP_2 {
+        // RFC 9113 8.3.1: a `Host` naming another entity than `:authority` makes the request
+        // malformed; routing by one and serving by the other would be a confusion attack.
+        let host = parts.headers.get(header::HOST);
+        return match (parts.uri.authority(), host) {
+            (Some(_), Some(_)) if hosts > 1 => {
+                Err("the request has more than one Host header".into())
+            }
+            (Some(authority), Some(host))
+                if !host
+                    .as_bytes()
+                    .eq_ignore_ascii_case(authority.as_str().as_bytes()) =>
+            {
+                Err("the request's Host header differs from its :authority".into())
+            }
+            _ => Ok(()),
+        };
+    }
     if hosts > 1 {
         return Err("the request has more than one Host header".into());
     }

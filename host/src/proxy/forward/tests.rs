@@ -100,3 +100,31 @@ fn http2_upstreams_get_no_host_to_disagree_with_their_authority() {
         assert_eq!(h.get("x-end-to-end").unwrap(), "stays");
     }
 }
+
+fn h2_parts(authority: &str, hosts: &[&str]) -> http::request::Parts {
+    let mut builder =
+        http::Request::get(format!("http://{authority}/")).version(http::Version::HTTP_2);
+    for host in hosts {
+        builder = builder.header(header::HOST, *host);
+    }
+    builder.body(()).unwrap().into_parts().0
+}
+
+#[test]
+fn an_http2_request_whose_host_differs_from_its_authority_is_malformed() {
+    let mut parts = h2_parts("shop.example", &["admin.internal"]);
+    assert_eq!(
+        normalize_host(&mut parts),
+        Err("the request's Host header differs from its :authority".to_owned())
+    );
+    let mut twice = h2_parts("shop.example", &["shop.example", "shop.example"]);
+    assert!(normalize_host(&mut twice).is_err());
+}
+
+#[test]
+fn an_http2_request_whose_host_agrees_with_its_authority_or_has_none_passes() {
+    for hosts in [&["SHOP.example"][..], &[]] {
+        let mut parts = h2_parts("shop.example", hosts);
+        assert_eq!(normalize_host(&mut parts), Ok(()), "{hosts:?}");
+    }
+}
