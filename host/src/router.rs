@@ -265,11 +265,13 @@ fn precedence(a: &RouteMatcher, b: &RouteMatcher) -> Ordering {
 }
 
 /// Every pair that matches the same requests with the same precedence.
+/// Routes that can conflict share one: the host and the path's equivalence key.
+type GroupKey<'a> = (Option<&'a HostPattern>, (u8, String));
+
 fn conflicts(routes: &[(usize, RouteMatcher)]) -> Vec<Conflict> {
     // Only routes with the same host and equivalent paths can conflict: compare within those
     // groups, so that thousands of routes are checked in linear time, not quadratic.
-    let mut groups: HashMap<(Option<&HostPattern>, (u8, String)), Vec<&(usize, RouteMatcher)>> =
-        HashMap::new();
+    let mut groups: HashMap<GroupKey<'_>, Vec<&(usize, RouteMatcher)>> = HashMap::new();
     let mut found = Vec::new();
     for route in routes {
         let (second, b) = route;
