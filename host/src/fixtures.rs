@@ -136,7 +136,18 @@ pub async fn run(
 ) -> Result<Report, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let fixtures: Fixtures = toml::from_str(&text)
+    run_text(runtime, path, &text, component).await
+}
+
+/// Like [`run`], with the fixture file's `text` already read from `path` (shown in messages;
+/// `wasm` is relative to its directory). The fuzz targets (`fuzz/`) call this directly.
+pub async fn run_text(
+    runtime: &Runtime,
+    path: &Path,
+    text: &str,
+    component: Option<&Path>,
+) -> Result<Report, String> {
+    let fixtures: Fixtures = toml::from_str(text)
         .map_err(|e| format!("`{}` is not a valid fixture file: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let read = |file: PathBuf| {

@@ -14,6 +14,8 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod fixtures;
+#[cfg(test)]
+mod fuzz_regressions;
 pub mod gateway;
 pub mod listener;
 pub mod logging;

@@ -14,6 +14,9 @@
 //! backend recovers.
 
 mod algo;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod local;
 mod partition;
 mod redis;

@@ -4,6 +4,9 @@
 //! gRPC call; the reply messages and status come back as JSON and an HTTP status.
 
 mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod message;
 mod status;
 mod template;
