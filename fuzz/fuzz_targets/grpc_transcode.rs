@@ -148,8 +148,8 @@ fn transcoder() -> &'static Transcoder {
     })
 }
 
-/// The input: `0` then a request (`METHOD /path?query`, a newline, the body), or `1`, a byte
-/// choosing the call, and the reply's body (gRPC frames), so seeds are readable.
+// The input: `0` then a request (`METHOD /path?query`, a newline, the body), or `1`, a byte
+// choosing the call, and the reply's body (gRPC frames), so seeds are readable.
 fuzz_target!(|data: &[u8]| {
     let transcoder = transcoder();
     match data {

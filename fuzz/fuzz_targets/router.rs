@@ -174,7 +174,7 @@ mod reference {
             PathPattern::Prefix(prefix) => path
                 .strip_prefix(prefix.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
-            PathPattern::Template(template) => template_ok(template.as_str(), path),
+            PathPattern::Template(_) => template_ok(pattern.as_str(), path),
         }
     }
 
