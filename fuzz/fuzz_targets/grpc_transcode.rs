@@ -1,7 +1,7 @@
 //! grpc-transcode's JSON <-> protobuf core, compiled natively: fuzzed requests (method, path,
 //! query, JSON body) against rules binding the whole body, one sub-message, path and query
-//! fields, and fuzzed reply bytes. Never a panic; a request message that was built reads back
-//! from its own frame.
+//! fields, fuzzed reply bytes and fuzzed descriptor sets. Never a panic; a request message
+//! that was built reads back from its own frame.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -148,8 +148,8 @@ fn transcoder() -> &'static Transcoder {
     })
 }
 
-// The input: `0` then a request (`METHOD /path?query`, a newline, the body), or `1`, a byte
-// choosing the call, and the reply's body (gRPC frames), so seeds are readable.
+// The input: `0` then a request (`METHOD /path?query`, a newline, the body); `1`, a byte
+// choosing the call, and the reply's body (gRPC frames); or `2` and a descriptor set to compile.
 fuzz_target!(|data: &[u8]| {
     let transcoder = transcoder();
     match data {
@@ -179,6 +179,16 @@ fuzz_target!(|data: &[u8]| {
             let calls = transcoder.calls();
             let path = &calls[usize::from(*choice) % calls.len()];
             let _ = transcoder.reply(path, reply);
+        }
+        // `2` then a descriptor set (protobuf bytes), as the config's `descriptor-set` gives it.
+        [b'2', set @ ..] => {
+            let config = json!({
+                "descriptor-set": base64::engine::general_purpose::STANDARD.encode(set),
+                "rules": [{ "method": "POST", "path": "/v1/books", "call": "fuzz.Books/Create", "body": "*" }],
+            });
+            if let Ok(config) = serde_json::from_value(config) {
+                let _ = Transcoder::new(&config);
+            }
         }
         _ => {}
     }

@@ -21,7 +21,7 @@ fn verifier() -> &'static Verifier {
             serde_json::from_str(&read("jwks.json")).expect("the test JWKS");
         let config = json!({
             "keys": [
-                { "kid": "hmac", "secret": "fuzz-secret" },
+                { "kid": "hmac", "secret": "fuzz-secret-fuzz-secret-fuzz-secret-fuzz-secret-fuzz-secret-0123" },
                 { "pem": read("rsa.pub.pem") },
                 { "pem": read("p256.pub.pem") },
                 { "pem": read("p384.pub.pem") },

@@ -98,11 +98,33 @@ pub(crate) struct Compiled {
     pub(crate) stream_format: StreamFormat,
 }
 
+/// Refuses files whose `syntax` is neither proto2 nor proto3 (e.g. `editions`) before
+/// prost-reflect sees them: its error for an unknown syntax panics (prost-reflect 0.16.5,
+/// `Label::new` indexes a file not yet added), which would trap the plugin's init. Found by the
+/// `plugins` fuzz target.
+fn check_syntax(bytes: &[u8]) -> Result<(), String> {
+    use prost::Message;
+    let set = prost_reflect::prost_types::FileDescriptorSet::decode(bytes)
+        .map_err(|e| format!("`descriptor-set` is not a valid FileDescriptorSet: {e}"))?;
+    for file in &set.file {
+        if let Some(syntax) = file.syntax.as_deref()
+            && !matches!(syntax, "proto2" | "proto3")
+        {
+            return Err(format!(
+                "`descriptor-set`: file `{}` has syntax `{syntax}`; grpc-transcode reads proto2 and proto3 descriptors (compile the .proto with `syntax = \"proto3\";`)",
+                file.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Compiled {
     pub(crate) fn new(config: &Config) -> Result<Self, String> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(config.descriptor_set.trim())
             .map_err(|e| format!("`descriptor-set` is not base64: {e}"))?;
+        check_syntax(&bytes)?;
         let pool = DescriptorPool::decode(bytes.as_slice())
             .map_err(|e| format!("`descriptor-set` is not a valid FileDescriptorSet: {e}"))?;
         let mut rules = Vec::new();

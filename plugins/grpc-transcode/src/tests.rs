@@ -349,3 +349,22 @@ fn a_plugin_finds_the_first_matching_rule() {
     assert_eq!(params, [("message".to_owned(), "hi".to_owned())]);
     assert!(plugin.find("DELETE", "/v1/echo/hi").is_none());
 }
+
+#[test]
+fn a_descriptor_set_of_an_unknown_syntax_is_a_config_error_not_a_panic() {
+    // Found by the `plugins` fuzz target: prost-reflect panics on its own error for it.
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut set =
+        FileDescriptorSet::decode(engine.decode(descriptor_set()).unwrap().as_slice()).unwrap();
+    set.file[0].syntax = Some("editions".into());
+    let config: Config = serde_json::from_value(json!({
+        "descriptor-set": engine.encode(set.encode_to_vec()),
+        "rules": [{ "method": "POST", "path": "/v1/echo", "call": "test.Echo/Unary", "body": "*" }],
+    }))
+    .unwrap();
+    let error = Compiled::new(&config).unwrap_err();
+    assert_eq!(
+        error,
+        "`descriptor-set`: file `test.proto` has syntax `editions`; grpc-transcode reads proto2 and proto3 descriptors (compile the .proto with `syntax = \"proto3\";`)"
+    );
+}
