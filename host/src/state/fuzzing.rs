@@ -5,8 +5,9 @@
 use super::RateDecision;
 use super::algo::{self, Window};
 
-/// The stored state of a sliding window: `(start, previous count, current count)`.
-pub type WindowState = (u64, u64, u64);
+/// The stored state of a sliding window, opaque: the fuzz targets only hand it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowState(Window);
 
 /// GCRA (token bucket): see `algo::gcra`. Times in microseconds.
 pub fn gcra(
@@ -27,7 +28,6 @@ pub fn sliding_window(
     period: u64,
     cost: u32,
 ) -> (RateDecision, Option<WindowState>) {
-    let state = state.map(|(start, prev, curr)| Window { start, prev, curr });
-    let (decision, stored) = algo::sliding_window(state, now, limit, period, cost);
-    (decision, stored.map(|w| (w.start, w.prev, w.curr)))
+    let (decision, stored) = algo::sliding_window(state.map(|s| s.0), now, limit, period, cost);
+    (decision, stored.map(WindowState))
 }
