@@ -3,8 +3,8 @@
 //! `grpc-transcode`. `cargo run -p portcullis-tests --example grpc-transcode`, then the `curl`
 //! lines it prints (and examples/grpc-transcode/README.md explains).
 
-use portcullis::access_log::Overrides;
 use portcullis::gateway::Running;
+use portcullis::observe::access_log::Overrides;
 use portcullis::plugin::RuntimeOptions;
 use portcullis_tests::grpc::{DESCRIPTOR_SET, GrpcUpstream};
 

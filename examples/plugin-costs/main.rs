@@ -236,7 +236,8 @@ async fn measure(
         .await
         .expect("the plugin accepts its config");
         let chain = Chain::new(vec![Arc::new(plugin)]);
-        let metrics = portcullis::metrics::Metrics::new().detached("bench", &chain);
+        let metrics = portcullis::observe::metrics::Metrics::new()
+            .route("bench", chain.plugins().iter().map(|p| p.name()));
         let warmup = args.requests / 10;
         let mut times = Vec::with_capacity(args.requests);
         for i in 0..warmup + args.requests.max(1) {

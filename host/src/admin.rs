@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use crate::config::{Admin, ConnectionLimits};
 use crate::listener::watchdog::{self, Activity, InFlightBody, Watched};
 use crate::listener::{AcceptBackoff, builder};
-use crate::metrics::exposition::Format;
+use crate::observe::metrics::exposition::Format;
 use crate::reload::{Reloader, Trigger};
 
 /// The admin listener's timeouts: operators' tools ask at once and rarely keep connections.
@@ -144,7 +144,9 @@ async fn answer(
             let accept = request.headers().get(header::ACCEPT);
             let format = Format::negotiate(accept.and_then(|v| v.to_str().ok()));
             let current = reloader.current();
-            let text = current.metrics().encode_as(format, &current.load());
+            let text = current
+                .metrics()
+                .encode_as(format, current.load().readings());
             let mut response = Response::new(Full::new(Bytes::from(text)));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

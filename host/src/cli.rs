@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::access_log;
-use crate::gateway::{self, Running};
-use crate::logging::{self, LogFormat};
+use crate::gateway::Running;
+use crate::observe::access_log;
+use crate::observe::logging::{self, LogFormat};
 use crate::plugin::{Runtime, RuntimeOptions};
 
 mod plugin;
@@ -164,7 +164,7 @@ async fn check(manifest: PathBuf, options: RuntimeOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match gateway::load(&runtime, &manifest, 1).await {
+    match crate::snapshot::load(&runtime, &manifest, 1, None).await {
         Ok(snapshot) => {
             let plugins: usize = snapshot.routes.iter().map(|r| r.chain.len()).sum();
             println!(

@@ -8,21 +8,19 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::access_log::{AccessLog, Overrides};
 use crate::admin;
-use crate::config::Manifest;
-use crate::plugin::{Runtime, RuntimeOptions, catalog};
+use crate::observe::access_log::{AccessLog, Overrides};
+use crate::plugin::{Runtime, RuntimeOptions};
 use crate::reload::AccessLogSource;
 use crate::reload::{Reloader, Trigger};
-use crate::snapshot::{Current, LoadError, Snapshot};
-use crate::tls;
+use crate::snapshot::Current;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The manifest or one of its plugins is invalid.
-    #[error("{0}")]
-    Load(#[from] LoadError),
+    /// The manifest, a listener or the access log stopped the start.
+    #[error(transparent)]
+    Serve(#[from] crate::reload::StartError),
     /// The Wasm engine could not be set up.
     #[error(transparent)]
     Engine(#[from] crate::plugin::EngineError),
@@ -36,52 +34,6 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
-    /// The access log's destination could not be opened.
-    #[error(transparent)]
-    AccessLog(#[from] crate::access_log::OpenError),
-}
-
-/// Parses, validates and builds a snapshot of the manifest at `path`, as `portcullis check` does.
-/// The listeners' TLS files are read and checked too.
-pub async fn load(runtime: &Runtime, path: &Path, version: u64) -> Result<Snapshot, LoadError> {
-    load_with_tls(runtime, path, version, None).await
-}
-
-/// Like [`load`], carrying unchanged upstreams over from `previous`, with the TLS acceptor of
-/// each listener in the snapshot.
-pub(crate) async fn load_with_tls(
-    runtime: &Runtime,
-    path: &Path,
-    version: u64,
-    previous: Option<&Snapshot>,
-) -> Result<Snapshot, LoadError> {
-    let prebuilt: Vec<&str> = catalog::names().collect();
-    let manifest = Manifest::load(path, &prebuilt).map_err(|diagnostics| LoadError {
-        errors: diagnostics.render_each(),
-    })?;
-    let mut tls_errors = Vec::new();
-    let mut acceptors = Vec::new();
-    for listener in &manifest.listeners {
-        match tls::acceptor(listener) {
-            Ok(acceptor) => acceptors.push(acceptor),
-            Err(diagnostics) => tls_errors.extend(
-                diagnostics
-                    .iter()
-                    .map(|diagnostic| manifest.source.render(diagnostic)),
-            ),
-        }
-    }
-    match Snapshot::build(runtime, manifest, version, previous).await {
-        Ok(mut snapshot) if tls_errors.is_empty() => {
-            snapshot.acceptors = acceptors;
-            Ok(snapshot)
-        }
-        Ok(_) => Err(LoadError { errors: tls_errors }),
-        Err(mut error) => {
-            error.errors.extend(tls_errors);
-            Err(error)
-        }
-    }
 }
 
 /// How long [`Running::stop`] lets requests in flight finish (`--shutdown-timeout`).
@@ -139,7 +91,7 @@ impl Running {
         tracing::info!(
             max_connections = limits
                 .max_connections
-                .unwrap_or(reloader.current().connections().default_max),
+                .unwrap_or(reloader.connections().default_max),
             from_manifest = limits.max_connections.is_some(),
             "client connection cap"
         );

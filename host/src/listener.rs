@@ -11,6 +11,7 @@
 //! too long is closed (`watchdog`).
 
 mod cap;
+pub mod redirect;
 pub(crate) mod watchdog;
 
 pub(crate) use cap::AcceptBackoff;
@@ -35,11 +36,11 @@ use tokio::time::Instant;
 use self::cap::Slot;
 use self::watchdog::{Activity, Expired, InFlightBody, Watched};
 use crate::config::{ConnectionLimits, HttpsRedirect};
-use crate::metrics::ListenerMetrics;
+use crate::observe::metrics::ListenerMetrics;
 use crate::proxy::{self, ConnInfo};
 use crate::router::path::PathOptions;
 use crate::snapshot::Current;
-use crate::tls::{self, ClientIdentity, TlsAcceptor};
+use crate::tls::{ClientIdentity, TlsAcceptor};
 
 /// Tells listeners to stop: `None` while serving, then the deadline for connections to finish.
 pub type ShutdownSignal = watch::Receiver<Option<Instant>>;
@@ -56,6 +57,8 @@ pub struct Listener {
 struct Shared {
     name: Arc<str>,
     current: Arc<Current>,
+    /// Client connections open on every listener of the gateway, and their cap.
+    cap: Arc<ConnectionCap>,
     metrics: ListenerMetrics,
 }
 
@@ -89,12 +92,18 @@ impl Listener {
 
     /// Accepts and serves connections until `shutdown` gives a deadline, then drains the open
     /// connections until it (see the module's documentation).
-    pub async fn serve(self, current: Arc<Current>, mut shutdown: ShutdownSignal) {
+    pub async fn serve(
+        self,
+        current: Arc<Current>,
+        cap: Arc<ConnectionCap>,
+        mut shutdown: ShutdownSignal,
+    ) {
         let Self { name, socket } = self;
         let metrics = current.metrics().listener(&name);
         let shared = Arc::new(Shared {
             name: name.clone(),
             current,
+            cap,
             metrics,
         });
         let (drain, draining) = watch::channel(false);
@@ -174,8 +183,7 @@ fn admit(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> Option<Accepte
     let at = Instant::now();
     let snapshot = shared.current.load();
     let limits = snapshot.manifest.limits;
-    let cap = shared.current.connections();
-    let slot = match cap.enter(limits.max_connections) {
+    let slot = match shared.cap.enter(limits.max_connections) {
         Ok(slot) => slot,
         Err(refused) => {
             shared.metrics.refused.inc();
@@ -327,7 +335,7 @@ where
         let in_flight = counted.request();
         async move {
             let response = if let Some(redirect) = redirect {
-                tls::redirect::respond(&request, redirect)
+                redirect::respond(&request, redirect)
             } else {
                 if let Some(identity) = identity {
                     // Read where the plugins' context is built (`proxy::service`).

@@ -1,6 +1,5 @@
 //! The plugin runtime: every policy is a Wasm component run by wasmtime, sandboxed and limited.
 //!
-//! - `bindings`: the host side of the WIT contract, generated once.
 //! - `engine`: the process-wide engine, compile cache and epoch ticker.
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
 //! - `store`, `output`, `host_impl`: what one instance holds and the imports it may call.
@@ -9,7 +8,6 @@
 //! - `chain`: the ordered plugins of a route, with failure policies.
 //! - `catalog`: the prebuilt plugins embedded in the binary.
 
-pub(crate) mod bindings;
 pub mod budget;
 pub mod catalog;
 pub mod chain;

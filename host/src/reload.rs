@@ -27,12 +27,32 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::access_log::{AccessLog, Overrides, Settings};
 use crate::config;
-use crate::gateway::{StartError, load_with_tls};
-use crate::listener::Listener;
+use crate::listener::{ConnectionCap, Listener};
+use crate::observe::access_log::{AccessLog, Overrides, Settings};
 use crate::plugin::Runtime;
-use crate::snapshot::{Current, Snapshot};
+use crate::snapshot::{self, Current, LoadError, Snapshot};
+
+/// Why the gateway could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The manifest or one of its plugins is invalid.
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    /// A listener could not bind its address.
+    #[error("listener `{name}` cannot bind {address}: {source}")]
+    Bind {
+        /// The listener's name.
+        name: String,
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The access log's destination could not be opened.
+    #[error(transparent)]
+    AccessLog(#[from] crate::observe::access_log::OpenError),
+}
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -94,6 +114,7 @@ pub struct Reloader {
     addresses: Mutex<Vec<(String, SocketAddr)>>,
     history: Mutex<History>,
     drain_timeout: Duration,
+    connection_cap: Arc<ConnectionCap>,
 }
 
 /// The listeners serving now, and those still draining after a reload removed them.
@@ -101,6 +122,8 @@ pub struct Reloader {
 struct Listeners {
     active: Vec<ActiveListener>,
     draining: Vec<JoinHandle<()>>,
+    /// Client connections open on every listener, against `[limits] max-connections`.
+    cap: Arc<ConnectionCap>,
 }
 
 struct ActiveListener {
@@ -129,7 +152,7 @@ impl Reloader {
         drain_timeout: Duration,
         access_log: AccessLogSource,
     ) -> Result<Self, StartError> {
-        let snapshot = load_with_tls(&runtime, path, 1, None).await?;
+        let snapshot = snapshot::load(&runtime, path, 1, None).await?;
         let (access_log, access) = match access_log {
             AccessLogSource::Fixed(log) => (log, None),
             AccessLogSource::Configured(overrides) => {
@@ -149,6 +172,7 @@ impl Reloader {
             })?;
         let current = Arc::new(Current::with_access_log(snapshot, access_log));
         listeners.apply(bound, &[], &current, drain_timeout);
+        let connection_cap = listeners.cap.clone();
         let reloader = Self {
             access: Mutex::new(access),
             path: path.to_owned(),
@@ -158,8 +182,14 @@ impl Reloader {
             listeners: tokio::sync::Mutex::new(listeners),
             history: Mutex::new(History::default()),
             drain_timeout,
+            connection_cap,
         };
         Ok(reloader)
+    }
+
+    /// Client connections open on every listener, and their cap.
+    pub fn connections(&self) -> &ConnectionCap {
+        &self.connection_cap
     }
 
     /// The snapshot in service.
@@ -278,7 +308,7 @@ impl Reloader {
         let runtime = self.runtime.clone();
         let path = self.path.clone();
         let task = tokio::spawn(async move {
-            load_with_tls(&runtime, &path, version, Some(&previous))
+            snapshot::load(&runtime, &path, version, Some(&previous))
                 .await
                 .map_err(|e| e.errors)
         });
@@ -297,7 +327,7 @@ impl Reloader {
     fn reopen_access_log(
         &self,
         table: &crate::config::AccessLogConfig,
-    ) -> Result<Option<(AccessLog, Settings)>, crate::access_log::OpenError> {
+    ) -> Result<Option<(AccessLog, Settings)>, crate::observe::access_log::OpenError> {
         let access = self.access.lock().map(|a| a.clone()).unwrap_or_default();
         let Some((overrides, in_force)) = access else {
             return Ok(None);
@@ -406,7 +436,7 @@ impl Listeners {
             };
             tracing::info!(listener = %name, %address, "listening");
             let (stop, stopped) = signal::channel(None);
-            let task = tokio::spawn(listener.serve(current.clone(), stopped));
+            let task = tokio::spawn(listener.serve(current.clone(), self.cap.clone(), stopped));
             self.active.push(ActiveListener {
                 name,
                 requested,

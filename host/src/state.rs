@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{StateBackend, StateConfig};
 
-pub use local::NamespaceUsage;
+pub use crate::observe::metrics::NamespaceUsage;
 
 /// The longest key a plugin may use, in bytes.
 pub const MAX_KEY: usize = 512;
@@ -467,3 +467,9 @@ fn check_rate(limit: u32, period_ms: u64, cost: u32) -> Result<(), StateError> {
     reason = "a test that unwraps fails with the value in its message"
 )]
 mod tests;
+
+impl crate::observe::metrics::StateUsage for StateStore {
+    fn usage(&self) -> Vec<NamespaceUsage> {
+        StateStore::usage(self)
+    }
+}

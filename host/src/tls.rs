@@ -10,7 +10,6 @@
 
 pub mod client;
 pub mod identity;
-pub mod redirect;
 mod resolver;
 
 use std::path::Path;

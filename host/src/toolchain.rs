@@ -14,6 +14,7 @@
 
 mod c;
 pub mod component;
+pub mod fixtures;
 mod js;
 pub mod project;
 mod python;
@@ -28,11 +29,7 @@ pub use project::{Language, Project};
 
 use crate::plugin::{Runtime, conformance};
 
-/// The WIT package, as the host and the SDK are generated from it.
-pub const WIT: &str = include_str!("../../wit/plugin.wit");
-
-/// The world every plugin implements.
-pub const WORLD: &str = "plugin";
+pub use crate::contract::{WIT, WORLD};
 
 /// Where a build writes what it generates (bindings, intermediate modules) and the component.
 pub const BUILD_DIR: &str = "build";
@@ -98,10 +95,7 @@ pub fn build(dir: &Path, runtime: &Runtime) -> Result<Built, ToolchainError> {
 
 /// The contract's version, `0.1.1`: the part of the WIT package line after `@`.
 pub fn contract_version() -> String {
-    WIT.lines()
-        .find_map(|line| line.strip_prefix("package portcullis:plugin@"))
-        .map(|rest| rest.trim_end_matches(';').trim().to_string())
-        .unwrap_or_default()
+    crate::contract::version()
 }
 
 /// Writes the WIT package into `dir` (as `plugin.wit`), for a tool that reads WIT from files.

@@ -20,7 +20,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use crate::config::{
     self, ActiveHealth, Balance, Diagnostic, HashOn, PassiveHealth, UpstreamProtocol,
 };
-use crate::proxy::body::ProxyBody;
+use crate::message::body::ProxyBody;
+use crate::observe::access_log::Tried;
 use balance::{Balancer, hash_bytes};
 use breaker::{Breaker, Budget, InFlight};
 use health::{AbortOnDrop, TargetHealth};
@@ -35,8 +36,10 @@ pub type UpstreamClient = Client<connect::Connector, ProxyBody>;
 
 /// A group of interchangeable targets, as configured in the manifest.
 pub struct Upstream {
-    name: String,
+    name: Arc<str>,
     targets: Vec<Authority>,
+    /// Each target's address as text, shared with the access lines that name it.
+    target_labels: Vec<Arc<str>>,
     health: Vec<TargetHealth>,
     in_flight: Vec<Arc<AtomicU32>>,
     balancer: Balancer,
@@ -145,7 +148,8 @@ impl Upstream {
             _ => None,
         };
         Ok(Self {
-            name: name.to_owned(),
+            name: name.as_str().into(),
+            target_labels: targets.iter().map(|t| t.as_str().into()).collect(),
             health: targets.iter().map(|_| TargetHealth::default()).collect(),
             in_flight: targets.iter().map(|_| Arc::default()).collect(),
             balancer: Balancer::new(&spec.balance, &weighted),
@@ -313,6 +317,14 @@ impl Upstream {
     /// The authority of target `index`.
     pub fn target(&self, index: usize) -> Option<&Authority> {
         self.targets.get(index)
+    }
+
+    /// The upstream and target `index` by name, as access lines show them.
+    pub fn tried(&self, index: usize) -> Option<Tried> {
+        self.target_labels.get(index).map(|target| Tried {
+            upstream: self.name.clone(),
+            target: target.clone(),
+        })
     }
 
     /// Counts a request to target `index` until the guard drops (for least-request).

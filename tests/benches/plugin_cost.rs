@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use http::Request;
 use portcullis::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
-use portcullis::plugin::exchange::Phase as ExchangePhase;
-use portcullis::plugin::instance::{Held, Phase};
+use portcullis::contract::Phase;
+use portcullis::plugin::instance::Held;
 use portcullis::plugin::{Context, Exchange, Runtime, RuntimeOptions};
 
 /// Headers on the benchmark request: about what a browser sends.
@@ -87,7 +87,7 @@ async fn run(calls: usize) {
         for i in 0..calls + calls / 10 {
             let mut held = Held::default();
             let started = Instant::now();
-            let (back, result) = plugin.call(exchange, Phase::OnRequest, &mut held).await;
+            let (back, result) = plugin.call(exchange, Phase::Request, &mut held).await;
             let elapsed = started.elapsed();
             plugin.release(&mut held);
             exchange = back;
@@ -130,7 +130,7 @@ fn exchange() -> Box<Exchange> {
         id: Arc::from("bench-request"),
         context: Context::default(),
         response: None,
-        phase: ExchangePhase::Request,
+        phase: Phase::Request,
         metrics: Default::default(),
         spans: None,
     })

@@ -117,7 +117,7 @@ async fn every_language_passes_the_shared_fixtures() {
     let components = components().await;
     let fixtures = examples().join("screen.fixtures.toml");
     for (language, component) in LANGUAGES.iter().zip(components) {
-        let report = portcullis::fixtures::run(&runtime(), &fixtures, Some(component))
+        let report = portcullis::toolchain::fixtures::run(&runtime(), &fixtures, Some(component))
             .await
             .unwrap_or_else(|e| panic!("{language}: {e}"));
         let failures: Vec<_> = report

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
-use portcullis::access_log::{AccessLog, Destination, Format};
+use portcullis::observe::access_log::{AccessLog, Destination, Format};
 use portcullis_tests::metrics::{self, Sample};
 use portcullis_tests::{Client, EchoUpstream, TestGateway, logs};
 

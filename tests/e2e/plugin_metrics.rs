@@ -140,7 +140,7 @@ async fn an_invalid_metric_name_is_an_error_returned_to_the_plugin() {
 
 #[tokio::test]
 async fn label_sets_past_the_bound_are_dropped_and_counted() {
-    const BOUND: usize = portcullis::metrics::plugin::MAX_SERIES;
+    const BOUND: usize = portcullis::observe::metrics::plugin::MAX_SERIES;
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream)).await;
     let client = gateway.client();

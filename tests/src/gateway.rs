@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use portcullis::access_log::AccessLog;
 use portcullis::gateway::Running;
+use portcullis::observe::access_log::AccessLog;
 use portcullis::plugin::{Runtime, RuntimeOptions};
 
 use crate::client::Client;

@@ -140,7 +140,7 @@ async fn test(fixtures: Vec<PathBuf>, wasm: Option<PathBuf>, options: &RuntimeOp
     };
     let (mut passed, mut failed) = (0, 0);
     for file in &fixtures {
-        let report = match crate::fixtures::run(&runtime, file, wasm.as_deref()).await {
+        let report = match crate::toolchain::fixtures::run(&runtime, file, wasm.as_deref()).await {
             Ok(report) => report,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use super::bindings::{Needs, Reply, RequestAction};
-use super::exchange::{Exchange, Phase as ExchangePhase};
-use super::instance::{CallError, ConfiguredPlugin, Held, Outcome, Phase};
+use super::exchange::Exchange;
+use super::instance::{CallError, ConfiguredPlugin, Held, Outcome};
 use crate::config::FailurePolicy;
-use crate::metrics::{PluginPhase, RouteMetrics};
+use crate::contract::Phase;
+use crate::contract::{Needs, Reply, RequestAction};
+use crate::observe::metrics::RouteMetrics;
 
 /// A plugin failed under `fail-closed`: the request fails.
 #[derive(Debug, Clone)]
@@ -111,24 +112,18 @@ impl Chain {
         mut exchange: Box<Exchange>,
         metrics: &RouteMetrics,
     ) -> (Box<Exchange>, RequestVerdict, ChainState) {
-        exchange.phase = ExchangePhase::Request;
+        exchange.phase = Phase::Request;
         let mut state = ChainState::new(&self.plugins);
         for (index, (plugin, held)) in state.held.iter_mut().enumerate() {
             if !plugin.needs().contains(Needs::ON_REQUEST) {
                 continue;
             }
             let started = std::time::Instant::now();
-            let (back, result) = plugin.call(exchange, Phase::OnRequest, held).await;
+            let (back, result) = plugin.call(exchange, Phase::Request, held).await;
             let elapsed = started.elapsed();
-            metrics.plugin_call(index, PluginPhase::OnRequest, elapsed);
+            metrics.plugin_call(index, Phase::Request, elapsed);
             exchange = back;
-            trace_call(
-                &mut exchange,
-                plugin,
-                PluginPhase::OnRequest,
-                started,
-                &result,
-            );
+            trace_call(&mut exchange, plugin, Phase::Request, started, &result);
             match result {
                 Ok(Outcome::Request(RequestAction::Continue)) | Ok(Outcome::Response) => {}
                 Ok(Outcome::Request(RequestAction::Respond(reply))) => {
@@ -169,7 +164,7 @@ impl Chain {
         mut state: ChainState,
         metrics: &RouteMetrics,
     ) -> (Box<Exchange>, Result<(), ChainFailure>) {
-        exchange.phase = ExchangePhase::Response;
+        exchange.phase = Phase::Response;
         let ran = ran.min(state.held.len());
         for (index, (plugin, held)) in state.held[..ran].iter_mut().enumerate().rev() {
             // A plugin whose `on-request` failed (skipped under fail-open) is skipped here too.
@@ -177,16 +172,10 @@ impl Chain {
                 continue;
             }
             let started = std::time::Instant::now();
-            let (back, result) = plugin.call(exchange, Phase::OnResponse, held).await;
-            metrics.plugin_call(index, PluginPhase::OnResponse, started.elapsed());
+            let (back, result) = plugin.call(exchange, Phase::Response, held).await;
+            metrics.plugin_call(index, Phase::Response, started.elapsed());
             exchange = back;
-            trace_call(
-                &mut exchange,
-                plugin,
-                PluginPhase::OnResponse,
-                started,
-                &result,
-            );
+            trace_call(&mut exchange, plugin, Phase::Response, started, &result);
             if let Err(error) = result
                 && let Some(failure) =
                     apply_policy(plugin, "on-response", error, &exchange, metrics)
@@ -212,7 +201,7 @@ impl Chain {
 fn trace_call(
     exchange: &mut Exchange,
     plugin: &ConfiguredPlugin,
-    phase: PluginPhase,
+    phase: Phase,
     started: std::time::Instant,
     result: &Result<Outcome, CallError>,
 ) {

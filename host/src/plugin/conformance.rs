@@ -14,7 +14,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-use crate::toolchain::{WIT, WORLD};
+use crate::contract::{WIT, WORLD};
 
 /// The WASI 0.2 interfaces the gateway links (all of wasmtime-wasi's): a plugin may import
 /// them, though the sandbox gives them nothing to reach (no preopened directory, no network).

@@ -13,8 +13,9 @@ use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
+use super::conformance;
 use super::store::InstanceState;
-use super::{bindings, conformance};
+use crate::contract as bindings;
 
 /// How often the epoch advances: the granularity of CPU limits.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);

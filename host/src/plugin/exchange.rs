@@ -11,21 +11,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::HeaderMap;
 
-/// The host-side type behind the WIT `request` resource. Only one request is lent to a store at a
-/// time, so the handle carries no data: it always means "the exchange in this store".
-pub struct RequestHandle;
-
-/// The host-side type behind the WIT `response` resource (see [`RequestHandle`]).
-pub struct ResponseHandle;
-
-/// Which phase a call belongs to; the request is read only once it has been sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// `on-request`: the request may be edited.
-    Request,
-    /// `on-response`: the response may be edited, the request only read.
-    Response,
-}
+pub use crate::contract::Phase;
+pub use crate::message::Context;
 
 /// One request on its way through the chain, and later its response.
 #[derive(Debug)]
@@ -49,9 +36,9 @@ pub struct Exchange {
     /// The phase of the call in progress.
     pub phase: Phase,
     /// Where the plugins' own metrics go (the process's, shared by every request).
-    pub metrics: Arc<crate::metrics::plugin::PluginMetrics>,
+    pub metrics: Arc<crate::observe::metrics::plugin::PluginMetrics>,
     /// The request's spans, when it is traced (`[tracing]`); each plugin call adds one.
-    pub spans: Option<Box<crate::otlp::RequestSpans>>,
+    pub spans: Option<Box<crate::observe::otlp::RequestSpans>>,
 }
 
 /// A response as plugins see it in `on-response`.
@@ -63,55 +50,4 @@ pub struct ResponseState {
     pub body: Option<Bytes>,
     /// Trailers, when the body was buffered.
     pub trailers: Option<HeaderMap>,
-}
-
-/// The per-request context: a few key/values, kept in insertion order.
-///
-/// A vector beats a hash map here: requests carry a handful of keys at most.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Context {
-    entries: Vec<(String, String)>,
-}
-
-impl Context {
-    /// The value of `key`, if set.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Sets `key`, replacing an earlier value.
-    pub fn set(&mut self, key: String, value: String) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
-        }
-    }
-
-    /// Removes `key`.
-    pub fn remove(&mut self, key: &str) {
-        self.entries.retain(|(k, _)| k != key);
-    }
-
-    /// Keeps only the keys for which `keep` holds.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.entries.retain(|(k, _)| keep(k));
-    }
-
-    /// Every key/value, in the order they were first set.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// How many keys are set.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no plugin wrote anything.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }

@@ -9,11 +9,12 @@ use http::uri::{PathAndQuery, Uri};
 use http::{HeaderMap, Method, StatusCode};
 use wasmtime::component::Resource;
 
-use super::bindings::Header;
-use super::bindings::portcullis::plugin::{context, http as wit_http, log, metrics, state, types};
-use super::exchange::{Exchange, Phase, RequestHandle, ResponseHandle};
+use super::exchange::Exchange;
 use super::store::InstanceState;
-use crate::metrics::plugin::Sample;
+use crate::contract::Header;
+use crate::contract::portcullis::plugin::{context, http as wit_http, log, metrics, state, types};
+use crate::contract::{Phase, RequestHandle, ResponseHandle};
+use crate::observe::metrics::plugin::Sample;
 
 type EditResult = Result<(), String>;
 
@@ -510,7 +511,7 @@ impl std::fmt::Display for FieldList<'_> {
 }
 
 fn check_body_size(body: &[u8]) -> EditResult {
-    let limit = crate::proxy::service::MAX_BUFFERED_BODY;
+    let limit = crate::message::body::MAX_BUFFERED_BODY;
     if body.len() > limit {
         return Err(format!(
             "a body of {} bytes is larger than the {limit} bytes the gateway buffers",

@@ -13,12 +13,13 @@ use std::time::Duration;
 use wasmtime::component::{Resource, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{self, Needs, RequestAction};
 use super::budget::MemoryBudget;
 use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
 use super::store::{Fault, InstanceState, MAX_HOST_HANDLES, PluginTag};
 use crate::config::{FailurePolicy, Isolation, PluginSpec};
+use crate::contract::Phase;
+use crate::contract::{self as bindings, Needs, RequestAction};
 use crate::state::{Namespace, StateStore};
 
 /// Most warm instances kept idle per plugin; more are dropped when returned.
@@ -105,15 +106,6 @@ impl std::fmt::Display for CallError {
             CallError::Instantiate(reason) => write!(f, "could not be instantiated: {reason}"),
         }
     }
-}
-
-/// The phase to call.
-#[derive(Debug, Clone, Copy)]
-pub enum Phase {
-    /// `on-request`.
-    OnRequest,
-    /// `on-response`.
-    OnResponse,
 }
 
 /// What a successful call decided.
@@ -312,7 +304,7 @@ impl ConfiguredPlugin {
         phase: Phase,
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
-        let on_request = matches!(phase, Phase::OnRequest);
+        let on_request = matches!(phase, Phase::Request);
         let mut warm = match held.warm.take() {
             Some(warm) => warm,
             None => match self.checkout().await {
@@ -515,11 +507,11 @@ async fn invoke(warm: &mut Warm, phase: Phase) -> wasmtime::Result<Result<Outcom
     let handler = warm.plugin.portcullis_plugin_handler();
     // The handles carry no data: the exchange is in the store (see `exchange.rs`).
     match phase {
-        Phase::OnRequest => handler
+        Phase::Request => handler
             .call_on_request(&mut warm.store, Resource::new_borrow(0))
             .await
             .map(|r| r.map(Outcome::Request)),
-        Phase::OnResponse => handler
+        Phase::Response => handler
             .call_on_response(
                 &mut warm.store,
                 Resource::new_borrow(0),

@@ -7,10 +7,10 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::Needs;
 use super::budget::Lease;
 use super::exchange::Exchange;
 use super::output::GuestOutput;
+use crate::contract::Needs;
 use crate::state::Namespace;
 
 /// Which plugin an instance belongs to, for logs and errors.

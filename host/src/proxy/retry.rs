@@ -21,10 +21,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rand::Rng;
 
-use super::body::{self, ClientBodyError, ClientBodyWatch, ProxyBody};
 use super::error::{ErrorKind, ProxyError};
-use super::forward;
 use crate::config::RetryPolicy;
+use crate::message::body::{self, ClientBodyError, ClientBodyWatch, ProxyBody};
+use crate::message::forward;
 use crate::snapshot::RouteRuntime;
 use crate::upstream::breaker::InFlight;
 use crate::upstream::{NoTarget, Upstream};
@@ -137,7 +137,7 @@ pub async fn send(
         }
         drop(outcome);
         retries += 1;
-        if let Some(metrics) = route.metrics.get() {
+        if let Some(metrics) = route.resolved_metrics() {
             metrics.retried();
         }
         target = next;
@@ -256,7 +256,7 @@ async fn try_once(
                     tracing::warn!(
                         upstream = upstream.name(),
                         target = %target,
-                        error = %super::service::describe_client_error(&e),
+                        error = %crate::message::error_text::chain(&e),
                         "upstream request failed"
                     );
                     if e.is_connect() {

@@ -12,25 +12,21 @@ use http::uri::Scheme;
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
-use super::body::{self, BufferError, ClientBodyWatch, Counted, Ending, ProxyBody};
 use super::error::{ErrorKind, ProxyError};
-use super::forward;
-use super::request_id;
 use super::retry;
-use super::trace::{self, TraceContext};
 use super::upgrade::{self, ClientUpgrade, UpstreamUpgrade};
-use crate::access_log::Entry;
 use crate::config::UpstreamProtocol;
-use crate::metrics::Metrics;
-use crate::plugin::bindings::Reply;
+use crate::contract::Reply;
+use crate::message::body::{self, BufferError, ClientBodyWatch, Counted, Ending, ProxyBody};
+use crate::message::forward;
+use crate::message::request_id;
+use crate::observe::access_log::Entry;
+use crate::observe::metrics::Metrics;
+use crate::observe::trace::{self, TraceContext};
 use crate::plugin::exchange::{Phase, ResponseState};
 use crate::plugin::{Context, Exchange, RequestVerdict};
 use crate::router::path::{self, PathOptions};
 use crate::snapshot::{Current, RouteRuntime, Snapshot};
-use crate::upstream::Upstream;
-
-/// The most body bytes buffered for a plugin that reads bodies.
-pub const MAX_BUFFERED_BODY: usize = 16 << 20;
 
 /// What the proxy knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +45,7 @@ struct Seen {
     /// The matched route's index in the snapshot.
     route: Option<usize>,
     /// The upstream and the target of the last try.
-    upstream: Option<(Arc<Upstream>, usize)>,
+    upstream: Option<crate::observe::access_log::Tried>,
     /// The time for the upstream's response headers.
     upstream_duration: Option<Duration>,
     /// The time spent in plugin calls.
@@ -59,7 +55,7 @@ struct Seen {
     /// When the first try to the upstream started.
     upstream_sent: Option<Instant>,
     /// The request's spans, when it is traced; lent to the exchange while plugins run.
-    spans: Option<Box<crate::otlp::RequestSpans>>,
+    spans: Option<Box<crate::observe::otlp::RequestSpans>>,
 }
 
 /// Handles one request against the snapshot in service.
@@ -108,7 +104,7 @@ pub async fn handle(
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let route = seen.route.and_then(|i| snapshot.routes.get(i));
-    let route_metrics = route.map_or_else(|| metrics.unmatched(), |r| metrics.route(r));
+    let route_metrics = route.map_or_else(|| metrics.unmatched(), |r| r.metrics(metrics));
     route_metrics.answered(&method, status, elapsed);
     if let Some(upstream) = seen.upstream_duration {
         route_metrics.upstream(upstream);
@@ -118,13 +114,9 @@ pub async fn handle(
     }
     let mut spans = seen.spans.take();
     if let (Some(spans), Some(sent), Some(route)) = (spans.as_mut(), seen.upstream_sent, route) {
-        spans.upstream(crate::otlp::UpstreamCall {
+        spans.upstream(crate::observe::otlp::UpstreamCall {
             upstream: route.upstream.name(),
-            target: seen
-                .upstream
-                .as_ref()
-                .and_then(|(u, i)| u.target(*i))
-                .map(|t| t.to_string()),
+            target: seen.upstream.as_ref().map(|t| t.target.to_string()),
             sent,
             elapsed: seen.upstream_duration.unwrap_or_default(),
         });
@@ -164,7 +156,7 @@ pub async fn handle(
             entry.bytes_received = received.load(Ordering::Relaxed);
             entry.aborted = ending == Ending::Aborted;
             if let (Some(spans), Some(spans_dropped)) = (spans, spans_dropped) {
-                let served = crate::otlp::Served {
+                let served = crate::observe::otlp::Served {
                     method: entry.method.as_str(),
                     path: &entry.path,
                     route: entry.route.as_deref(),
@@ -223,7 +215,7 @@ async fn proxy(
         ));
     };
     seen.route = Some(found.route);
-    let route_metrics = metrics.route(route);
+    let route_metrics = route.metrics(metrics);
     if let Ok(value) = HeaderValue::from_str(id) {
         parts.headers.insert(request_id::HEADER.clone(), value);
     }
@@ -263,7 +255,7 @@ async fn proxy(
         if route.chain.needs_request_body() {
             let deadline = route.timeout;
             let body = body::from_client(body::streamed(incoming), client_body.clone());
-            match body::buffer(body, MAX_BUFFERED_BODY, deadline).await {
+            match body::buffer(body, body::MAX_BUFFERED_BODY, deadline).await {
                 Ok((bytes, trailers)) => (Some(bytes), trailers, None),
                 Err(BufferError::TooLarge(limit)) => {
                     return Err(ProxyError::new(
@@ -479,7 +471,7 @@ async fn read_response(
         };
         return Ok((state, Some(incoming)));
     }
-    match body::buffer(incoming, MAX_BUFFERED_BODY, deadline).await {
+    match body::buffer(incoming, body::MAX_BUFFERED_BODY, deadline).await {
         Ok((bytes, trailers)) => Ok((
             ResponseState {
                 parts,
@@ -637,7 +629,7 @@ async fn forward_upstream(
         on_target,
         target,
     } = answer;
-    seen.upstream = Some((upstream.clone(), target));
+    seen.upstream = upstream.tried(target);
     let held = (admitted, on_target);
     if upgrade_to.is_some() && response.status() == StatusCode::SWITCHING_PROTOCOLS {
         let tunnel = UpstreamUpgrade::take(&mut response, held);
@@ -645,18 +637,6 @@ async fn forward_upstream(
         return Ok(response.map(|_| body::empty()));
     }
     Ok(response.map(|incoming| body::tracked(incoming, held, route.idle_timeout)))
-}
-
-pub(crate) fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {
-    use std::error::Error;
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Prepares a response for the client: hop-by-hop fields dropped, `Via` added.

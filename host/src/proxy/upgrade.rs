@@ -54,7 +54,7 @@ impl UpstreamUpgrade {
 /// and named in `Connection`). HTTP/2 requests never do: they have no `Connection` field.
 pub fn from_request(parts: &mut Parts) -> Option<ClientUpgrade> {
     let protocol = parts.headers.get(header::UPGRADE)?.clone();
-    let named = super::forward::connection_options(&parts.headers)
+    let named = crate::message::forward::connection_options(&parts.headers)
         .any(|option| option.eq_ignore_ascii_case("upgrade"));
     if !named {
         return None;

@@ -10,28 +10,10 @@ use super::algo::{self, Window};
 use super::partition::{Partition, Shared, Stored, Value};
 use super::{Algorithm, RateDecision, StateError, StateStore};
 use crate::config::StateConfig;
+use crate::observe::metrics::NamespaceUsage;
 
 /// How often expired entries are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// What one namespace holds and what it had to give up, for `/metrics`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamespaceUsage {
-    /// The plugin's name.
-    pub plugin: String,
-    /// The route (`*` for a global plugin).
-    pub route: String,
-    /// Keys held now.
-    pub keys: u64,
-    /// Bytes held now (keys, values and bookkeeping, estimated).
-    pub bytes: u64,
-    /// Entries removed because they expired.
-    pub expired: u64,
-    /// Live entries evicted (least recently used) to keep the namespace within its quota.
-    pub evicted: u64,
-    /// New keys refused because no room could be made.
-    pub refused: u64,
-}
 
 pub(super) struct Local {
     shared: Arc<Shared>,

@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::proxy::body::BoxError;
+use crate::message::body::BoxError;
 
 /// Opens connections to one upstream's targets.
 #[derive(Clone)]

@@ -21,7 +21,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::snapshot::{RouteRuntime, Snapshot};
+use crate::contract::Phase;
+
+pub use self::state::{NamespaceUsage, StateUsage};
 
 /// The route label of a request that matched no route.
 pub const UNMATCHED: &str = "";
@@ -64,7 +66,7 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PluginPhaseLabels {
+struct PhaseLabels {
     plugin: String,
     route: String,
     phase: String,
@@ -173,7 +175,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<RouteLabels, Histogram, Buckets>,
     upstream_duration: Family<RouteLabels, Histogram, Buckets>,
-    plugin_duration: Family<PluginPhaseLabels, Histogram, Buckets>,
+    plugin_duration: Family<PhaseLabels, Histogram, Buckets>,
     plugin_failures: Family<PluginFailureLabels, Counter>,
     plugin_skips: Family<PluginLabels, Counter>,
     active_requests: Gauge,
@@ -351,17 +353,11 @@ impl Metrics {
         }
     }
 
-    /// The label handles of `route`, resolved on its first request in this snapshot.
-    pub fn route<'a>(&self, route: &'a RouteRuntime) -> &'a RouteMetrics {
-        route.metrics.get_or_init(|| {
-            let plugins = route.chain.plugins().iter().map(|p| p.name());
-            RouteMetrics::new(self, &route.id, plugins)
-        })
-    }
-
-    /// Handles for a chain run outside any snapshot (`portcullis plugin test`).
-    pub fn detached(&self, route: &str, chain: &crate::plugin::Chain) -> RouteMetrics {
-        RouteMetrics::new(self, route, chain.plugins().iter().map(|p| p.name()))
+    /// The label handles of `route`, whose chain runs `plugins` in order. A snapshot resolves
+    /// them once per route (on the route's first request); `portcullis plugin test` for its
+    /// one detached chain.
+    pub fn route<'p>(&self, route: &str, plugins: impl Iterator<Item = &'p str>) -> RouteMetrics {
+        RouteMetrics::new(self, route, plugins)
     }
 
     /// The handles for requests that matched no route.
@@ -415,40 +411,60 @@ impl Metrics {
         self.access_log_dropped.clone()
     }
 
-    /// Every metric in `format`, with target health read from `snapshot` now.
-    pub fn encode_as(&self, format: exposition::Format, snapshot: &Snapshot) -> String {
-        let openmetrics = self.encode(snapshot);
+    /// Every metric in `format`, with the gauges read from the runtime now.
+    pub fn encode_as(&self, format: exposition::Format, now: Readings) -> String {
+        let openmetrics = self.encode(now);
         match format {
             exposition::Format::OpenMetrics => openmetrics,
             exposition::Format::Prometheus => exposition::to_prometheus_text(&openmetrics),
         }
     }
 
-    /// Every metric in OpenMetrics text, with target health read from `snapshot` now.
-    pub fn encode(&self, snapshot: &Snapshot) -> String {
+    /// Every metric in OpenMetrics text, with the gauges read from the runtime now.
+    pub fn encode(&self, now: Readings) -> String {
         // Targets a reload removed disappear from the gauge.
         self.target_healthy.clear();
-        for upstream in &snapshot.upstreams {
-            for (target, healthy) in upstream.targets().iter().zip(upstream.health_now()) {
-                self.target_healthy
-                    .get_or_create(&TargetLabels {
-                        upstream: upstream.name().to_owned(),
-                        target: target.to_string(),
-                    })
-                    .set(i64::from(healthy));
-            }
+        for target in now.targets {
+            self.target_healthy
+                .get_or_create(&TargetLabels {
+                    upstream: target.upstream,
+                    target: target.target,
+                })
+                .set(i64::from(target.healthy));
         }
-        let budget = &snapshot.plugin_memory;
         self.plugin_memory
-            .set(i64::try_from(budget.used()).unwrap_or(i64::MAX));
+            .set(i64::try_from(now.plugin_memory_used).unwrap_or(i64::MAX));
         self.plugin_memory_budget
-            .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
-        self.state.observe(&snapshot.state);
+            .set(i64::try_from(now.plugin_memory_limit).unwrap_or(i64::MAX));
+        self.state.observe(now.state);
         let mut text = String::new();
         // Writing to a `String` cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// What a scrape reads from the runtime in service (the snapshot builds it), for the gauges
+/// that are read rather than counted.
+pub struct Readings {
+    /// Every upstream target and whether it takes traffic now.
+    pub targets: Vec<TargetHealth>,
+    /// Bytes of plugin memory in use, gateway-wide.
+    pub plugin_memory_used: u64,
+    /// The gateway-wide plugin memory budget (`[plugin-runtime] memory-budget`).
+    pub plugin_memory_limit: u64,
+    /// The state store in service, read while the scrape encodes.
+    pub state: std::sync::Weak<dyn StateUsage>,
+}
+
+/// One upstream target's health, for the `target_healthy` gauge.
+pub struct TargetHealth {
+    /// The upstream's name.
+    pub upstream: String,
+    /// The target's address.
+    pub target: String,
+    /// Whether it takes traffic.
+    pub healthy: bool,
 }
 
 /// Gives back a count of [`Metrics::enter`] when dropped.
@@ -457,25 +473,6 @@ pub struct ActiveGuard(Gauge);
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.dec();
-    }
-}
-
-/// The phase of a plugin call, named as in the WIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginPhase {
-    /// `on-request`.
-    OnRequest,
-    /// `on-response`.
-    OnResponse,
-}
-
-impl PluginPhase {
-    /// The WIT name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PluginPhase::OnRequest => "on-request",
-            PluginPhase::OnResponse => "on-response",
-        }
     }
 }
 
@@ -498,14 +495,12 @@ impl RouteMetrics {
         let labels = RouteLabels {
             route: route.to_owned(),
         };
-        let plugin = |name: &str, phase: PluginPhase| {
-            metrics
-                .plugin_duration
-                .get_or_create_owned(&PluginPhaseLabels {
-                    plugin: name.to_owned(),
-                    route: route.to_owned(),
-                    phase: phase.as_str().to_owned(),
-                })
+        let plugin = |name: &str, phase: Phase| {
+            metrics.plugin_duration.get_or_create_owned(&PhaseLabels {
+                plugin: name.to_owned(),
+                route: route.to_owned(),
+                phase: phase.as_str().to_owned(),
+            })
         };
         Self {
             route: route.into(),
@@ -515,12 +510,7 @@ impl RouteMetrics {
             upstream_duration: metrics.upstream_duration.get_or_create_owned(&labels),
             retries: metrics.retries.get_or_create_owned(&labels),
             plugins: plugins
-                .map(|name| {
-                    [
-                        plugin(name, PluginPhase::OnRequest),
-                        plugin(name, PluginPhase::OnResponse),
-                    ]
-                })
+                .map(|name| [plugin(name, Phase::Request), plugin(name, Phase::Response)])
                 .collect(),
             plugin_failures: metrics.plugin_failures.clone(),
             plugin_skips: metrics.plugin_skips.clone(),
@@ -558,11 +548,11 @@ impl RouteMetrics {
     }
 
     /// Records a call of the plugin at chain position `index`.
-    pub fn plugin_call(&self, index: usize, phase: PluginPhase, elapsed: Duration) {
+    pub fn plugin_call(&self, index: usize, phase: Phase, elapsed: Duration) {
         if let Some(pair) = self.plugins.get(index) {
             let histogram = match phase {
-                PluginPhase::OnRequest => &pair[0],
-                PluginPhase::OnResponse => &pair[1],
+                Phase::Request => &pair[0],
+                Phase::Response => &pair[1],
             };
             histogram.observe(elapsed.as_secs_f64());
         }

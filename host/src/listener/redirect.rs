@@ -6,7 +6,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use crate::config::HttpsRedirect;
-use crate::proxy::body::{self, ProxyBody};
+use crate::message::body::{self, ProxyBody};
 
 /// The redirect for `request`, or `400` when it names no host.
 pub fn respond<B>(request: &Request<B>, redirect: HttpsRedirect) -> Response<ProxyBody> {

@@ -202,7 +202,8 @@ pub async fn run_text(
             .await
             .map_err(|e| format!("plugin `{name}` {e}"))?;
     let chain = Chain::new(vec![Arc::new(plugin)]);
-    let metrics = crate::metrics::Metrics::new().detached("fixtures", &chain);
+    let metrics = crate::observe::metrics::Metrics::new()
+        .route("fixtures", chain.plugins().iter().map(|p| p.name()));
     let mut report = Report::default();
     for case in fixtures.cases {
         let failure = run_case(&chain, &metrics, &case).await.err();
@@ -214,7 +215,7 @@ pub async fn run_text(
 /// One case; `Err` says what differed.
 async fn run_case(
     chain: &Chain,
-    metrics: &crate::metrics::RouteMetrics,
+    metrics: &crate::observe::metrics::RouteMetrics,
     case: &Case,
 ) -> Result<(), String> {
     let exchange = Box::new(exchange(&case.request)?);

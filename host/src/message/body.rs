@@ -14,6 +14,9 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use tokio::time::{Instant, Sleep};
 
+/// The largest body the gateway buffers for a plugin that asks for it (16 MiB).
+pub const MAX_BUFFERED_BODY: usize = 16 << 20;
+
 /// Any error from a body in transit.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -27,8 +27,8 @@ use prost::Message;
 use tokio::sync::mpsc;
 
 use crate::config::TracingConfig;
-use crate::metrics::PluginPhase;
-use crate::proxy::trace::TraceContext;
+use crate::contract::Phase;
+use crate::observe::trace::TraceContext;
 
 /// Requests' spans waiting for the exporter before new ones are dropped.
 const QUEUE: usize = 4096;
@@ -182,7 +182,7 @@ impl RequestSpans {
         &mut self,
         plugin: &str,
         route: &str,
-        phase: PluginPhase,
+        phase: Phase,
         started: Instant,
         elapsed: Duration,
         outcome: &str,
@@ -361,7 +361,7 @@ async fn post(
     let response = tokio::time::timeout(timeout, client.request(request))
         .await
         .map_err(|_| format!("no answer within {timeout:?}"))?
-        .map_err(|e| crate::proxy::service::describe_client_error(&e))?;
+        .map_err(|e| crate::message::error_text::chain(&e))?;
     if response.status().is_success() {
         Ok(())
     } else {

@@ -3,7 +3,7 @@
 //! (plugin and route: bounded by the manifest). A store replaced by a reload (its `[state]`
 //! changed) starts its counters from zero, which Prometheus reads as a counter reset.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Mutex, PoisonError, Weak};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -12,23 +12,57 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::PluginLabels;
-use crate::state::{NamespaceUsage, StateStore};
+
+/// What one namespace holds and what it had to give up, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceUsage {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The route (`*` for a global plugin).
+    pub route: String,
+    /// Keys held now.
+    pub keys: u64,
+    /// Bytes held now (keys, values and bookkeeping, estimated).
+    pub bytes: u64,
+    /// Entries removed because they expired.
+    pub expired: u64,
+    /// Live entries evicted (least recently used) to keep the namespace within its quota.
+    pub evicted: u64,
+    /// New keys refused because no room could be made.
+    pub refused: u64,
+}
+
+/// A state store as the metrics see it: its namespaces' usage, read at scrape time.
+pub trait StateUsage: Send + Sync {
+    /// The usage of every namespace now.
+    fn usage(&self) -> Vec<NamespaceUsage>;
+}
 
 /// Encodes the usage of the store it was last shown.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct StateMetrics {
-    store: Mutex<Weak<StateStore>>,
+    store: Mutex<Option<Weak<dyn StateUsage>>>,
+}
+
+impl std::fmt::Debug for StateMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateMetrics").finish_non_exhaustive()
+    }
 }
 
 impl StateMetrics {
     /// The store to report from now on (the current snapshot's).
-    pub fn observe(&self, store: &Arc<StateStore>) {
-        *self.store.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(store);
+    pub fn observe(&self, store: Weak<dyn StateUsage>) {
+        *self.store.lock().unwrap_or_else(PoisonError::into_inner) = Some(store);
     }
 
     fn usage(&self) -> Vec<NamespaceUsage> {
         let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        store.upgrade().map(|s| s.usage()).unwrap_or_default()
+        store
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .map(|s| s.usage())
+            .unwrap_or_default()
     }
 }
 

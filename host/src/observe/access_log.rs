@@ -18,8 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::plugin::Context;
-use crate::upstream::Upstream;
+use crate::message::Context;
 
 /// Lines waiting for the writer before new ones are dropped.
 pub const CHANNEL_CAPACITY: usize = 8192;
@@ -132,8 +131,8 @@ pub struct Entry {
     pub version: http::Version,
     /// The matched route, if any.
     pub route: Option<Arc<str>>,
-    /// The upstream and the index of the target of the last try, if one was tried.
-    pub upstream: Option<(Arc<Upstream>, usize)>,
+    /// The upstream and the target of the last try, if one was tried.
+    pub upstream: Option<Tried>,
     /// The response status.
     pub status: u16,
     /// Response body bytes sent to the client, counted as they went.
@@ -152,16 +151,22 @@ pub struct Entry {
     pub context: Context,
 }
 
+/// An upstream target by name: what an access line says of where a request went.
+#[derive(Debug, Clone)]
+pub struct Tried {
+    /// The upstream's name.
+    pub upstream: Arc<str>,
+    /// The target's address, as in the manifest.
+    pub target: Arc<str>,
+}
+
 impl Entry {
     fn upstream_name(&self) -> Option<&str> {
-        self.upstream.as_ref().map(|(u, _)| u.name())
+        self.upstream.as_ref().map(|t| &*t.upstream)
     }
 
-    fn target(&self) -> Option<String> {
-        self.upstream
-            .as_ref()
-            .and_then(|(u, i)| u.target(*i))
-            .map(|t| t.to_string())
+    fn target(&self) -> Option<&str> {
+        self.upstream.as_ref().map(|t| &*t.target)
     }
 
     /// The entry as a JSON object.
@@ -210,7 +215,7 @@ impl Entry {
             Hex(&self.trace_id),
             dash(self.route.as_deref()),
             dash(self.upstream_name()),
-            self.target().unwrap_or_else(|| "-".into()),
+            self.target().unwrap_or("-"),
             millis(self.duration),
             self.upstream_duration
                 .map_or("-".into(), |d| format!("{:.3}", millis(d))),

@@ -1,0 +1,11 @@
+//! The HTTP message in transit, as every layer above sees it: the body types, what a proxy must
+//! do to a message it forwards (hop-by-hop fields, `Via`, `X-Forwarded-*`), request ids, the
+//! per-request plugin context and the text of an error chain. Pure: no sockets, no runtime.
+
+pub mod body;
+pub mod context;
+pub mod error_text;
+pub mod forward;
+pub mod request_id;
+
+pub use context::Context;

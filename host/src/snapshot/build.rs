@@ -1,0 +1,204 @@
+//! Building a snapshot from a validated manifest: compile and configure every plugin, build the
+//! upstreams (carrying unchanged ones over) and the router, collecting every failure.
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use super::{LoadError, RouteRuntime, Snapshot};
+use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
+use crate::plugin::{Chain, ConfiguredPlugin, MemoryBudget, Runtime, catalog};
+use crate::router::Router;
+use crate::state::StateStore;
+use crate::upstream::Upstream;
+
+impl Snapshot {
+    /// Builds a snapshot: compiles every component (reusing compilations of unchanged bytes),
+    /// configures every plugin with its config, and builds the router and upstream clients.
+    /// Every failure is collected; none is fatal to the others.
+    /// An upstream whose configuration (and TLS files) did not change since `previous` is
+    /// carried over as it is: its connection pool, health and breaker counts survive a reload.
+    pub async fn build(
+        runtime: &Runtime,
+        manifest: Manifest,
+        version: u64,
+        previous: Option<&Snapshot>,
+    ) -> Result<Self, LoadError> {
+        let mut errors = Vec::new();
+        let mut upstreams = Vec::with_capacity(manifest.upstreams.len());
+        for spec in &manifest.upstreams {
+            let previous =
+                previous.and_then(|p| p.upstreams.iter().find(|u| u.name() == spec.name));
+            match Upstream::reuse_or_new(spec, previous) {
+                Ok(upstream) => upstreams.push(upstream),
+                Err(diagnostics) => errors.extend(
+                    diagnostics
+                        .iter()
+                        .map(|diagnostic| manifest.source.render(diagnostic)),
+                ),
+            }
+        }
+
+        let mut diagnose =
+            |span: &std::ops::Range<usize>, message: String, help: Option<String>| {
+                errors.push(manifest.source.render(&Diagnostic {
+                    message,
+                    span: Some(span.clone()),
+                    help,
+                }));
+            };
+
+        // Unchanged `[state]`: the store carries over, so local counters survive a reload.
+        let unchanged_state = previous
+            .filter(|p| {
+                let (mut before, mut now) = (p.manifest.state.clone(), manifest.state.clone());
+                (before.span, now.span) = (0..0, 0..0);
+                before == now
+            })
+            .map(|p| p.state.clone());
+        let state = match unchanged_state.map_or_else(|| StateStore::new(&manifest.state), Ok) {
+            Ok(state) => state,
+            Err(error) => {
+                diagnose(
+                    &manifest.state.span,
+                    error.to_string(),
+                    Some("fix the `[state]` table (docs/state.md)".into()),
+                );
+                // Plugins are still configured (and their errors reported) on a local store.
+                StateStore::in_process()
+            }
+        };
+
+        let plugin_memory = match previous {
+            Some(previous) => previous.plugin_memory.clone(),
+            None => Arc::new(MemoryBudget::new(&manifest.plugin_runtime)),
+        };
+        let mut global = Vec::new();
+        for spec in &manifest.global_plugins {
+            match configure(runtime, spec, "*", &state, &plugin_memory).await {
+                Ok(plugin) => global.push(Arc::new(plugin)),
+                Err((message, help)) => diagnose(&spec.span, message, help),
+            }
+        }
+
+        let mut routes = Vec::with_capacity(manifest.routes.len());
+        for route in &manifest.routes {
+            let mut chain = global.clone();
+            for spec in &route.plugins {
+                match configure(runtime, spec, &route.id, &state, &plugin_memory).await {
+                    Ok(plugin) => chain.push(Arc::new(plugin)),
+                    Err((message, help)) => diagnose(&spec.span, message, help),
+                }
+            }
+            if let Some(upstream) = upstreams.get(route.upstream) {
+                routes.push(RouteRuntime {
+                    id: route.id.as_str().into(),
+                    chain: Chain::new(chain),
+                    upstream: upstream.clone(),
+                    timeout: route.timeout,
+                    try_timeout: route.try_timeout.unwrap_or(route.timeout),
+                    retry: route.retry.clone(),
+                    idle_timeout: route.idle_timeout,
+                    metrics: OnceLock::new(),
+                });
+            }
+        }
+
+        // The manifest already rejected conflicting routes, so this cannot fail; if it ever
+        // does, refuse the snapshot rather than serve an ambiguous router.
+        let matchers = manifest
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.matcher.clone()))
+            .collect();
+        let router = Router::new(matchers).ok();
+        if router.is_none() {
+            errors.push(format!(
+                "{}: routes conflict (internal check)",
+                manifest.source.path.display()
+            ));
+        }
+        let tracer = match previous.filter(|p| p.manifest.tracing == manifest.tracing) {
+            Some(previous) => previous.tracer.clone(),
+            None if errors.is_empty() => crate::observe::otlp::Tracer::start(&manifest.tracing),
+            None => None,
+        };
+        match router {
+            Some(router) if errors.is_empty() => {
+                // Only a snapshot that will serve changes the bounds.
+                plugin_memory.configure(&manifest.plugin_runtime);
+                Ok(Self {
+                    version,
+                    loaded_at: SystemTime::now(),
+                    manifest,
+                    router,
+                    routes,
+                    state,
+                    plugin_memory,
+                    upstreams,
+                    acceptors: Vec::new(),
+                    tracer,
+                })
+            }
+            _ => Err(LoadError { errors }),
+        }
+    }
+}
+
+/// Compiles and configures one plugin entry; the error is a message and an optional help line.
+async fn configure(
+    runtime: &Runtime,
+    spec: &PluginSpec,
+    route: &str,
+    state: &Arc<StateStore>,
+    budget: &Arc<MemoryBudget>,
+) -> Result<ConfiguredPlugin, (String, Option<String>)> {
+    let on = if route == "*" {
+        "(global)".to_owned()
+    } else {
+        format!("on route `{route}`")
+    };
+    let name = &spec.name;
+    let bytes = match &spec.source {
+        PluginSource::Prebuilt(prebuilt) => match catalog::get(prebuilt) {
+            Some(bytes) => std::borrow::Cow::Borrowed(bytes),
+            None => {
+                let known: Vec<_> = catalog::names().collect();
+                return Err((
+                    format!("plugin `{name}` {on}: there is no prebuilt plugin `{prebuilt}`"),
+                    Some(format!("prebuilt plugins are: {}", known.join(", "))),
+                ));
+            }
+        },
+        PluginSource::File(path) => match std::fs::read(path) {
+            Ok(bytes) => std::borrow::Cow::Owned(bytes),
+            Err(e) => {
+                return Err((
+                    format!(
+                        "plugin `{name}` {on}: cannot read `{}`: {e}",
+                        path.display()
+                    ),
+                    Some(
+                        "check the `wasm` path; it is relative to the manifest's directory".into(),
+                    ),
+                ));
+            }
+        },
+    };
+    let compiled = runtime
+        .compile_off_thread(bytes.into_owned())
+        .await
+        .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
+    ConfiguredPlugin::configure(runtime, &compiled, spec, route, state, budget)
+        .await
+        .map_err(|e| (format!("plugin `{name}` {on} {e}"), config_help(&e)))
+}
+
+fn config_help(error: &crate::plugin::ConfigureError) -> Option<String> {
+    match error {
+        crate::plugin::ConfigureError::Rejected(_) => {
+            Some("fix the plugin's `config` table; its docs page lists every key".into())
+        }
+        _ => None,
+    }
+}
