@@ -16,6 +16,47 @@ pub struct Response<'a>(&'a wit::Response);
 /// A header, lower-case name and value.
 pub type Header = crate::bindings::portcullis::plugin::types::Header;
 
+/// The header fields of a message: the WIT gives the request and the response resource the same
+/// six functions (a resource cannot share another's), so they are wrapped once, here.
+macro_rules! header_fields {
+    ($message:ident) => {
+        impl $message<'_> {
+            /// The first value of header `name` (case-insensitive).
+            pub fn header(&self, name: &str) -> Option<String> {
+                self.0.header(name)
+            }
+
+            /// Every value of header `name`, in order.
+            pub fn header_values(&self, name: &str) -> Vec<String> {
+                self.0.header_values(name)
+            }
+
+            /// Every header, in order. Prefer `header` when you know the name.
+            pub fn headers(&self) -> Vec<Header> {
+                self.0.headers()
+            }
+
+            /// Replaces every value of header `name` with `value`.
+            pub fn set_header(&self, name: &str, value: &str) -> Result<(), Error> {
+                self.0.set_header(name, value).map_err(Error::from)
+            }
+
+            /// Adds a value to header `name`.
+            pub fn append_header(&self, name: &str, value: &str) -> Result<(), Error> {
+                self.0.append_header(name, value).map_err(Error::from)
+            }
+
+            /// Removes header `name`.
+            pub fn remove_header(&self, name: &str) -> Result<(), Error> {
+                self.0.remove_header(name).map_err(Error::from)
+            }
+        }
+    };
+}
+
+header_fields!(Request);
+header_fields!(Response);
+
 impl<'a> Request<'a> {
     pub(crate) fn wrap(inner: &'a wit::Request) -> Self {
         Self(inner)
@@ -54,36 +95,6 @@ impl<'a> Request<'a> {
     /// The authority the client asked for (`Host` or `:authority`).
     pub fn authority(&self) -> Option<String> {
         self.0.authority()
-    }
-
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.0.header(name)
-    }
-
-    /// Every value of header `name`, in order.
-    pub fn header_values(&self, name: &str) -> Vec<String> {
-        self.0.header_values(name)
-    }
-
-    /// Every header, in order. Prefer [`Request::header`] when you know the name.
-    pub fn headers(&self) -> Vec<Header> {
-        self.0.headers()
-    }
-
-    /// Replaces every value of header `name` with `value`.
-    pub fn set_header(&self, name: &str, value: &str) -> Result<(), Error> {
-        self.0.set_header(name, value).map_err(Error::from)
-    }
-
-    /// Adds a value to header `name`.
-    pub fn append_header(&self, name: &str, value: &str) -> Result<(), Error> {
-        self.0.append_header(name, value).map_err(Error::from)
-    }
-
-    /// Removes header `name`.
-    pub fn remove_header(&self, name: &str) -> Result<(), Error> {
-        self.0.remove_header(name).map_err(Error::from)
     }
 
     /// The whole body, if this plugin's [`Needs`](crate::Needs) include `REQUEST_BODY`.
@@ -130,36 +141,6 @@ impl<'a> Response<'a> {
     /// Replaces the status code.
     pub fn set_status(&self, status: u16) -> Result<(), Error> {
         self.0.set_status(status).map_err(Error::from)
-    }
-
-    /// The first value of header `name`.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.0.header(name)
-    }
-
-    /// Every value of header `name`.
-    pub fn header_values(&self, name: &str) -> Vec<String> {
-        self.0.header_values(name)
-    }
-
-    /// Every header, in order.
-    pub fn headers(&self) -> Vec<Header> {
-        self.0.headers()
-    }
-
-    /// Replaces every value of header `name` with `value`.
-    pub fn set_header(&self, name: &str, value: &str) -> Result<(), Error> {
-        self.0.set_header(name, value).map_err(Error::from)
-    }
-
-    /// Adds a value to header `name`.
-    pub fn append_header(&self, name: &str, value: &str) -> Result<(), Error> {
-        self.0.append_header(name, value).map_err(Error::from)
-    }
-
-    /// Removes header `name`.
-    pub fn remove_header(&self, name: &str) -> Result<(), Error> {
-        self.0.remove_header(name).map_err(Error::from)
     }
 
     /// The whole body, if this plugin's needs include `RESPONSE_BODY`.
