@@ -408,3 +408,28 @@ fn admin_hosts_are_kept_in_lowercase() {
     let admin = parse(&text).unwrap().admin.unwrap();
     assert_eq!(admin.hosts, ["admin.internal", "10.0.0.7"]);
 }
+
+#[test]
+fn a_manifest_over_the_size_cap_is_refused_read_or_given() {
+    let text = format!("{MINIMAL}#{}\n", "x".repeat(MAX_MANIFEST_BYTES));
+    let given = parse(&text).unwrap_err();
+    assert_eq!(
+        given.to_string(),
+        "error: the manifest is larger than 4 MiB\n --> portcullis.toml\n  = help: keep large data \
+         (consumers, keys, schemas) in `config-files`\n\nerror: 1 error in portcullis.toml"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, &text).unwrap();
+    let read = Manifest::load(&path, &PREBUILT).unwrap_err();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read.errors[0].message, "the manifest is larger than 4 MiB");
+    assert_eq!(read.errors[0].span, None);
+    assert_eq!(
+        read.errors[0].help.as_deref(),
+        Some(
+            "check that the path names the manifest; keep large data (consumers, keys, schemas) \
+             in `config-files`"
+        )
+    );
+}
