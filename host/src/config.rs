@@ -131,16 +131,7 @@ pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 impl Manifest {
     /// Reads and validates the manifest at `path`; `wasm` paths are relative to its directory.
     pub fn load(path: &Path, plugins: &dyn PluginCatalog) -> Result<Self, Diagnostics> {
-        let cannot_read = |message: String, help: &str| {
-            Diagnostics::new(
-                Source::new(path, ""),
-                vec![Diagnostic {
-                    message,
-                    span: None,
-                    help: Some(help.into()),
-                }],
-            )
-        };
+        let cannot_read = |error: Diagnostic| Diagnostics::new(Source::new(path, ""), vec![error]);
         let mut bytes = Vec::new();
         let read = std::fs::File::open(path).and_then(|file| {
             use std::io::Read;
@@ -148,29 +139,25 @@ impl Manifest {
                 .read_to_end(&mut bytes)
         });
         if let Err(e) = read {
-            return Err(cannot_read(
+            return Err(cannot_read(whole_file(
                 format!("cannot read the manifest: {e}"),
                 "check the path given to portcullis",
-            ));
+            )));
         }
         if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(cannot_read(
-                format!(
-                    "the manifest is larger than {} MiB",
-                    MAX_MANIFEST_BYTES >> 20
-                ),
-                "check that the path names the manifest; keep large data (consumers, keys, schemas) in `config-files`",
-            ));
+            return Err(cannot_read(too_large(
+                "check that the path names the manifest; ",
+            )));
         }
         match String::from_utf8(bytes) {
             Ok(text) => Self::parse(path, &text, plugins),
-            Err(e) => Err(cannot_read(
+            Err(e) => Err(cannot_read(whole_file(
                 format!(
                     "the manifest is not UTF-8 text (invalid byte at offset {})",
                     e.utf8_error().valid_up_to()
                 ),
                 "save the file as UTF-8",
-            )),
+            ))),
         }
     }
 
@@ -184,15 +171,7 @@ impl Manifest {
         let source = Source::new(path, text);
         let mut errors = Vec::new();
         if text.len() > MAX_MANIFEST_BYTES {
-            errors.push(Diagnostic {
-                message: format!(
-                    "the manifest is larger than {} MiB",
-                    MAX_MANIFEST_BYTES >> 20
-                ),
-                span: None,
-                help: Some("keep large data (consumers, keys, schemas) in `config-files`".into()),
-            });
-            return Err(Diagnostics::new(source, errors));
+            return Err(Diagnostics::new(source, vec![too_large("")]));
         }
         let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
         for error in syntax {
@@ -219,6 +198,27 @@ impl Manifest {
     pub fn route(&self, id: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.id == id)
     }
+}
+
+/// An error about the manifest as a whole, without a position.
+fn whole_file(message: String, help: &str) -> Diagnostic {
+    Diagnostic {
+        message,
+        span: None,
+        help: Some(help.into()),
+    }
+}
+
+/// The error of a manifest over [`MAX_MANIFEST_BYTES`], its help line led by `first`: what
+/// else to check, if anything.
+fn too_large(first: &str) -> Diagnostic {
+    whole_file(
+        format!(
+            "the manifest is larger than {} MiB",
+            MAX_MANIFEST_BYTES >> 20
+        ),
+        &format!("{first}keep large data (consumers, keys, schemas) in `config-files`"),
+    )
 }
 
 fn syntax_help(message: &str) -> String {
