@@ -433,3 +433,36 @@ fn a_manifest_over_the_size_cap_is_refused_read_or_given() {
         )
     );
 }
+
+#[test]
+fn a_config_file_that_cannot_be_read_says_why_in_the_systems_words_or_by_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.json"), vec![b' '; (1 << 20) + 1]).unwrap();
+    std::fs::write(dir.path().join("latin1.txt"), b"caf\xe9\n").unwrap();
+    let entry = "\n[[routes.all.plugins]]\nplugin = \"key-auth\"\n";
+    let text = format!(
+        "{MINIMAL}{entry}config-files = {{ big = \"big.json\", gone = \"gone.json\", latin1 = \
+         \"latin1.txt\" }}\n"
+    );
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, &text).unwrap();
+    let err = Manifest::load(&path, &PREBUILT).unwrap_err();
+    let messages: Vec<&str> = err.errors.iter().map(|e| e.message.as_str()).collect();
+    let missing = std::fs::metadata(dir.path().join("gone.json")).unwrap_err();
+    let not_utf8 = std::fs::read_to_string(dir.path().join("latin1.txt")).unwrap_err();
+    assert_eq!(
+        messages,
+        [
+            "`config-files.big` of plugin `key-auth`: `big.json` cannot be read: it is larger \
+             than 1024 KiB"
+                .to_owned(),
+            format!(
+                "`config-files.gone` of plugin `key-auth`: `gone.json` cannot be read: {missing}"
+            ),
+            format!(
+                "`config-files.latin1` of plugin `key-auth`: `latin1.txt` cannot be read: \
+                 {not_utf8}"
+            ),
+        ]
+    );
+}
