@@ -71,16 +71,31 @@ impl FileEncoding {
         }
     }
 
-    fn read(self, path: &Path) -> Result<String, String> {
+    /// The file's content as a config string, unless it is over [`MAX_CONFIG_FILE`].
+    fn read(self, path: &Path) -> Result<String, FileError> {
+        if std::fs::metadata(path)?.len() > MAX_CONFIG_FILE {
+            return Err(FileError::TooLarge);
+        }
         match self {
-            Self::Text => std::fs::read_to_string(path).map_err(|e| e.to_string()),
+            Self::Text => Ok(std::fs::read_to_string(path)?),
             Self::Base64 => {
                 use base64::Engine;
-                let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+                let bytes = std::fs::read(path)?;
                 Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
             }
         }
     }
+}
+
+/// Why a `config-files` entry could not be read: the end of its diagnostic's message.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    /// The file could not be opened or read (or, for `config-files`, is not UTF-8).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The file is over [`MAX_CONFIG_FILE`].
+    #[error("it is larger than {} KiB", MAX_CONFIG_FILE >> 10)]
+    TooLarge,
 }
 
 /// Adds each `config-files` (or `config-files-base64`) entry to `config` as a string key
@@ -111,16 +126,7 @@ fn config_files(
         }
         let path = base.join(file.get_ref());
         paths.push(path.clone());
-        let text = std::fs::metadata(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|meta| {
-                if meta.len() > MAX_CONFIG_FILE {
-                    Err(format!("it is larger than {} KiB", MAX_CONFIG_FILE >> 10))
-                } else {
-                    encoding.read(&path)
-                }
-            });
-        match text {
+        match encoding.read(&path) {
             Ok(text) => {
                 if let serde_json::Value::Object(map) = config {
                     map.insert(key.into_inner(), serde_json::Value::String(text));
