@@ -1,14 +1,56 @@
-//! The meaning checks of how the gateway connects to an upstream: its `protocol` and its `tls`
-//! table. The PEM files are read when the gateway loads (`crate::tls::client`), where their
-//! errors point back at these entries.
+//! How the gateway connects to an upstream: its `protocol` and its `tls` table, as written and
+//! validated ([`UpstreamProtocol`], [`UpstreamTls`]), with their checks. The PEM files are read
+//! when the gateway loads (`crate::tls::client`), where their errors point back at these
+//! entries.
 
-use std::path::Path;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::diagnostic::Diagnostic;
-use super::raw::RawUpstreamTls;
-use super::{CertificateSpec, UpstreamProtocol, UpstreamTls, suggest};
+use super::listener::CertificateSpec;
+use super::suggest;
+
+/// An upstream's `tls` table: how the gateway connects to its targets over TLS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawUpstreamTls {
+    pub(super) ca: Option<Spanned<String>>,
+    pub(super) server_name: Option<Spanned<String>>,
+    pub(super) cert: Option<Spanned<String>>,
+    pub(super) key: Option<Spanned<String>>,
+}
+
+/// `protocol`: the HTTP version an upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (default), over TLS with ALPN `http/1.1`.
+    #[default]
+    Http1,
+    /// HTTP/2: with prior knowledge (h2c) in plain text, ALPN `h2` over TLS. gRPC needs it.
+    Http2,
+    /// Over TLS, whichever of `h2` and `http/1.1` the target chooses by ALPN.
+    Auto,
+}
+
+/// An upstream's `tls` table (see `docs/tls.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `ca`: the CA certificates (PEM) that targets' certificates must chain to; the system's
+    /// roots when absent.
+    pub ca: Option<PathBuf>,
+    /// `server-name`: the name sent as SNI and verified in the certificate; the target's host
+    /// when absent.
+    pub server_name: Option<String>,
+    /// `cert` and `key`: the gateway's client certificate, for targets that require mTLS.
+    pub client_certificate: Option<CertificateSpec>,
+    /// Where the `tls` table is in the manifest.
+    pub span: Range<usize>,
+    /// Where `ca` is written, when it is.
+    pub ca_span: Range<usize>,
+}
 
 const PROTOCOLS: &[&str] = &["http1", "http2", "auto"];
 

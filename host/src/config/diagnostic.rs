@@ -110,14 +110,14 @@ pub(super) const MAX_SHOWN: usize = 50;
 pub struct Diagnostics {
     /// The manifest they are about.
     pub source: Source,
-    /// The first [`MAX_SHOWN`] problems, in manifest order (those without a position last).
+    /// The first `MAX_SHOWN` (50) problems, in manifest order (those without a position last).
     pub errors: Vec<Diagnostic>,
     /// How many more there were.
     pub omitted: usize,
 }
 
 impl Diagnostics {
-    /// Sorts `errors` by position, keeping the first [`MAX_SHOWN`].
+    /// Sorts `errors` by position, keeping the first `MAX_SHOWN` (50).
     pub fn new(source: Source, mut errors: Vec<Diagnostic>) -> Self {
         errors.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
         let omitted = errors.len().saturating_sub(MAX_SHOWN);

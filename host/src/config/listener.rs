@@ -1,19 +1,174 @@
-//! The meaning checks of a listener's `tls` table and `redirect-to-https`: certificate entries,
-//! SNI names, the default certificate, client authentication. The PEM files themselves are read
-//! when the gateway loads (`crate::tls`), where their errors point back at these entries.
+//! A `[listeners.<name>]` section: the raw table as written, the validated [`Listener`] and its
+//! checks (the address, the `tls` table with its certificate entries, SNI names, default
+//! certificate and client authentication, and `redirect-to-https`). The PEM files themselves
+//! are read when the gateway loads (`crate::tls`), where their errors point back at these
+//! entries.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::diagnostic::Diagnostic;
-use super::raw::{RawCertificate, RawClientAuth, RawTls};
-use super::{CertificateSpec, ClientAuth, ClientAuthMode, HttpsRedirect, ListenerTls, suggest};
+use super::path::{self, RawPathOptions};
+use super::spanned::Named;
+use super::suggest;
+use super::units::{check_name, server_name};
+use crate::router::path::PathOptions;
+
+/// A `[listeners.<name>]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawListener {
+    pub(super) address: Spanned<String>,
+    pub(super) tls: Option<Spanned<RawTls>>,
+    /// `true` (port 443) or a port number.
+    pub(super) redirect_to_https: Option<Spanned<toml::Value>>,
+    /// How request paths are normalised before routing (`config/path.rs`).
+    pub(super) path: Option<Spanned<RawPathOptions>>,
+}
+
+/// A listener's `tls` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTls {
+    pub(super) certificates: Spanned<Vec<Spanned<RawCertificate>>>,
+    pub(super) client_auth: Option<Spanned<RawClientAuth>>,
+}
+
+/// One entry of `tls.certificates`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawCertificate {
+    pub(super) cert: Spanned<String>,
+    pub(super) key: Spanned<String>,
+    pub(super) server_names: Option<Vec<Spanned<String>>>,
+}
+
+/// A listener's `tls.client-auth` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawClientAuth {
+    pub(super) ca: Spanned<String>,
+    pub(super) mode: Option<Spanned<String>>,
+}
+
+/// A `[listeners.<name>]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// The section's name.
+    pub name: String,
+    /// The address to bind.
+    pub address: SocketAddr,
+    /// `tls`: serve HTTPS with these certificates (plain HTTP when absent).
+    pub tls: Option<ListenerTls>,
+    /// `redirect-to-https`: answer every request with a redirect to HTTPS (plain listeners only).
+    pub redirect_to_https: Option<HttpsRedirect>,
+    /// `path`: how request paths are normalised before routing (see `docs/routing.md`).
+    pub path: PathOptions,
+    /// Where the section's name is in the manifest.
+    pub span: Range<usize>,
+}
+
+/// A listener's `tls` table (see `docs/tls.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// The certificates, chosen by SNI; at least one.
+    pub certificates: Vec<CertificateSpec>,
+    /// Which entry of `certificates` serves clients whose SNI names none (or who send none).
+    pub default: usize,
+    /// `client-auth`: verify client certificates (mTLS).
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// One entry of `tls.certificates`: PEM files, resolved against the manifest's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSpec {
+    /// The certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// SNI names this certificate serves, lowercase; `*.example.com` is a wildcard.
+    pub server_names: Vec<String>,
+    /// Where `cert` is written in the manifest.
+    pub cert_span: Range<usize>,
+    /// Where `key` is written in the manifest.
+    pub key_span: Range<usize>,
+}
+
+/// `tls.client-auth`: client certificates checked against a CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// The CA certificates (PEM) client certificates must chain to.
+    pub ca: PathBuf,
+    /// Whether a client without a certificate is let in.
+    pub mode: ClientAuthMode,
+    /// Where `ca` is written in the manifest.
+    pub ca_span: Range<usize>,
+}
+
+/// `tls.client-auth.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuthMode {
+    /// A valid client certificate is required to complete the handshake (default).
+    #[default]
+    Required,
+    /// A client certificate is verified if sent; clients without one are let in.
+    Optional,
+}
+
+/// `redirect-to-https`: where a plain listener sends its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpsRedirect {
+    /// The HTTPS port; 443 is left out of the `Location`.
+    pub port: u16,
+}
+
+/// Checks a listener section; `None` when it cannot be modelled (the errors are in `errors`).
+pub(super) fn listener(
+    section: Named<RawListener>,
+    base: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Listener> {
+    check_name("listener", &section.name, &section.name_span, errors);
+    let RawListener {
+        address,
+        tls,
+        redirect_to_https,
+        path,
+    } = section.value;
+    let name = &section.name;
+    let has_tls = tls.is_some();
+    let tls = tls.and_then(|tls| listener_tls(name, tls, base, errors));
+    let redirect_to_https =
+        redirect_to_https.and_then(|value| redirect(name, value, has_tls, errors));
+    let path = path::options(name, path, errors);
+    match address.get_ref().parse() {
+        Ok(parsed) => Some(Listener {
+            name: section.name,
+            address: parsed,
+            tls,
+            redirect_to_https,
+            path,
+            span: section.name_span,
+        }),
+        Err(_) => {
+            errors.push(Diagnostic::new(
+                address.span(),
+                format!("invalid address `{}` for listener `{}`", address.get_ref(), section.name),
+                "write an IP address and a port, e.g. \"127.0.0.1:8080\" or \"[::]:443\" (no host names)",
+            ));
+            None
+        }
+    }
+}
 
 const MODES: &[&str] = &["required", "optional"];
 
 /// Checks `tls`; `None` when it cannot be modelled (the errors are in `errors`).
-pub(super) fn tls(
+fn listener_tls(
     listener: &str,
     raw: Spanned<RawTls>,
     base: &Path,
@@ -126,7 +281,7 @@ fn client_auth(
 }
 
 /// Checks `redirect-to-https`: `true` (port 443), `false` (off) or a port.
-pub(super) fn redirect(
+fn redirect(
     listener: &str,
     value: Spanned<toml::Value>,
     has_tls: bool,
@@ -155,46 +310,4 @@ pub(super) fn redirect(
         return None;
     }
     Some(HttpsRedirect { port })
-}
-
-/// A host name (DNS name or IP address, no port) in lowercase without a trailing dot.
-pub(super) fn host_name(name: &str) -> Option<String> {
-    let bare = name.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<std::net::IpAddr>().is_ok() {
-        return Some(bare.to_ascii_lowercase());
-    }
-    server_name(name).filter(|n| !n.starts_with("*."))
-}
-
-/// A server name in lowercase without a trailing dot, if it is a DNS name or a `*.` wildcard.
-fn server_name(name: &str) -> Option<String> {
-    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-    let rest = name.strip_prefix("*.").unwrap_or(&name);
-    let label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    let is_ip = rest.parse::<std::net::IpAddr>().is_ok();
-    (!is_ip && rest.len() <= 253 && rest.split('.').all(label)).then_some(name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::server_name;
-
-    #[test]
-    fn server_names_are_dns_names_or_wildcards_in_lowercase() {
-        assert_eq!(
-            server_name("API.example.com."),
-            Some("api.example.com".into())
-        );
-        assert_eq!(server_name("*.example.com"), Some("*.example.com".into()));
-        assert_eq!(server_name("a.*.example.com"), None);
-        assert_eq!(server_name("127.0.0.1"), None);
-        assert_eq!(server_name(""), None);
-        assert_eq!(server_name("-a.example.com"), None);
-    }
 }

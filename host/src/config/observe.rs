@@ -1,15 +1,104 @@
-//! Checks the observability tables: `[access-log]` (where access lines go, their format, the
-//! context they show) and `[tracing]` (span export over OTLP/HTTP).
+//! The observability tables: `[access-log]` (where access lines go, their format, the context
+//! they show) and `[tracing]` (span export over OTLP/HTTP). The raw tables as written, the
+//! validated [`AccessLogConfig`] and [`TracingConfig`], and their checks.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
+use toml::Spanned;
+
 use super::diagnostic::Diagnostic;
-use super::raw::{RawAccessLog, RawTracing};
-use super::validate::duration;
-use super::{
-    AccessLogConfig, AccessLogDestination, AccessLogFormat, OtlpConfig, TracingConfig, suggest,
-};
+use super::suggest;
+use super::units::{Text, duration};
+
+/// The `[access-log]` table: where access lines go, in which format, with which context.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawAccessLog {
+    pub(super) destination: Option<Spanned<String>>,
+    pub(super) format: Option<Spanned<String>>,
+    pub(super) context: Option<Vec<Spanned<String>>>,
+}
+
+/// The `[tracing]` table: span export.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTracing {
+    pub(super) otlp: Option<Spanned<RawOtlp>>,
+    pub(super) sample_ratio: Option<Spanned<f64>>,
+    pub(super) service_name: Option<Spanned<String>>,
+}
+
+/// `[tracing] otlp`: the OTLP/HTTP collector.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawOtlp {
+    pub(super) endpoint: Spanned<String>,
+    pub(super) timeout: Option<Spanned<Text>>,
+}
+
+/// The `[access-log]` table (see `docs/observability.md`). Each field is `None` when not written,
+/// so the command line's defaults and flags can be told apart from the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    /// `destination`: `log`, `stdout` or a file (resolved against the manifest's directory).
+    pub destination: Option<AccessLogDestination>,
+    /// `format`: for `stdout` or a file.
+    pub format: Option<AccessLogFormat>,
+    /// `context`: the request-context keys a line shows; `None` shows every key.
+    pub context: Option<Vec<String>>,
+}
+
+/// Where access lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogDestination {
+    /// The `access` target of the process log.
+    Log,
+    /// Standard output.
+    Stdout,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+/// The line format for a stdout or file destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// The common log format, then `key=value` fields.
+    Common,
+}
+
+/// The `[tracing]` table (see `docs/observability.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingConfig {
+    /// `otlp`: where spans are exported; `None` exports nothing.
+    pub otlp: Option<OtlpConfig>,
+    /// `sample-ratio`: the share of new traces (started here) that are sampled, 0 to 1.
+    pub sample_ratio: f64,
+    /// `service-name`: the `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp: None,
+            sample_ratio: 1.0,
+            service_name: "portcullis".to_owned(),
+        }
+    }
+}
+
+/// `[tracing] otlp`: an OTLP/HTTP (protobuf) collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// The URL spans are posted to (`/v1/traces` added when the endpoint has no path).
+    pub endpoint: http::Uri,
+    /// The longest one export may take (default 10s).
+    pub timeout: Duration,
+}
 
 const FORMATS: &[&str] = &["json", "common"];
 

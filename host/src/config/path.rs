@@ -1,13 +1,22 @@
-//! The meaning checks of a listener's `path` table: how request paths are normalised before
-//! routing (`crate::router::path`). Absent, the safe defaults apply: slashes merged, encoded
-//! slashes and `;` refused.
+//! A listener's `path` table: the raw table as written and its check, which gives the router's
+//! own model (`crate::router::path::PathOptions`, how request paths are normalised before
+//! routing). Absent, the safe defaults apply: slashes merged, encoded slashes and `;` refused.
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::diagnostic::Diagnostic;
-use super::raw::RawPathOptions;
 use super::suggest;
 use crate::router::path::{EscapedSlashes, PathOptions, Semicolons};
+
+/// A listener's `path` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPathOptions {
+    pub(super) merge_slashes: Option<bool>,
+    pub(super) escaped_slashes: Option<Spanned<String>>,
+    pub(super) semicolons: Option<Spanned<String>>,
+}
 
 const ESCAPED_SLASHES: &[&str] = &["reject", "keep", "decode"];
 const SEMICOLONS: &[&str] = &["reject", "keep"];

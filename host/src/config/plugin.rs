@@ -1,17 +1,115 @@
-//! Checks one plugin entry: where its component comes from, its isolation, failure policy and
-//! limits, and its `config` table, which becomes the JSON handed to the plugin.
+//! One plugin entry, global (`[[plugins]]`) or in a route (`[[routes.<id>.plugins]]`): the raw
+//! table as written, the validated [`PluginSpec`], and its check (where its component comes
+//! from, its isolation, failure policy and limits). Its `config` and `config-files` are
+//! checked by `plugin_config`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use serde::Deserialize;
 use toml::Spanned;
 
+use super::PluginCatalog;
 use super::diagnostic::Diagnostic;
-use super::raw::{Entry, RawPlugin};
-use super::units::{SIZE_HELP, parse_size};
-use super::validate::{check_name, duration};
-use super::{FailurePolicy, Isolation, Limits, PluginCatalog, PluginSource, PluginSpec, suggest};
+use super::plugin_config;
+use super::spanned::Entry;
+use super::suggest;
+use super::units::{SIZE_HELP, Text, check_name, duration, parse_size};
 
+/// A `[[plugins]]` or `[[routes.<id>.plugins]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPlugin {
+    pub(super) plugin: Option<Spanned<String>>,
+    pub(super) wasm: Option<Spanned<String>>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) isolation: Option<Spanned<String>>,
+    pub(super) failure: Option<Spanned<String>>,
+    pub(super) memory: Option<Spanned<Text>>,
+    pub(super) cpu: Option<Spanned<Text>>,
+    pub(super) max_requests: Option<Spanned<i64>>,
+    pub(super) config: Option<Spanned<toml::Table>>,
+    /// Config keys whose value is the text of a file (`config-files = { jwks = "jwks.json" }`).
+    pub(super) config_files: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Config keys whose value is a binary file in base64
+    /// (`config-files-base64 = { descriptor-set = "api.pb" }`).
+    pub(super) config_files_base64: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+}
+
+/// One plugin entry, global or in a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    /// Display name: `name`, else the prebuilt plugin's name, else the file stem.
+    pub name: String,
+    /// Where the component comes from.
+    pub source: PluginSource,
+    /// The `config` table as JSON (`{}` when absent).
+    pub config: serde_json::Value,
+    /// Instance life cycle.
+    pub isolation: Isolation,
+    /// What a failing plugin does to the request.
+    pub failure: FailurePolicy,
+    /// Resource limits per instance and call.
+    pub limits: Limits,
+    /// The files of `config-files` and `config-files-base64`, whose content is in `config`.
+    pub files: Vec<PathBuf>,
+    /// The whole entry in the manifest.
+    pub span: Range<usize>,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// `plugin = "<name>"`: one shipped with the gateway.
+    Prebuilt(String),
+    /// `wasm = "<path>"`: a component file, resolved to an absolute path.
+    File(PathBuf),
+}
+
+/// `isolation`: how long a plugin instance lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Reused across requests on a worker, recycled after `max-requests` or a trap (default).
+    #[default]
+    Reuse,
+    /// A fresh instance for every request.
+    Request,
+}
+
+/// `failure`: what happens to the request when a plugin traps or times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// The request fails with an error (default).
+    #[default]
+    FailClosed,
+    /// The plugin is skipped and the request goes on.
+    FailOpen,
+}
+
+/// Resource limits of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory, in bytes (default 16 MiB; 64 KiB to 1 GiB).
+    pub memory_bytes: usize,
+    /// CPU time per call (default 50ms).
+    pub cpu: Duration,
+    /// Requests served by one instance in `reuse` mode before it is recycled (default 10000).
+    pub max_requests: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 16 << 20,
+            cpu: Duration::from_millis(50),
+            max_requests: 10_000,
+        }
+    }
+}
+
+/// The bounds of a plugin's `memory`: one Wasm page, and 1 GiB.
 const MIN_MEMORY: u64 = 64 << 10;
 const MAX_MEMORY: u64 = 1 << 30;
 
@@ -87,41 +185,14 @@ pub(super) fn spec(
             }),
         },
     };
-    let mut config = match raw.config {
-        None => serde_json::Value::Object(serde_json::Map::new()),
-        Some(table) => {
-            let span = table.span();
-            json(toml::Value::Table(table.into_inner())).unwrap_or_else(|| {
-                errors.push(Diagnostic::new(
-                    span,
-                    format!("the config of {what} has a NaN or infinite number"),
-                    "JSON cannot carry it; use a finite number",
-                ));
-                serde_json::Value::Null
-            })
-        }
-    };
-    let mut files = Vec::new();
-    if let Some(entries) = raw.config_files {
-        files = config_files(
-            &mut config,
-            entries,
-            FileEncoding::Text,
-            base,
-            &what,
-            errors,
-        );
-    }
-    if let Some(entries) = raw.config_files_base64 {
-        files.extend(config_files(
-            &mut config,
-            entries,
-            FileEncoding::Base64,
-            base,
-            &what,
-            errors,
-        ));
-    }
+    let (config, files) = plugin_config::config(
+        raw.config,
+        raw.config_files,
+        raw.config_files_base64,
+        base,
+        &what,
+        errors,
+    );
     if errors.len() > before {
         return None;
     }
@@ -182,107 +253,6 @@ fn wasm(file: Spanned<String>, base: &Path, errors: &mut Vec<Diagnostic>) -> Opt
     None
 }
 
-/// The largest file `config-files` reads: a JWKS or a key list, not a data set.
-const MAX_CONFIG_FILE: u64 = 1 << 20;
-
-/// How a file's content becomes a config string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FileEncoding {
-    /// `config-files`: the text as it is (it must be UTF-8).
-    Text,
-    /// `config-files-base64`: any bytes, in standard base64 (a protobuf descriptor set, a key
-    /// in DER).
-    Base64,
-}
-
-impl FileEncoding {
-    fn key(self) -> &'static str {
-        match self {
-            Self::Text => "config-files",
-            Self::Base64 => "config-files-base64",
-        }
-    }
-
-    fn read(self, path: &Path) -> Result<String, String> {
-        match self {
-            Self::Text => std::fs::read_to_string(path).map_err(|e| e.to_string()),
-            Self::Base64 => {
-                use base64::Engine;
-                let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-                Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
-            }
-        }
-    }
-}
-
-/// Adds each `config-files` (or `config-files-base64`) entry to `config` as a string key
-/// holding the file's text (or its bytes in base64), read now (at load and check time),
-/// relative to the manifest's directory. The plugin sees plain config, so it needs no
-/// filesystem. Returns the files' paths (a reload watches them).
-fn config_files(
-    config: &mut serde_json::Value,
-    files: BTreeMap<Spanned<String>, Spanned<String>>,
-    encoding: FileEncoding,
-    base: &Path,
-    what: &str,
-    errors: &mut Vec<Diagnostic>,
-) -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    for (key, file) in files {
-        if config.get(key.get_ref()).is_some() {
-            errors.push(Diagnostic::new(
-                key.span(),
-                format!(
-                    "`{}` of {what} is set both in `config` and in `{}`",
-                    key.get_ref(),
-                    encoding.key()
-                ),
-                "keep one of them",
-            ));
-            continue;
-        }
-        let path = base.join(file.get_ref());
-        paths.push(path.clone());
-        let text = std::fs::metadata(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|meta| {
-                if meta.len() > MAX_CONFIG_FILE {
-                    Err(format!("it is larger than {} KiB", MAX_CONFIG_FILE >> 10))
-                } else {
-                    encoding.read(&path)
-                }
-            });
-        match text {
-            Ok(text) => {
-                if let serde_json::Value::Object(map) = config {
-                    map.insert(key.into_inner(), serde_json::Value::String(text));
-                }
-            }
-            Err(reason) => {
-                let dir = if base.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    base
-                };
-                errors.push(Diagnostic::new(
-                    file.span(),
-                    format!(
-                        "`{}.{}` of {what}: `{}` cannot be read: {reason}",
-                        encoding.key(),
-                        key.get_ref(),
-                        file.get_ref()
-                    ),
-                    format!(
-                        "the path is relative to the manifest's directory, `{}`",
-                        dir.display()
-                    ),
-                ));
-            }
-        }
-    }
-    paths
-}
-
 fn choice<T: Copy + Default>(
     value: Option<Spanned<String>>,
     options: &[(&str, T)],
@@ -304,11 +274,7 @@ fn choice<T: Copy + Default>(
     T::default()
 }
 
-fn memory(
-    value: Spanned<super::raw::Text>,
-    what: &str,
-    errors: &mut Vec<Diagnostic>,
-) -> Option<usize> {
+fn memory(value: Spanned<Text>, what: &str, errors: &mut Vec<Diagnostic>) -> Option<usize> {
     let text = &value.get_ref().0;
     let Some(bytes) = parse_size(text) else {
         errors.push(Diagnostic::new(
@@ -330,23 +296,4 @@ fn memory(
             None
         }
     }
-}
-
-/// TOML to JSON; datetimes become RFC 3339 strings. `None` for a non-finite float.
-fn json(value: toml::Value) -> Option<serde_json::Value> {
-    use serde_json::Value as J;
-    Some(match value {
-        toml::Value::String(s) => J::String(s),
-        toml::Value::Integer(i) => J::from(i),
-        toml::Value::Float(f) => J::Number(serde_json::Number::from_f64(f)?),
-        toml::Value::Boolean(b) => J::Bool(b),
-        toml::Value::Datetime(d) => J::String(d.to_string()),
-        toml::Value::Array(items) => J::Array(items.into_iter().map(json).collect::<Option<_>>()?),
-        toml::Value::Table(table) => J::Object(
-            table
-                .into_iter()
-                .map(|(k, v)| Some((k, json(v)?)))
-                .collect::<Option<_>>()?,
-        ),
-    })
 }

@@ -1,12 +1,41 @@
-//! Checks the `[plugin-runtime]` table: the memory budget of all plugin instances together and
-//! the size above which a reused instance is not kept idle.
+//! The `[plugin-runtime]` table: the memory budget of all plugin instances together and the
+//! size above which a reused instance is not kept idle. The raw table as written, the validated
+//! [`PluginRuntimeConfig`], and its check.
 
+use serde::Deserialize;
 use toml::Spanned;
 
-use super::PluginRuntimeConfig;
 use super::diagnostic::Diagnostic;
-use super::raw::{RawPluginRuntime, Text};
-use super::units::{SIZE_HELP, parse_size};
+use super::units::{SIZE_HELP, Text, parse_size};
+
+/// The top-level `[plugin-runtime]` table: bounds on all plugin instances together.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPluginRuntime {
+    pub(super) memory_budget: Option<Spanned<Text>>,
+    pub(super) idle_memory: Option<Spanned<Text>>,
+}
+
+/// The `[plugin-runtime]` table (see `docs/plugin-runtime.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRuntimeConfig {
+    /// `memory-budget`: the most linear memory all plugin instances together may have; `None`
+    /// for half the memory of the machine (or of its container, when it has a cgroup limit).
+    pub memory_budget: Option<usize>,
+    /// `idle-memory`: a reused instance whose memory grew beyond this size (default 64 MiB), or
+    /// beyond its size after `init` when that is larger, is dropped when its request ends
+    /// instead of waiting idle in the pool.
+    pub idle_memory: usize,
+}
+
+impl Default for PluginRuntimeConfig {
+    fn default() -> Self {
+        Self {
+            memory_budget: None,
+            idle_memory: 64 << 20,
+        }
+    }
+}
 
 /// The smallest budget accepted: one small plugin instance needs about 1 MiB.
 const MIN_BUDGET: u64 = 16 << 20;

@@ -1,13 +1,79 @@
-//! Checks the `[state]` table: the backend of plugins' shared state (in process or Redis), its
-//! timeout and its bounds.
+//! The `[state]` table: where plugins' shared state lives (in process or Redis), its timeout and
+//! its bounds. The raw table as written, the validated [`StateConfig`], and its check.
 
+use std::ops::Range;
 use std::time::Duration;
 
+use serde::Deserialize;
+use toml::Spanned;
+
 use super::diagnostic::Diagnostic;
-use super::raw::{RawState, Span, Text};
-use super::units::parse_size;
-use super::validate::duration;
-use super::{StateBackend, StateConfig, suggest};
+use super::spanned::Span;
+use super::suggest;
+use super::units::{Text, duration, parse_size};
+
+/// The top-level `[state]` table: where plugins' shared state lives.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawState {
+    pub(super) backend: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<Text>>,
+    pub(super) max_keys: Option<Spanned<i64>>,
+    pub(super) max_bytes: Option<Spanned<Text>>,
+    pub(super) namespace_max_keys: Option<Spanned<i64>>,
+    pub(super) namespace_max_bytes: Option<Spanned<Text>>,
+    pub(super) prefix: Option<Spanned<String>>,
+}
+
+/// The `[state]` table (see `docs/state.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    /// Where the state is kept.
+    pub backend: StateBackend,
+    /// The longest a state call may wait for Redis (default 50ms).
+    pub timeout: Duration,
+    /// The most keys the in-process backend holds (default 100 000).
+    pub max_keys: usize,
+    /// The most bytes (keys, values and bookkeeping) the in-process backend holds
+    /// (default 64 MiB).
+    pub max_bytes: usize,
+    /// The most keys one namespace (a plugin entry on a route) may hold in the in-process
+    /// backend; `None`: an equal share of `max_keys` among the namespaces holding keys.
+    pub namespace_max_keys: Option<usize>,
+    /// The most bytes one namespace may hold; `None`: an equal share of `max_bytes`.
+    pub namespace_max_bytes: Option<usize>,
+    /// Where `[state]` is in the manifest (empty when absent).
+    pub span: Range<usize>,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            backend: StateBackend::Local,
+            timeout: Duration::from_millis(50),
+            max_keys: 100_000,
+            max_bytes: 64 << 20,
+            namespace_max_keys: None,
+            namespace_max_bytes: None,
+            span: 0..0,
+        }
+    }
+}
+
+/// `backend` of `[state]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBackend {
+    /// In this process, lost on restart, not shared with other gateways (default).
+    Local,
+    /// A Redis server shared by every gateway that names it.
+    Redis {
+        /// `redis://[user:password@]host:port[/db]`.
+        url: String,
+        /// Prefix of every key (default `portcullis`), so several clusters can share a server.
+        prefix: String,
+    },
+}
 
 const BACKENDS: &[&str] = &["local", "redis"];
 
@@ -158,7 +224,7 @@ impl Bounds<'_> {
         ));
     }
 
-    fn keys(&mut self, key: &str, value: Option<toml::Spanned<i64>>) -> Option<usize> {
+    fn keys(&mut self, key: &str, value: Option<Spanned<i64>>) -> Option<usize> {
         let value = value?;
         if self.redis {
             self.local_only(key, value.span());
@@ -177,7 +243,7 @@ impl Bounds<'_> {
         }
     }
 
-    fn bytes(&mut self, key: &str, value: Option<toml::Spanned<Text>>) -> Option<usize> {
+    fn bytes(&mut self, key: &str, value: Option<Spanned<Text>>) -> Option<usize> {
         let value = value?;
         if self.redis {
             self.local_only(key, value.span());

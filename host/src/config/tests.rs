@@ -408,3 +408,61 @@ fn admin_hosts_are_kept_in_lowercase() {
     let admin = parse(&text).unwrap().admin.unwrap();
     assert_eq!(admin.hosts, ["admin.internal", "10.0.0.7"]);
 }
+
+#[test]
+fn a_manifest_over_the_size_cap_is_refused_read_or_given() {
+    let text = format!("{MINIMAL}#{}\n", "x".repeat(MAX_MANIFEST_BYTES));
+    let given = parse(&text).unwrap_err();
+    assert_eq!(
+        given.to_string(),
+        "error: the manifest is larger than 4 MiB\n --> portcullis.toml\n  = help: keep large data \
+         (consumers, keys, schemas) in `config-files`\n\nerror: 1 error in portcullis.toml"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, &text).unwrap();
+    let read = Manifest::load(&path, &PREBUILT).unwrap_err();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read.errors[0].message, "the manifest is larger than 4 MiB");
+    assert_eq!(read.errors[0].span, None);
+    assert_eq!(
+        read.errors[0].help.as_deref(),
+        Some(
+            "check that the path names the manifest; keep large data (consumers, keys, schemas) \
+             in `config-files`"
+        )
+    );
+}
+
+#[test]
+fn a_config_file_that_cannot_be_read_says_why_in_the_systems_words_or_by_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.json"), vec![b' '; (1 << 20) + 1]).unwrap();
+    std::fs::write(dir.path().join("latin1.txt"), b"caf\xe9\n").unwrap();
+    let entry = "\n[[routes.all.plugins]]\nplugin = \"key-auth\"\n";
+    let text = format!(
+        "{MINIMAL}{entry}config-files = {{ big = \"big.json\", gone = \"gone.json\", latin1 = \
+         \"latin1.txt\" }}\n"
+    );
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, &text).unwrap();
+    let err = Manifest::load(&path, &PREBUILT).unwrap_err();
+    let messages: Vec<&str> = err.errors.iter().map(|e| e.message.as_str()).collect();
+    let missing = std::fs::metadata(dir.path().join("gone.json")).unwrap_err();
+    let not_utf8 = std::fs::read_to_string(dir.path().join("latin1.txt")).unwrap_err();
+    assert_eq!(
+        messages,
+        [
+            "`config-files.big` of plugin `key-auth`: `big.json` cannot be read: it is larger \
+             than 1024 KiB"
+                .to_owned(),
+            format!(
+                "`config-files.gone` of plugin `key-auth`: `gone.json` cannot be read: {missing}"
+            ),
+            format!(
+                "`config-files.latin1` of plugin `key-auth`: `latin1.txt` cannot be read: \
+                 {not_utf8}"
+            ),
+        ]
+    );
+}
