@@ -338,7 +338,7 @@ where
                 redirect::respond(&request, redirect)
             } else {
                 if let Some(identity) = identity {
-                    // Read where the plugins' context is built (`proxy::service`).
+                    // Read where the plugins' context is built (`proxy::plugins`).
                     request.extensions_mut().insert(identity);
                 }
                 proxy::handle(&current, request, conn).await

@@ -6,6 +6,7 @@
 //! - `exchange`: the request and response lent to a plugin for one call.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
 //! - `chain`: the ordered plugins of a route, with failure policies.
+//! - `reply`: a plugin's reply as the `http` response the proxy sends.
 //! - `catalog`: the prebuilt plugins embedded in the binary.
 
 pub mod budget;
@@ -17,6 +18,7 @@ pub mod exchange;
 mod host_impl;
 pub mod instance;
 mod output;
+pub mod reply;
 mod store;
 
 pub use budget::MemoryBudget;
@@ -24,3 +26,4 @@ pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};
 pub use engine::{Compiled, EngineError, Runtime, RuntimeOptions};
 pub use exchange::{Context, Exchange, ResponseState};
 pub use instance::{CallError, ConfigureError, ConfiguredPlugin};
+pub use reply::{InvalidReply, ReplyError};

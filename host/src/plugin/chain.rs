@@ -8,7 +8,7 @@ use super::exchange::Exchange;
 use super::instance::{CallError, ConfiguredPlugin, Held, Outcome};
 use crate::config::FailurePolicy;
 use crate::contract::Phase;
-use crate::contract::{Needs, Reply, RequestAction};
+use crate::contract::{Needs, RequestAction};
 use crate::observe::metrics::RouteMetrics;
 
 /// A plugin failed under `fail-closed`: the request fails.
@@ -29,8 +29,8 @@ pub enum RequestVerdict {
     Forward,
     /// A plugin answered. `ran` plugins (from the front) get `on-response`.
     Respond {
-        /// The plugin's reply.
-        reply: Reply,
+        /// The plugin's reply as a response, or why it is not a valid one.
+        reply: Result<http::Response<bytes::Bytes>, super::reply::InvalidReply>,
         /// How many plugins ran `on-request`, including the one that answered.
         ran: usize,
     },
@@ -130,7 +130,7 @@ impl Chain {
                     return (
                         exchange,
                         RequestVerdict::Respond {
-                            reply,
+                            reply: super::reply::to_response(plugin.name(), reply),
                             ran: index + 1,
                         },
                         state,

@@ -1,11 +1,15 @@
 //! The errors the proxy answers with itself, each knowing its status, where it came from and
 //! whether a retry could help (after pingora-error). Every one becomes a small JSON body that
-//! carries the request id, so a user's report can be matched to the log line.
+//! carries the request id and a sentence the client can act on; what only the operator can use
+//! (upstream names, hyper's error chain, a plugin's trap) is the error's source, written to the
+//! log with the same request id.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
-use crate::message::body::{ClientBodyError, ProxyBody, full};
+use crate::message::body::{BoxError, ClientBodyError, ProxyBody, full};
+use crate::message::error_text;
+use crate::plugin::ChainFailure;
 
 /// Which side of the proxy an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,21 @@ impl ErrorKind {
     pub fn retryable(self) -> bool {
         matches!(self, ErrorKind::UpstreamUnavailable)
     }
+
+    /// Whether an answer of this kind is logged as a warning: an upstream that failed or
+    /// misbehaved, or a plugin's invalid reply, whose detail is in no other line. The client's
+    /// own failures, the breaker's refusals and an upstream with no healthy target (counted in
+    /// metrics; ejections are logged when they happen) and plugin failures (logged by the chain,
+    /// with the request id) are logged at debug level.
+    fn warns(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::UpstreamUnavailable
+                | ErrorKind::UpstreamTimeout
+                | ErrorKind::BadUpstreamResponse
+                | ErrorKind::BadPluginReply
+        )
+    }
 }
 
 /// nginx's status for a request whose client closed the connection first.
@@ -129,21 +148,49 @@ const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
     Err(_) => StatusCode::BAD_REQUEST,
 };
 
-/// An error the proxy answers itself.
-#[derive(Debug, Clone)]
+/// An error the proxy answers itself: its kind, a sentence for the client, and what caused it
+/// (for the log).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", kind.code())]
 pub struct ProxyError {
     /// What went wrong.
     pub kind: ErrorKind,
-    /// A sentence for the client (no internals: those go to the log).
+    /// A sentence for the client: what it can act on, no internals.
     pub message: String,
+    /// What caused it, as the operator needs it: logged with the request id, never sent.
+    #[source]
+    source: Option<BoxError>,
 }
 
 impl ProxyError {
-    /// An error of `kind` with `message`.
+    /// An error of `kind` with `message` for the client.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, caused by `source` (logged, never sent to the client).
+    pub fn caused_by(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The same error, with `detail` for the log only.
+    pub fn detail(self, detail: impl Into<String>) -> Self {
+        self.caused_by(Detail(detail.into()))
+    }
+
+    /// Writes the error and its causes to the log with the request's id, the detail that the
+    /// client's message leaves out (see [`ErrorKind::warns`] for the level).
+    pub fn log(&self, request_id: &str) {
+        let error = error_text::chain(self);
+        if self.kind.warns() {
+            tracing::warn!(request_id, error, "answered with an error");
+        } else {
+            tracing::debug!(request_id, error, "answered with an error");
         }
     }
 
@@ -175,7 +222,24 @@ impl ProxyError {
         }
         (response.into_parts().0, Bytes::from(body.to_string()))
     }
+
+    /// A fail-closed plugin failed (`failure`, which the chain logged): answered as `kind`. The
+    /// client learns the plugin's name, never its trap or error text.
+    pub fn plugin_failed(kind: ErrorKind, failure: ChainFailure) -> Self {
+        let message = format!("plugin `{}` failed", failure.plugin);
+        ProxyError::new(kind, message).caused_by(PluginFailure(failure))
+    }
 }
+
+/// The detail of an error, for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Detail(String);
+
+/// A plugin's failure as the cause of an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin `{}` failed in {}: {}", .0.plugin, .0.phase, .0.error)]
+struct PluginFailure(ChainFailure);
 
 impl From<ClientBodyError> for ProxyError {
     fn from(error: ClientBodyError) -> Self {
@@ -187,11 +251,3 @@ impl From<ClientBodyError> for ProxyError {
         ProxyError::new(kind, error.to_string())
     }
 }
-
-impl std::fmt::Display for ProxyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.kind.code(), self.message)
-    }
-}
-
-impl std::error::Error for ProxyError {}

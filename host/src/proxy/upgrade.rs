@@ -21,6 +21,10 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use super::error::{ErrorKind, ProxyError};
+use crate::message::body::ProxyBody;
+use crate::snapshot::RouteRuntime;
+
 /// A client's request to switch protocols: what it asked for, and its side of the connection.
 pub struct ClientUpgrade {
     /// The `Upgrade` field, as sent.
@@ -64,6 +68,33 @@ pub fn from_request(parts: &mut Parts) -> Option<ClientUpgrade> {
         protocol,
         on_upgrade,
     })
+}
+
+/// When the client gets a `101 Switching Protocols`, joins its connection to the upstream's.
+/// Any other answer to an upgrade request is an ordinary response.
+pub(super) fn switch_protocols(
+    mut response: http::Response<ProxyBody>,
+    client: Option<ClientUpgrade>,
+    route: &RouteRuntime,
+) -> Result<http::Response<ProxyBody>, ProxyError> {
+    if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(response);
+    }
+    let upstream = response.extensions_mut().remove::<UpstreamUpgrade>();
+    let (Some(client), Some(upstream)) = (client, upstream) else {
+        return Err(ProxyError::new(
+            ErrorKind::BadUpstreamResponse,
+            "the upstream switched protocols unasked",
+        )
+        .detail(format!(
+            "upstream `{}` switched protocols unasked",
+            route.upstream.name()
+        )));
+    };
+    let protocol = upstream.protocol.clone().unwrap_or(client.protocol.clone());
+    restore_fields(response.headers_mut(), &protocol);
+    spawn_tunnel(client, upstream, route.idle_timeout);
+    Ok(response)
 }
 
 /// Puts back the fields that ask for (or confirm) a switch, after hop-by-hop stripping.

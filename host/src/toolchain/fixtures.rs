@@ -221,7 +221,7 @@ async fn run_case(
     let exchange = Box::new(exchange(&case.request)?);
     let (mut exchange, verdict, state) = chain.on_request(exchange, metrics).await;
     let expect = &case.expect;
-    let ran = match &verdict {
+    let ran = match verdict {
         RequestVerdict::Forward => {
             if expect.respond.is_some() || expect.fail == Some(true) {
                 return Err("the plugin let the request through".into());
@@ -241,32 +241,24 @@ async fn run_case(
             chain.len()
         }
         RequestVerdict::Respond { reply, ran } => {
+            let reply =
+                reply.map_err(|e| format!("the plugin's answer is not valid HTTP: {}", e.error))?;
+            let status = reply.status().as_u16();
             if expect.forward == Some(true) || expect.fail == Some(true) {
-                return Err(format!("the plugin answered {}", reply.status));
+                return Err(format!("the plugin answered {status}"));
             }
-            if let Some(status) = expect.respond
-                && status != reply.status
+            if let Some(expected) = expect.respond
+                && expected != status
             {
-                return Err(format!(
-                    "the plugin answered {}, not {status}",
-                    reply.status
-                ));
+                return Err(format!("the plugin answered {status}, not {expected}"));
             }
-            let mut response = Response::builder().status(reply.status);
-            for header in &reply.headers {
-                response = response.header(&header.name, &header.value);
-            }
-            let parts = response
-                .body(())
-                .map_err(|e| format!("the plugin's answer is not valid HTTP: {e}"))?
-                .into_parts()
-                .0;
+            let (parts, body) = reply.into_parts();
             exchange.response = Some(ResponseState {
                 parts,
-                body: Some(Bytes::from(reply.body.clone())),
+                body: Some(body),
                 trailers: None,
             });
-            *ran
+            ran
         }
         RequestVerdict::Fail { failure, .. } => {
             if expect.fail == Some(true) {
