@@ -2,7 +2,8 @@
 //!
 //! - `engine`: the process-wide engine, compile cache and epoch ticker.
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
-//! - `store`, `output`, `host_impl`: what one instance holds and the imports it may call.
+//! - `output`, `store`, `host`: what one instance holds (its output streams first) and the
+//!   imports it may call, one file per WIT interface.
 //! - `exchange`: the request and response lent to a plugin for one call.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
 //! - `chain`: the ordered plugins of a route, with failure policies.
@@ -14,7 +15,7 @@ pub mod chain;
 pub mod conformance;
 pub mod engine;
 pub mod exchange;
-mod host_impl;
+mod host;
 pub mod instance;
 mod output;
 mod store;
