@@ -1,6 +1,7 @@
 //! The plugin runtime: every policy is a Wasm component run by wasmtime, sandboxed and limited.
 //!
 //! - `engine`: the process-wide engine, compile cache and epoch ticker.
+//! - `conformance`: why a component does not fit the contract, in its author's terms.
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
 //! - `output`, `store`, `host`: what one instance holds (its output streams first) and the
 //!   imports it may call, one file per WIT interface.
@@ -22,6 +23,6 @@ mod store;
 
 pub use budget::MemoryBudget;
 pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};
-pub use engine::{Compiled, EngineError, Runtime, RuntimeOptions};
+pub use engine::{CompileError, Compiled, EngineError, LinkError, Runtime, RuntimeOptions};
 pub use exchange::{Context, Exchange, ResponseState};
 pub use instance::{CallError, ConfigureError, ConfiguredPlugin};
