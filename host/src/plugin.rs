@@ -20,6 +20,8 @@ mod host;
 pub mod instance;
 mod output;
 mod store;
+#[cfg(test)]
+mod testing;
 
 pub use budget::MemoryBudget;
 pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};

@@ -23,6 +23,8 @@ use crate::contract::{self as bindings, Needs, RequestAction};
 use crate::state::{Namespace, StateStore};
 
 mod error;
+#[cfg(test)]
+mod tests;
 
 pub use error::{CallError, ConfigureError};
 
