@@ -1,8 +1,10 @@
 //! The plugin runtime: every policy is a Wasm component run by wasmtime, sandboxed and limited.
 //!
 //! - `engine`: the process-wide engine, compile cache and epoch ticker.
+//! - `conformance`: why a component does not fit the contract, in its author's terms.
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
-//! - `store`, `output`, `host_impl`: what one instance holds and the imports it may call.
+//! - `output`, `store`, `host`: what one instance holds (its output streams first) and the
+//!   imports it may call, one file per WIT interface.
 //! - `exchange`: the request and response lent to a plugin for one call.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
 //! - `chain`: the ordered plugins of a route, with failure policies.
@@ -15,15 +17,17 @@ pub mod chain;
 pub mod conformance;
 pub mod engine;
 pub mod exchange;
-mod host_impl;
+mod host;
 pub mod instance;
 mod output;
 pub mod reply;
 mod store;
+#[cfg(test)]
+mod testing;
 
 pub use budget::MemoryBudget;
 pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};
-pub use engine::{Compiled, EngineError, Runtime, RuntimeOptions};
+pub use engine::{CompileError, Compiled, EngineError, LinkError, Runtime, RuntimeOptions};
 pub use exchange::{Context, Exchange, ResponseState};
 pub use instance::{CallError, ConfigureError, ConfiguredPlugin};
 pub use reply::{InvalidReply, ReplyError};

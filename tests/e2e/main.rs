@@ -8,6 +8,7 @@ mod balancing;
 mod basic_auth;
 mod catalog;
 mod chain;
+mod chain_failures;
 mod client_faults;
 mod connections;
 mod correlation_id;

@@ -265,3 +265,6 @@ fn apply_policy(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -143,9 +143,75 @@ fn split(name: &str) -> Option<(&str, &str, &str)> {
     Some((package, interface, version))
 }
 
+/// Why a component does not fit the contract: every mistake found, in its author's terms, shown
+/// joined by `; ` (a version mismatch first, as it explains the rest).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", join(.problems))]
+pub struct Mismatch {
+    /// The mistakes, in the order they are shown.
+    pub problems: Vec<Problem>,
+}
+
+/// One way a component differs from the contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// It was built against a contract version this gateway does not link.
+    #[error(
+        "it was built against {package}@{}, and this gateway speaks {package}@{speaks}: rebuild it with the contract of `portcullis plugin wit`",
+        .built.join(" and ")
+    )]
+    OtherVersion {
+        /// `portcullis:plugin`.
+        package: String,
+        /// The versions it was built against, sorted.
+        built: Vec<String>,
+        /// The contract's version.
+        speaks: String,
+    },
+    /// It imports what the gateway does not grant.
+    #[error("it imports `{name}`, which the gateway does not grant to plugins{}", hint(.name))]
+    NotGranted {
+        /// The import's full name.
+        name: String,
+    },
+    /// Its handler lacks functions of the contract.
+    #[error("its `{export}` export lacks {}", list(.missing, "the function"))]
+    MissingFunctions {
+        /// `portcullis:plugin/handler@0.1.1`.
+        export: String,
+        /// The functions it lacks.
+        missing: Vec<String>,
+    },
+    /// It exports the handler's name as something other than an interface.
+    #[error("its export `{name}` is not an interface")]
+    NotAnInterface {
+        /// The export's name.
+        name: String,
+    },
+    /// It does not export the handler at all (a component of another world).
+    #[error(
+        "it does not export `{expected}` (the functions {}); it exports {}. Build it for the `{WORLD}` world of `portcullis plugin wit`",
+        .functions.join(", "),
+        if .exports.is_empty() { "nothing".to_string() } else { list(.exports, "") }
+    )]
+    NoHandler {
+        /// `portcullis:plugin/handler@0.1.1`.
+        expected: String,
+        /// The functions the handler has.
+        functions: Vec<String>,
+        /// What the component exports instead.
+        exports: Vec<String>,
+    },
+}
+
+fn join(problems: &[Problem]) -> String {
+    let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    texts.join("; ")
+}
+
 /// Checks `component` against the contract and returns every mistake found, or `Ok` when its
 /// imports and exports are the contract's by name (their signatures are left to the linker).
-pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
+pub fn check(engine: &Engine, component: &Component) -> Result<(), Mismatch> {
     let contract = Contract::get();
     let ty = component.component_type();
     let mut problems = Vec::new();
@@ -167,10 +233,9 @@ pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
             _ => false,
         };
         if !granted {
-            problems.push(format!(
-                "it imports `{name}`, which the gateway does not grant to plugins{}",
-                hint(name)
-            ));
+            problems.push(Problem::NotGranted {
+                name: name.to_owned(),
+            });
         }
     }
 
@@ -185,34 +250,31 @@ pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
             .is_some_and(|version| contract.compatible(version))
     }) {
         Some((_, ComponentItem::ComponentInstance(handler))) => {
-            let missing: Vec<&str> = contract
+            let missing: Vec<String> = contract
                 .functions
                 .iter()
                 .filter(|f| handler.get_export(engine, f).is_none())
-                .map(String::as_str)
+                .cloned()
                 .collect();
             if !missing.is_empty() {
-                problems.push(format!(
-                    "its `{expected}` export lacks {}",
-                    list(&missing, "the function")
-                ));
+                problems.push(Problem::MissingFunctions {
+                    export: expected,
+                    missing,
+                });
             }
         }
-        Some((name, _)) => problems.push(format!("its export `{name}` is not an interface")),
+        Some((name, _)) => problems.push(Problem::NotAnInterface {
+            name: (*name).to_owned(),
+        }),
         None => {
             if let Some((name, _)) = exports.iter().find(|(name, _)| name.starts_with(&prefix)) {
                 other_versions.push(name.trim_start_matches(&prefix).to_string());
             } else {
-                let names: Vec<&str> = exports.iter().map(|(name, _)| *name).collect();
-                problems.push(format!(
-                    "it does not export `{expected}` (the functions {}); it exports {}. Build it for the `{WORLD}` world of `portcullis plugin wit`",
-                    contract.functions.join(", "),
-                    if names.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        list(&names, "")
-                    }
-                ));
+                problems.push(Problem::NoHandler {
+                    expected,
+                    functions: contract.functions.clone(),
+                    exports: exports.iter().map(|(name, _)| (*name).to_owned()).collect(),
+                });
             }
         }
     }
@@ -222,19 +284,17 @@ pub fn check(engine: &Engine, component: &Component) -> Result<(), String> {
         other_versions.dedup();
         problems.insert(
             0,
-            format!(
-                "it was built against {}@{}, and this gateway speaks {}@{}: rebuild it with the contract of `portcullis plugin wit`",
-                contract.package,
-                other_versions.join(" and "),
-                contract.package,
-                contract.version
-            ),
+            Problem::OtherVersion {
+                package: contract.package.clone(),
+                built: other_versions,
+                speaks: contract.version.clone(),
+            },
         );
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems.join("; "))
+        Err(Mismatch { problems })
     }
 }
 
@@ -250,7 +310,7 @@ fn hint(name: &str) -> &'static str {
 }
 
 /// `a`, `a and b`, `a, b and c`, with `what` before (`the function a`, `the functions a and b`).
-fn list(items: &[&str], what: &str) -> String {
+fn list(items: &[String], what: &str) -> String {
     let quoted: Vec<String> = items.iter().map(|item| format!("`{item}`")).collect();
     let joined = match quoted.as_slice() {
         [] => String::new(),

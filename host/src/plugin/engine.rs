@@ -42,8 +42,38 @@ pub enum EngineError {
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(std::io::Error),
     /// The bytes are not a valid component.
-    #[error("{0}")]
-    Compile(String),
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+}
+
+/// Why bytes did not compile into a component, in the terms of the plugin's author.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A core module: the usual mistake (built for the wrong target).
+    #[error(
+        "this is a core Wasm module, not a component: build it for `wasm32-wasip2`, or turn it into a component with `wasm-tools component new`"
+    )]
+    CoreModule,
+    /// Not WebAssembly at all.
+    #[error("this file is not WebAssembly (it lacks the `\\0asm` header)")]
+    NotWasm,
+    /// A component wasmtime refused.
+    #[error("the component does not compile: {0:#}")]
+    Invalid(#[source] wasmtime::Error),
+    /// The compilation thread ended without an answer.
+    #[error("the compilation did not finish: {0}")]
+    Unfinished(#[source] tokio::task::JoinError),
+}
+
+/// Why a compiled component cannot be linked against the host.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Its imports or exports are not the contract's, named in the author's terms.
+    #[error(transparent)]
+    Contract(#[from] conformance::Mismatch),
+    /// They are the contract's by name, yet the linker refused them (a signature differs).
+    #[error("its imports or exports differ from the contract's: {0:#}")]
+    Linker(#[source] wasmtime::Error),
 }
 
 /// A compiled component and the hash of the bytes it came from.
@@ -108,14 +138,12 @@ impl Runtime {
     pub(crate) fn link(
         &self,
         component: &Component,
-    ) -> Result<bindings::PluginPre<InstanceState>, String> {
-        let explain = |linker_error: wasmtime::Error| {
-            conformance::check(&self.engine, component)
-                .err()
-                .unwrap_or_else(|| {
-                    format!("its imports or exports differ from the contract's: {linker_error:#}")
-                })
-        };
+    ) -> Result<bindings::PluginPre<InstanceState>, LinkError> {
+        let explain =
+            |linker_error: wasmtime::Error| match conformance::check(&self.engine, component) {
+                Err(mismatch) => LinkError::Contract(mismatch),
+                Ok(()) => LinkError::Linker(linker_error),
+            };
         let instance_pre = self.linker.instantiate_pre(component).map_err(explain)?;
         bindings::PluginPre::new(instance_pre).map_err(explain)
     }
@@ -129,8 +157,8 @@ impl Runtime {
                 hash,
             });
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| EngineError::Compile(describe_compile_error(bytes, &e)))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| describe_compile_error(bytes, e))?;
         self.compiled.insert(hash.clone(), component.clone());
         Ok(Compiled { component, hash })
     }
@@ -147,11 +175,10 @@ impl Runtime {
         }
         let engine = self.engine.clone();
         let component = tokio::task::spawn_blocking(move || {
-            Component::new(&engine, &bytes)
-                .map_err(|e| EngineError::Compile(describe_compile_error(&bytes, &e)))
+            Component::new(&engine, &bytes).map_err(|e| describe_compile_error(&bytes, e))
         })
         .await
-        .map_err(|e| EngineError::Compile(format!("the compilation did not finish: {e}")))??;
+        .map_err(CompileError::Unfinished)??;
         self.compiled.insert(hash.clone(), component.clone());
         Ok(Compiled { component, hash })
     }
@@ -203,16 +230,16 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
         .map(drop)
 }
 
-/// Turns a compile failure into a message for the plugin's author: "not a component" is the
-/// usual mistake (a core module built for the wrong target).
-fn describe_compile_error(bytes: &[u8], error: &wasmtime::Error) -> String {
+/// Names a compile failure in the plugin author's terms: "not a component" is the usual
+/// mistake (a core module built for the wrong target).
+fn describe_compile_error(bytes: &[u8], error: wasmtime::Error) -> CompileError {
     let is_core_module = bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0];
     if is_core_module {
-        "this is a core Wasm module, not a component: build it for `wasm32-wasip2`, or turn it into a component with `wasm-tools component new`".to_string()
+        CompileError::CoreModule
     } else if !bytes.starts_with(b"\0asm") {
-        "this file is not WebAssembly (it lacks the `\\0asm` header)".to_string()
+        CompileError::NotWasm
     } else {
-        format!("the component does not compile: {error:#}")
+        CompileError::Invalid(error)
     }
 }
 

@@ -22,91 +22,14 @@ use crate::contract::Phase;
 use crate::contract::{self as bindings, Needs, RequestAction};
 use crate::state::{Namespace, StateStore};
 
+mod error;
+#[cfg(test)]
+mod tests;
+
+pub use error::{CallError, ConfigureError};
+
 /// Most warm instances kept idle per plugin; more are dropped when returned.
 const MAX_IDLE: usize = 64;
-
-/// Why a plugin could not be configured.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigureError {
-    /// The component does not fit the host: a missing export, an import the host does not grant.
-    #[error("does not fit the plugin contract: {0}")]
-    Link(String),
-    /// `init` rejected the config.
-    #[error("rejected its config: {0}")]
-    Rejected(String),
-    /// `init` trapped or could not run.
-    #[error("failed in init: {0}")]
-    Init(String),
-    /// The limits asked for are beyond what the host allows.
-    #[error("{0}")]
-    Limits(String),
-}
-
-/// Why one plugin call failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallError {
-    /// The plugin returned an error.
-    Plugin(String),
-    /// The call used up its CPU time.
-    CpuLimit(Duration),
-    /// The plugin outgrew its memory limit.
-    MemoryLimit(usize),
-    /// The plugin's growth would have taken all plugins' memory beyond the gateway's budget.
-    MemoryBudget(usize),
-    /// The plugin held more host handles (WASI pollables, streams) than an instance may.
-    HandleLimit(usize),
-    /// The call took longer than its wall-clock limit (blocked in a WASI wait).
-    WallClock(Duration),
-    /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access...).
-    Trap(String),
-    /// No instance could be created (the pool is exhausted, or instantiation failed).
-    Instantiate(String),
-}
-
-impl CallError {
-    /// A short machine-readable kind, for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CallError::Plugin(_) => "error",
-            CallError::CpuLimit(_) => "cpu-limit",
-            CallError::MemoryLimit(_) => "memory-limit",
-            CallError::MemoryBudget(_) => "memory-budget",
-            CallError::HandleLimit(_) => "handle-limit",
-            CallError::WallClock(_) => "wall-clock",
-            CallError::Trap(_) => "trap",
-            CallError::Instantiate(_) => "instantiate",
-        }
-    }
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Plugin(message) => write!(f, "returned an error: {message}"),
-            CallError::CpuLimit(limit) => {
-                write!(f, "ran past its CPU limit of {limit:?} and was stopped")
-            }
-            CallError::MemoryLimit(limit) => write!(f, "outgrew its memory limit of {limit} bytes"),
-            CallError::MemoryBudget(budget) => write!(
-                f,
-                "ran out of memory: the gateway's plugin memory budget of {budget} bytes is spent \
-                 (`[plugin-runtime] memory-budget`)"
-            ),
-            CallError::HandleLimit(limit) => write!(
-                f,
-                "held more than {limit} host handles (WASI pollables, streams) at once and was stopped"
-            ),
-            CallError::WallClock(limit) => {
-                write!(
-                    f,
-                    "did not finish within {limit:?} of wall-clock time (blocked waiting?) and was stopped"
-                )
-            }
-            CallError::Trap(reason) => write!(f, "trapped: {reason}"),
-            CallError::Instantiate(reason) => write!(f, "could not be instantiated: {reason}"),
-        }
-    }
-}
 
 /// What a successful call decided.
 #[derive(Debug)]
@@ -202,10 +125,10 @@ impl ConfiguredPlugin {
         budget: &Arc<MemoryBudget>,
     ) -> Result<Self, ConfigureError> {
         if spec.limits.memory_bytes > MAX_PLUGIN_MEMORY {
-            return Err(ConfigureError::Limits(format!(
-                "asks for {} bytes of memory; the most a plugin may have is {MAX_PLUGIN_MEMORY}",
-                spec.limits.memory_bytes
-            )));
+            return Err(ConfigureError::TooMuchMemory {
+                asked: spec.limits.memory_bytes,
+                most: MAX_PLUGIN_MEMORY,
+            });
         }
         let pre = runtime
             .link(&compiled.component)
@@ -238,7 +161,7 @@ impl ConfiguredPlugin {
         };
         let (warm, needs) = plugin.instantiate().await.map_err(|e| match e {
             InitError::Rejected(message) => ConfigureError::Rejected(message),
-            InitError::Failed(e) => ConfigureError::Init(e.to_string()),
+            InitError::Failed(e) => ConfigureError::Init(e),
         })?;
         plugin.needs = needs;
         if plugin.isolation == Isolation::Reuse {

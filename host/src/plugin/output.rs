@@ -1,6 +1,9 @@
 //! A plugin's stdout and stderr: each complete line goes to the gateway's log, tagged with the
 //! plugin and route, and the last few KiB of stderr are kept so that a trap can be explained
 //! ("panicked at src/lib.rs:12: index out of bounds") in the same log record.
+//!
+//! It knows the plugin by the names its lines are tagged with, not by the store's types, so it
+//! sits below `store` (which gives each instance its two streams).
 
 use std::io;
 use std::pin::Pin;
@@ -10,8 +13,6 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
-
-use super::store::PluginTag;
 
 /// How much recent stderr is kept per instance.
 const TAIL_BYTES: usize = 4096;
@@ -27,7 +28,10 @@ pub(crate) struct GuestOutput {
 }
 
 struct Inner {
-    tag: Arc<PluginTag>,
+    /// The plugin's display name, for the log.
+    plugin: Arc<str>,
+    /// Its route, or `*` for a global plugin.
+    route: Arc<str>,
     is_stderr: bool,
     /// The unfinished last line.
     line: Vec<u8>,
@@ -38,10 +42,12 @@ struct Inner {
 }
 
 impl GuestOutput {
-    pub(crate) fn new(tag: Arc<PluginTag>, is_stderr: bool) -> Self {
+    /// A stream of the plugin `plugin` on `route`: stderr, or else stdout.
+    pub(crate) fn new(plugin: Arc<str>, route: Arc<str>, is_stderr: bool) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
-                tag,
+                plugin,
+                route,
                 is_stderr,
                 line: Vec::new(),
                 tail: Vec::new(),
@@ -108,7 +114,7 @@ impl Inner {
             self.line.clear();
             return;
         }
-        let (plugin, route) = (&*self.tag.plugin, &*self.tag.route);
+        let (plugin, route) = (&*self.plugin, &*self.route);
         self.lines += 1;
         if self.lines > MAX_LINES_PER_CALL {
             if self.lines == MAX_LINES_PER_CALL + 1 {

@@ -70,8 +70,8 @@ impl InstanceState {
         memory: Lease,
         state: Namespace,
     ) -> Self {
-        let stdout = GuestOutput::new(tag.clone(), false);
-        let stderr = GuestOutput::new(tag.clone(), true);
+        let stdout = GuestOutput::new(tag.plugin.clone(), tag.route.clone(), false);
+        let stderr = GuestOutput::new(tag.plugin.clone(), tag.route.clone(), true);
         // No preopened directories, no environment, no arguments, no network: the builder grants
         // nothing unless asked. Clocks and randomness stay, as Rust's std needs them to start.
         let wasi = WasiCtx::builder()

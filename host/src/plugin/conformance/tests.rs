@@ -44,7 +44,9 @@ fn handler() -> String {
 
 fn problems(wit: &str) -> String {
     let engine = engine();
-    check(&engine, &component(&engine, wit)).unwrap_err()
+    check(&engine, &component(&engine, wit))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]

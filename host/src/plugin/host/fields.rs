@@ -1,0 +1,217 @@
+//! The one header-field API of the host. Plugins read and edit three field sections with the
+//! same WIT functions (`header`, `header-values`, `headers`, `set-header`, `append-header`,
+//! `remove-header`, and `trailers`, `set-trailer`, `remove-trailer`): the request's headers, the
+//! response's headers and the response's trailers. All of them are served here, with one set of
+//! rules: names are case-insensitive and shown in lower case, values that are not UTF-8 are
+//! shown lossily, the fields that frame the message belong to the gateway, and control
+//! characters are refused.
+
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
+
+use super::EditError;
+use crate::contract::Header;
+use crate::plugin::store::InstanceState;
+
+/// Fields that frame the message or describe the connection: the gateway sets them itself. A
+/// plugin that could change `content-length` on a streamed body would desynchronise a
+/// keep-alive connection (the next request or response would start inside this one's body).
+const MANAGED: [&str; 7] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+];
+
+/// A field section of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Section {
+    /// The request's headers: editable in `on-request` only.
+    Request,
+    /// The response's headers: there in `on-response` only.
+    Response,
+    /// The response's trailers: there when the response body was buffered.
+    Trailers,
+}
+
+/// One checked change to a field section.
+#[derive(Debug)]
+pub(super) enum Edit {
+    /// Replaces every value of the field with one.
+    Set(HeaderName, HeaderValue),
+    /// Adds a value, keeping the others.
+    Append(HeaderName, HeaderValue),
+    /// Removes every value of the field.
+    Remove(HeaderName),
+}
+
+impl Edit {
+    /// `set-header name value`, if the field is one a plugin may write.
+    pub(super) fn set(name: &str, value: &str) -> Result<Self, EditError> {
+        let (name, value) = parse_field(name, value)?;
+        Ok(Edit::Set(name, value))
+    }
+
+    /// `append-header name value`, if the field is one a plugin may write.
+    pub(super) fn append(name: &str, value: &str) -> Result<Self, EditError> {
+        let (name, value) = parse_field(name, value)?;
+        Ok(Edit::Append(name, value))
+    }
+
+    /// `remove-header name`, if the field is one a plugin may write.
+    pub(super) fn remove(name: &str) -> Result<Self, EditError> {
+        Ok(Edit::Remove(parse_name(name)?))
+    }
+
+    fn apply(self, fields: &mut HeaderMap) {
+        match self {
+            Edit::Set(name, value) => {
+                fields.insert(name, value);
+            }
+            Edit::Append(name, value) => {
+                fields.append(name, value);
+            }
+            Edit::Remove(name) => {
+                fields.remove(name);
+            }
+        }
+    }
+}
+
+impl InstanceState {
+    /// The fields of `section`, when the exchange has them now.
+    fn fields(&self, section: Section) -> Option<&HeaderMap> {
+        let exchange = self.exchange()?;
+        match section {
+            Section::Request => Some(&exchange.request.headers),
+            Section::Response => exchange.response.as_ref().map(|r| &r.parts.headers),
+            Section::Trailers => exchange.response.as_ref()?.trailers.as_ref(),
+        }
+    }
+
+    /// The first value of `name` in `section`.
+    pub(super) fn field(&self, section: Section, name: &str) -> Option<String> {
+        self.fields(section)?.get(name).map(value_text)
+    }
+
+    /// Every value of `name` in `section`, in order.
+    pub(super) fn field_values(&self, section: Section, name: &str) -> Vec<String> {
+        self.fields(section)
+            .map(|fields| fields.get_all(name).iter().map(value_text).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every field of `section`, in order.
+    pub(super) fn field_list(&self, section: Section) -> Vec<Header> {
+        self.fields(section)
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|(name, value)| Header {
+                        name: name.as_str().to_owned(),
+                        value: value_text(value),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Applies `edit` to `section`, if the phase allows it. A response without trailers gets
+    /// them when a trailer is set; removing one from none leaves none.
+    pub(super) fn edit_fields(&mut self, section: Section, edit: Edit) -> Result<(), EditError> {
+        match section {
+            Section::Request => edit.apply(&mut self.request_mut()?.request.headers),
+            Section::Response => edit.apply(&mut self.response_mut()?.parts.headers),
+            Section::Trailers => match (&mut self.response_mut()?.trailers, edit) {
+                (Some(trailers), edit) => edit.apply(trailers),
+                (None, Edit::Remove(_)) => {}
+                (trailers @ None, edit) => edit.apply(trailers.insert(HeaderMap::new())),
+            },
+        }
+        Ok(())
+    }
+}
+
+fn value_text(value: &HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
+}
+
+fn parse_name(name: &str) -> Result<HeaderName, EditError> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| EditError::HeaderName(name.to_owned()))?;
+    if MANAGED.contains(&name.as_str()) {
+        return Err(EditError::Managed(name));
+    }
+    Ok(name)
+}
+
+fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), EditError> {
+    // `te: trailers` is the one `TE` value a proxy forwards (gRPC needs it), so a plugin that
+    // turns a request into a gRPC call may set it; any other `TE` stays the gateway's.
+    if name.eq_ignore_ascii_case("te") && value.eq_ignore_ascii_case("trailers") {
+        return Ok((http::header::TE, HeaderValue::from_static("trailers")));
+    }
+    let name = parse_name(name)?;
+    let value = HeaderValue::from_str(value).map_err(|_| EditError::HeaderValue(name.clone()))?;
+    Ok((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_fields_are_the_gateways_but_te_trailers_may_be_set() {
+        for name in MANAGED {
+            assert!(parse_field(name, "x").is_err(), "{name} is refused");
+        }
+        assert!(parse_field("Content-Length", "0").is_err());
+        assert!(parse_field("te", "gzip").is_err());
+        let (name, value) = parse_field("TE", "Trailers").expect("te: trailers is allowed");
+        assert_eq!(
+            (name.as_str(), value.to_str().ok()),
+            ("te", Some("trailers"))
+        );
+    }
+
+    #[test]
+    fn control_characters_in_values_are_refused() {
+        assert!(parse_field("x-a", "one\r\nx-b: two").is_err());
+        assert!(parse_field("x-a", "fine").is_ok());
+    }
+
+    #[test]
+    fn a_refused_field_says_why_in_the_plugins_terms() {
+        let text = |result: Result<Edit, EditError>| result.err().map(|e| e.to_string());
+        assert_eq!(
+            text(Edit::set("bad name", "x")).as_deref(),
+            Some("`bad name` is not a valid header name")
+        );
+        assert_eq!(
+            text(Edit::remove("Content-Length")).as_deref(),
+            Some(
+                "`content-length` is managed by the gateway (it frames the message); plugins may not change it"
+            )
+        );
+        assert_eq!(
+            text(Edit::append("x-a", "a\nb")).as_deref(),
+            Some("the value given for header `x-a` contains a control character (CR, LF or NUL)")
+        );
+    }
+
+    #[test]
+    fn an_edit_sets_appends_and_removes_every_value() {
+        let mut fields = HeaderMap::new();
+        let edit = |result: Result<Edit, EditError>| result.expect("a field a plugin may write");
+        edit(Edit::append("x-a", "1")).apply(&mut fields);
+        edit(Edit::append("X-A", "2")).apply(&mut fields);
+        assert_eq!(fields.get_all("x-a").iter().count(), 2);
+        edit(Edit::set("x-a", "3")).apply(&mut fields);
+        assert_eq!(fields.get_all("x-a").iter().collect::<Vec<_>>(), ["3"]);
+        edit(Edit::remove("x-a")).apply(&mut fields);
+        assert!(fields.is_empty());
+    }
+}

@@ -1,0 +1,147 @@
+//! Instances, driven in process with prebuilt plugins: how many a plugin creates in each
+//! isolation mode (its `stats`), what a request holds between its two calls, and what becomes of
+//! an instance the host stopped. A trap and a CPU limit are specified with the misbehaving test
+//! plugin in `tests/e2e/chain_failures.rs`; here the host stops a plugin at its memory limit.
+
+use std::sync::atomic::Ordering;
+
+use super::*;
+use crate::plugin::testing::{
+    BODY_READER_MEMORY, body_reader, configure, large_body, marker, ok, request, spec,
+};
+
+fn instantiations(plugin: &ConfiguredPlugin) -> u64 {
+    plugin.stats.instantiations.load(Ordering::Relaxed)
+}
+
+/// Runs `on-request` on `exchange` as a request of its own, and gives its instance back.
+async fn serve(plugin: &ConfiguredPlugin, exchange: Box<Exchange>) -> Result<Outcome, CallError> {
+    let mut held = Held::default();
+    let (_, result) = plugin.call(exchange, Phase::Request, &mut held).await;
+    plugin.release(&mut held);
+    result
+}
+
+/// `headers` marking requests, in `isolation`, recycled after `max_requests`.
+async fn headers(isolation: Isolation, max_requests: u64) -> Arc<ConfiguredPlugin> {
+    let mut spec = spec(
+        "headers",
+        "mark",
+        serde_json::json!({ "request": { "add": { "x-mark": "1" } } }),
+    );
+    spec.isolation = isolation;
+    spec.limits.max_requests = max_requests;
+    configure(&spec).await.expect("headers accepts its config")
+}
+
+#[tokio::test]
+async fn request_isolation_gives_every_request_a_fresh_instance() {
+    let plugin = headers(Isolation::Request, u64::MAX).await;
+    assert_eq!(instantiations(&plugin), 1, "configuring runs init once");
+
+    for _ in 0..3 {
+        serve(&plugin, request("/", &[])).await.expect("a call");
+    }
+
+    assert_eq!(instantiations(&plugin), 4);
+    assert_eq!(plugin.idle_instances().0, 0, "nothing is kept");
+}
+
+#[tokio::test]
+async fn reuse_isolation_serves_sequential_requests_from_the_instance_init_ran_on() {
+    let plugin = headers(Isolation::Reuse, u64::MAX).await;
+    assert_eq!(
+        plugin.idle_instances().0,
+        1,
+        "the configured instance is kept warm"
+    );
+
+    for _ in 0..3 {
+        serve(&plugin, request("/", &[])).await.expect("a call");
+    }
+
+    assert_eq!(instantiations(&plugin), 1);
+    assert_eq!(plugin.idle_instances().0, 1);
+}
+
+#[tokio::test]
+async fn a_reused_instance_is_recycled_after_max_requests() {
+    let plugin = headers(Isolation::Reuse, 2).await;
+
+    for _ in 0..5 {
+        serve(&plugin, request("/", &[])).await.expect("a call");
+    }
+
+    // Requests 1-2 on the configured instance, 3-4 on a second, 5 on a third.
+    assert_eq!(instantiations(&plugin), 3);
+}
+
+#[tokio::test]
+async fn a_request_holds_its_instance_from_on_request_to_on_response() {
+    let plugin = marker("mark").await; // has on-response; `request` isolation
+    let mut held = Held::default();
+
+    let (exchange, result) = plugin
+        .call(request("/", &[]), Phase::Request, &mut held)
+        .await;
+    result.expect("on-request");
+    let mut exchange = exchange;
+    exchange.phase = Phase::Response;
+    exchange.response = Some(ok());
+    let (_, result) = plugin.call(exchange, Phase::Response, &mut held).await;
+    result.expect("on-response");
+
+    assert_eq!(
+        instantiations(&plugin),
+        2,
+        "init's instance, then one for the whole request"
+    );
+    plugin.release(&mut held);
+}
+
+#[tokio::test]
+async fn a_plugin_that_rejects_its_config_is_not_configured() {
+    let unknown_key = spec(
+        "key-auth",
+        "auth",
+        serde_json::json!({ "consumers": { "alice": ["k"] }, "realms": "x" }),
+    );
+
+    let error = configure(&unknown_key).await.err().expect("refused");
+
+    assert!(matches!(error, ConfigureError::Rejected(_)), "{error:?}");
+    let text = error.to_string();
+    assert!(text.starts_with("rejected its config: "), "{text}");
+    assert!(text.contains("realms"), "the message names the key: {text}");
+}
+
+#[tokio::test]
+async fn a_memory_limit_beyond_the_most_a_plugin_may_have_is_refused() {
+    let mut huge = spec("headers", "mark", serde_json::json!({}));
+    huge.limits.memory_bytes = MAX_PLUGIN_MEMORY + 1;
+
+    let error = configure(&huge).await.err().expect("refused");
+
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "asks for {} bytes of memory; the most a plugin may have is {MAX_PLUGIN_MEMORY}",
+            MAX_PLUGIN_MEMORY + 1
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_instance_stopped_at_its_memory_limit_is_dropped_and_the_next_request_gets_a_new_one() {
+    let plugin = body_reader(FailurePolicy::FailClosed).await;
+
+    let error = serve(&plugin, large_body()).await.expect_err("stopped");
+    assert_eq!(error, CallError::MemoryLimit(BODY_READER_MEMORY));
+    assert_eq!(plugin.idle_instances().0, 0, "the stopped instance is gone");
+
+    serve(&plugin, request("/", &[]))
+        .await
+        .expect("a fresh instance serves");
+    assert_eq!(instantiations(&plugin), 2);
+    assert_eq!(plugin.stats.failures.load(Ordering::Relaxed), 1);
+}
