@@ -3,6 +3,7 @@
 //!
 //! - `service`: the request's walk (normalise, route, plugins or not, upstream, finish);
 //! - `record`: what the walk saw, written at the end as metrics, spans and the access line;
+//! - `forward`: what forwarding adds to a request and its response, and the send;
 //! - `plugins`: the plugin branch (`on-request`, a plugin's reply, `on-response`);
 //! - `call`: the call to the upstream, breaker, timeouts and retries included;
 //! - `upgrade`: HTTP/1.1 upgrades, tunnelled once both sides have switched;
@@ -10,6 +11,7 @@
 
 mod call;
 pub mod error;
+mod forward;
 mod plugins;
 mod record;
 mod service;
@@ -17,4 +19,5 @@ pub mod upgrade;
 
 pub use call::MAX_REPLAY_BODY;
 pub use error::{ErrorKind, ProxyError, Side};
-pub use service::{ConnInfo, handle};
+pub use forward::ConnInfo;
+pub use service::handle;

@@ -11,8 +11,8 @@ use http::{Request, Response, StatusCode};
 
 use super::call::client_body_error;
 use super::error::{ErrorKind, ProxyError};
+use super::forward::{Forward, finish, fix_content_length};
 use super::record::Record;
-use super::service::{Forward, finish, fix_content_length};
 use crate::message::Context;
 use crate::message::body::{self, BufferError, ProxyBody};
 use crate::observe::metrics::{Metrics, RouteMetrics};

@@ -51,7 +51,11 @@ async fn a_plugin_that_responds_stops_the_chain_and_only_the_plugins_before_it_s
         panic!("key-auth answers a request without a key: {verdict:?}");
     };
     let reply = reply.expect("key-auth's reply is valid HTTP");
-    assert_eq!((reply.status().as_u16(), ran), (401, 2), "`after` did not run");
+    assert_eq!(
+        (reply.status().as_u16(), ran),
+        (401, 2),
+        "`after` did not run"
+    );
     assert_eq!(values(&exchange.request.headers, "x-chain"), ["before"]);
 
     exchange.response = Some(ok());
