@@ -14,6 +14,7 @@
 //! backend recovers.
 
 mod algo;
+mod clock;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

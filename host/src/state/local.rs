@@ -4,7 +4,7 @@
 //! Expired entries are swept every second, and whenever a namespace or the store is full.
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::algo::{self, Window};
 use super::partition::{Partition, Shared, Stored, Value};
@@ -17,29 +17,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Local {
     shared: Arc<Shared>,
-}
-
-/// Microseconds of Unix time: the wall clock read once at creation, advanced by the monotonic
-/// clock, so windows align on UTC boundaries (as with Redis's `TIME`) and a wall-clock step
-/// never moves a window backwards.
-pub(super) struct Clock {
-    epoch: Instant,
-    /// Unix time at `epoch`, in microseconds.
-    unix_at_epoch: u64,
-}
-
-impl Clock {
-    pub(super) fn new() -> Self {
-        Self {
-            epoch: Instant::now(),
-            unix_at_epoch: unix_micros(),
-        }
-    }
-
-    pub(super) fn now(&self) -> u64 {
-        let elapsed = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.unix_at_epoch.saturating_add(elapsed)
-    }
 }
 
 impl Local {
@@ -166,15 +143,6 @@ pub(super) fn set(
         let value = Value::Bytes(value);
         Ok(((), Some(Stored { value, expires })))
     })
-}
-
-/// Microseconds since the Unix epoch (0 for a clock set before 1970).
-fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
-        })
 }
 
 /// Sweeps the store's expired entries every [`SWEEP_EVERY`] until the store is dropped. Outside

@@ -18,7 +18,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 
 use super::StateError;
 use super::algo::Window;
-use super::local::Clock;
+use super::clock::Clock;
 use crate::config::StateConfig;
 
 /// What an entry costs besides its key and value: the map slot (key handle, value, hash
