@@ -162,12 +162,12 @@ async fn answer(
                 StatusCode::OK,
                 &json!({"status": "reloaded", "version": version}),
             ),
-            Err(errors) => reply(
+            Err(refused) => reply(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &json!({
                     "status": "refused",
                     "version": reloader.current().load().version,
-                    "errors": errors,
+                    "errors": refused.errors(),
                 }),
             ),
         },

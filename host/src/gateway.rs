@@ -128,7 +128,7 @@ impl Running {
     }
 
     /// Reloads the manifest now; the version serving afterwards, or why it was refused.
-    pub async fn reload(&self) -> Result<u64, Vec<String>> {
+    pub async fn reload(&self) -> Result<u64, crate::reload::ReloadError> {
         self.reloader.reload(Trigger::Call).await
     }
 

@@ -16,6 +16,8 @@
 //! Any failure before the swap leaves the old snapshot serving; the errors (file, line and
 //! column, or plugin and route) are logged and kept as the last outcome for the admin API.
 
+mod error;
+mod listeners;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -23,36 +25,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch as signal;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config;
-use crate::listener::{ConnectionCap, Listener};
+use self::listeners::Listeners;
+use crate::listener::ConnectionCap;
 use crate::observe::access_log::{AccessLog, Overrides, Settings};
 use crate::plugin::Runtime;
-use crate::snapshot::{self, Current, LoadError, Snapshot};
+use crate::snapshot::{self, Current, Snapshot};
 
-/// Why the gateway could not start serving.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The manifest or one of its plugins is invalid.
-    #[error("{0}")]
-    Load(#[from] LoadError),
-    /// A listener could not bind its address.
-    #[error("listener `{name}` cannot bind {address}: {source}")]
-    Bind {
-        /// The listener's name.
-        name: String,
-        /// The address asked for.
-        address: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The access log's destination could not be opened.
-    #[error(transparent)]
-    AccessLog(#[from] crate::observe::access_log::OpenError),
-}
+pub use error::{Refusal, ReloadError, StartError};
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -115,31 +96,6 @@ pub struct Reloader {
     history: Mutex<History>,
     drain_timeout: Duration,
     connection_cap: Arc<ConnectionCap>,
-}
-
-/// The listeners serving now, and those still draining after a reload removed them.
-#[derive(Default)]
-struct Listeners {
-    active: Vec<ActiveListener>,
-    draining: Vec<JoinHandle<()>>,
-    /// Client connections open on every listener, against `[limits] max-connections`.
-    cap: Arc<ConnectionCap>,
-}
-
-struct ActiveListener {
-    name: String,
-    /// The address in the manifest (port 0 stays 0 here).
-    requested: SocketAddr,
-    bound: SocketAddr,
-    stop: signal::Sender<Option<Instant>>,
-    task: JoinHandle<()>,
-}
-
-/// A listener bound for a new snapshot, not yet serving.
-struct Bound {
-    name: String,
-    requested: SocketAddr,
-    listener: Listener,
 }
 
 impl Reloader {
@@ -214,26 +170,27 @@ impl Reloader {
 
     /// Rebuilds the snapshot from the manifest on disk and swaps it in, or refuses it (see the
     /// module's documentation). Returns the version serving afterwards, or why it was refused.
-    pub async fn reload(&self, trigger: Trigger) -> Result<u64, Vec<String>> {
+    pub async fn reload(&self, trigger: Trigger) -> Result<u64, ReloadError> {
         let mut listeners = self.listeners.lock().await;
         let started = std::time::Instant::now();
         let previous = self.current.load();
         let version = previous.version + 1;
         let built = match self.load_guarded(version, previous.clone()).await {
             Ok(snapshot) => match self.reopen_access_log(&snapshot.manifest.access_log) {
-                Err(e) => Err(vec![format!(
-                    "{}: `[access-log] destination`: {e}\n  = help: create its directory or make it writable, or name another file",
-                    self.path.display()
-                )]),
+                Err(source) => Err(Refusal::AccessLog {
+                    manifest: self.path.clone(),
+                    source,
+                }),
                 Ok(reopened) => match listeners.bind_new(&snapshot.manifest.listeners).await {
                     Ok(bound) => Ok((snapshot, bound, reopened)),
-                    Err((spec, e)) => Err(vec![format!(
-                        "listener `{}` cannot bind {}: {e}",
-                        spec.name, spec.address
-                    )]),
+                    Err((spec, source)) => Err(Refusal::Bind {
+                        name: spec.name.clone(),
+                        address: spec.address,
+                        source,
+                    }),
                 },
             },
-            Err(errors) => Err(errors),
+            Err(refusal) => Err(refusal),
         };
         let result = match built {
             Ok((snapshot, bound, reopened)) => {
@@ -266,14 +223,15 @@ impl Reloader {
                 tracing::info!(?trigger, version, "reloaded");
                 Ok(version)
             }
-            Err(errors) => {
+            Err(refusal) => {
+                let error = ReloadError::from(refusal);
                 tracing::error!(
                     ?trigger,
                     serving = previous.version,
                     "reload refused; the previous configuration keeps serving:\n{}",
-                    errors.join("\n")
+                    error.join("\n")
                 );
-                Err(errors)
+                Err(error)
             }
         };
         let outcome = Outcome {
@@ -283,7 +241,7 @@ impl Reloader {
                 .map_or(0, |d| d.as_secs()),
             duration_ms: started.elapsed().as_millis() as u64,
             version: *result.as_ref().unwrap_or(&previous.version),
-            errors: result.as_ref().err().cloned().unwrap_or_default(),
+            errors: result.as_ref().map_or_else(|e| e.to_vec(), |_| Vec::new()),
         };
         self.current.metrics().reloaded(result.is_ok());
         if let Ok(mut history) = self.history.lock() {
@@ -304,21 +262,19 @@ impl Reloader {
         &self,
         version: u64,
         previous: Arc<Snapshot>,
-    ) -> Result<Snapshot, Vec<String>> {
+    ) -> Result<Snapshot, Refusal> {
         let runtime = self.runtime.clone();
         let path = self.path.clone();
-        let task = tokio::spawn(async move {
-            snapshot::load(&runtime, &path, version, Some(&previous))
-                .await
-                .map_err(|e| e.errors)
-        });
+        let task =
+            tokio::spawn(
+                async move { snapshot::load(&runtime, &path, version, Some(&previous)).await },
+            );
         match task.await {
-            Ok(loaded) => loaded,
-            Err(failure) => Err(vec![format!(
-                "{}: loading the manifest failed unexpectedly ({}); the previous configuration keeps serving\n  = help: this is a bug in portcullis: please report it with the manifest",
-                self.path.display(),
-                failure_reason(failure)
-            )]),
+            Ok(loaded) => Ok(loaded?),
+            Err(failure) => Err(Refusal::Interrupted {
+                manifest: self.path.clone(),
+                reason: failure_reason(failure),
+            }),
         }
     }
 
@@ -342,116 +298,14 @@ impl Reloader {
     /// Stops every listener (active and draining): no new connections, requests in flight get
     /// until `deadline`, and returns when all are done.
     pub async fn stop(&self, deadline: Instant) {
-        let mut listeners = self.listeners.lock().await;
-        for listener in &listeners.active {
-            let _ = listener.stop.send(Some(deadline));
-        }
-        let listeners = &mut *listeners;
-        let tasks: Vec<_> = listeners
-            .active
-            .drain(..)
-            .map(|l| l.task)
-            .chain(listeners.draining.drain(..))
-            .collect();
-        for task in tasks {
-            let _ = task.await;
-        }
+        self.listeners.lock().await.stop(deadline).await;
     }
 
     /// Drops every listener and connection at once.
     pub fn abort(&self) {
         if let Ok(mut listeners) = self.listeners.try_lock() {
-            for listener in listeners.active.drain(..) {
-                listener.task.abort();
-            }
-            for task in listeners.draining.drain(..) {
-                task.abort();
-            }
+            listeners.abort();
         }
-    }
-}
-
-impl Listeners {
-    /// Binds the listeners of `specs` that are not serving yet (same name, same address).
-    /// Nothing is kept when one fails.
-    async fn bind_new<'a>(
-        &self,
-        specs: &'a [config::Listener],
-    ) -> Result<Vec<Bound>, (&'a config::Listener, std::io::Error)> {
-        let mut bound = Vec::new();
-        for spec in specs {
-            if self.find(spec).is_some() {
-                continue;
-            }
-            let listener = Listener::bind(&spec.name, spec.address)
-                .await
-                .map_err(|e| (spec, e))?;
-            bound.push(Bound {
-                name: spec.name.clone(),
-                requested: spec.address,
-                listener,
-            });
-        }
-        Ok(bound)
-    }
-
-    fn find(&self, spec: &config::Listener) -> Option<usize> {
-        self.active
-            .iter()
-            .position(|l| l.name == spec.name && l.requested == spec.address)
-    }
-
-    /// Starts the newly bound listeners and drains those `specs` no longer has (when `specs`
-    /// is empty, nothing is removed: the first start).
-    fn apply(
-        &mut self,
-        bound: Vec<Bound>,
-        specs: &[config::Listener],
-        current: &Arc<Current>,
-        drain_timeout: Duration,
-    ) {
-        if !specs.is_empty() {
-            let (kept, removed): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.active).into_iter().partition(|l| {
-                    specs
-                        .iter()
-                        .any(|s| s.name == l.name && s.address == l.requested)
-                });
-            self.active = kept;
-            for listener in removed {
-                tracing::info!(listener = %listener.name, "listener removed; draining");
-                let _ = listener.stop.send(Some(Instant::now() + drain_timeout));
-                self.draining.push(listener.task);
-            }
-        }
-        self.draining.retain(|task| !task.is_finished());
-        for Bound {
-            name,
-            requested,
-            listener,
-        } in bound
-        {
-            let Ok(address) = listener.local_addr() else {
-                continue;
-            };
-            tracing::info!(listener = %name, %address, "listening");
-            let (stop, stopped) = signal::channel(None);
-            let task = tokio::spawn(listener.serve(current.clone(), self.cap.clone(), stopped));
-            self.active.push(ActiveListener {
-                name,
-                requested,
-                bound: address,
-                stop,
-                task,
-            });
-        }
-    }
-
-    fn addresses(&self) -> Vec<(String, SocketAddr)> {
-        self.active
-            .iter()
-            .map(|l| (l.name.clone(), l.bound))
-            .collect()
     }
 }
 
