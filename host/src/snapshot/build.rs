@@ -6,7 +6,9 @@ use std::time::SystemTime;
 
 use super::{LoadError, RouteRuntime, Snapshot};
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
-use crate::plugin::{Chain, ConfiguredPlugin, MemoryBudget, Runtime, catalog};
+use crate::plugin::{
+    Chain, ConfigureError, ConfiguredPlugin, EngineError, MemoryBudget, Runtime, catalog,
+};
 use crate::router::Router;
 use crate::state::StateStore;
 use crate::upstream::Upstream;
@@ -76,7 +78,7 @@ impl Snapshot {
         for spec in &manifest.global_plugins {
             match configure(runtime, spec, "*", &state, &plugin_memory).await {
                 Ok(plugin) => global.push(Arc::new(plugin)),
-                Err((message, help)) => diagnose(&spec.span, message, help),
+                Err(error) => diagnose(&spec.span, error.to_string(), error.help()),
             }
         }
 
@@ -86,7 +88,7 @@ impl Snapshot {
             for spec in &route.plugins {
                 match configure(runtime, spec, &route.id, &state, &plugin_memory).await {
                     Ok(plugin) => chain.push(Arc::new(plugin)),
-                    Err((message, help)) => diagnose(&spec.span, message, help),
+                    Err(error) => diagnose(&spec.span, error.to_string(), error.help()),
                 }
             }
             if let Some(upstream) = upstreams.get(route.upstream) {
@@ -145,60 +147,120 @@ impl Snapshot {
     }
 }
 
-/// Compiles and configures one plugin entry; the error is a message and an optional help line.
+/// Why one plugin entry could not be configured. Its text names the plugin and where it
+/// sits (`on route `orders``, or `(global)`), then the step that failed.
+#[derive(Debug, thiserror::Error)]
+enum PluginError {
+    /// The entry names a prebuilt plugin that this gateway does not embed.
+    #[error(
+        "plugin `{name}` {}: there is no prebuilt plugin `{prebuilt}`",
+        on(route)
+    )]
+    UnknownPrebuilt {
+        name: String,
+        route: String,
+        prebuilt: String,
+    },
+    /// The entry's `wasm` file cannot be read.
+    #[error("plugin `{name}` {}: cannot read `{}`: {source}", on(route), path.display())]
+    Unreadable {
+        name: String,
+        route: String,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The component does not compile.
+    #[error("plugin `{name}` {}: {source}", on(route))]
+    Compile {
+        name: String,
+        route: String,
+        source: EngineError,
+    },
+    /// The component does not link, or its `init` refused the config or failed.
+    #[error("plugin `{name}` {} {source}", on(route))]
+    Configure {
+        name: String,
+        route: String,
+        source: ConfigureError,
+    },
+}
+
+impl PluginError {
+    /// What to do about it, when there is something to say.
+    fn help(&self) -> Option<String> {
+        match self {
+            Self::UnknownPrebuilt { .. } => {
+                let known: Vec<_> = catalog::names().collect();
+                Some(format!("prebuilt plugins are: {}", known.join(", ")))
+            }
+            Self::Unreadable { .. } => {
+                Some("check the `wasm` path; it is relative to the manifest's directory".into())
+            }
+            Self::Configure {
+                source: ConfigureError::Rejected(_),
+                ..
+            } => Some("fix the plugin's `config` table; its docs page lists every key".into()),
+            Self::Compile { .. } | Self::Configure { .. } => None,
+        }
+    }
+}
+
+/// Where a plugin sits, as its errors say it: `route` is `*` for a global plugin.
+fn on(route: &str) -> String {
+    if route == "*" {
+        "(global)".to_owned()
+    } else {
+        format!("on route `{route}`")
+    }
+}
+
+/// Compiles and configures one plugin entry of `route` (`*` for a global one).
 async fn configure(
     runtime: &Runtime,
     spec: &PluginSpec,
     route: &str,
     state: &Arc<StateStore>,
     budget: &Arc<MemoryBudget>,
-) -> Result<ConfiguredPlugin, (String, Option<String>)> {
-    let on = if route == "*" {
-        "(global)".to_owned()
-    } else {
-        format!("on route `{route}`")
-    };
-    let name = &spec.name;
+) -> Result<ConfiguredPlugin, PluginError> {
+    let (name, route_name) = (spec.name.clone(), route.to_owned());
     let bytes = match &spec.source {
         PluginSource::Prebuilt(prebuilt) => match catalog::get(prebuilt) {
             Some(bytes) => std::borrow::Cow::Borrowed(bytes),
             None => {
-                let known: Vec<_> = catalog::names().collect();
-                return Err((
-                    format!("plugin `{name}` {on}: there is no prebuilt plugin `{prebuilt}`"),
-                    Some(format!("prebuilt plugins are: {}", known.join(", "))),
-                ));
+                return Err(PluginError::UnknownPrebuilt {
+                    name,
+                    route: route_name,
+                    prebuilt: prebuilt.clone(),
+                });
             }
         },
         PluginSource::File(path) => match std::fs::read(path) {
             Ok(bytes) => std::borrow::Cow::Owned(bytes),
-            Err(e) => {
-                return Err((
-                    format!(
-                        "plugin `{name}` {on}: cannot read `{}`: {e}",
-                        path.display()
-                    ),
-                    Some(
-                        "check the `wasm` path; it is relative to the manifest's directory".into(),
-                    ),
-                ));
+            Err(source) => {
+                return Err(PluginError::Unreadable {
+                    name,
+                    route: route_name,
+                    path: path.clone(),
+                    source,
+                });
             }
         },
     };
-    let compiled = runtime
-        .compile_off_thread(bytes.into_owned())
-        .await
-        .map_err(|e| (format!("plugin `{name}` {on}: {e}"), None))?;
+    let compiled = match runtime.compile_off_thread(bytes.into_owned()).await {
+        Ok(compiled) => compiled,
+        Err(source) => {
+            return Err(PluginError::Compile {
+                name,
+                route: route_name,
+                source,
+            });
+        }
+    };
     ConfiguredPlugin::configure(runtime, &compiled, spec, route, state, budget)
         .await
-        .map_err(|e| (format!("plugin `{name}` {on} {e}"), config_help(&e)))
-}
-
-fn config_help(error: &crate::plugin::ConfigureError) -> Option<String> {
-    match error {
-        crate::plugin::ConfigureError::Rejected(_) => {
-            Some("fix the plugin's `config` table; its docs page lists every key".into())
-        }
-        _ => None,
-    }
+        .map_err(|source| PluginError::Configure {
+            name,
+            route: route_name,
+            source,
+        })
 }
