@@ -11,14 +11,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// Why the logger could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogInitError {
+    /// The level or `RUST_LOG` is not a valid filter.
+    #[error("invalid log filter: {0}")]
+    Filter(#[source] tracing_subscriber::filter::ParseError),
+    /// A global subscriber is already installed.
+    #[error("cannot install the logger: {0}")]
+    Install(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Installs the global subscriber. `level` is a `RUST_LOG`-style filter (`info`,
 /// `portcullis=debug,plugin=trace`); the `RUST_LOG` variable wins when set.
-pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
+pub fn init(level: &str, format: LogFormat) -> Result<(), LogInitError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(env) if !env.is_empty() => EnvFilter::try_new(env),
         _ => EnvFilter::try_new(level),
     }
-    .map_err(|e| format!("invalid log filter: {e}"))?;
+    .map_err(LogInitError::Filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -26,5 +37,5 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    result.map_err(|e| format!("cannot install the logger: {e}"))
+    result.map_err(LogInitError::Install)
 }

@@ -348,23 +348,40 @@ async fn export(
     }
 }
 
+/// Why one batch did not reach the collector (logged, never returned to a client).
+#[derive(Debug, thiserror::Error)]
+enum ExportError {
+    /// The request could not be built from the endpoint.
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    /// The collector did not answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection or the exchange failed; the text carries hyper's chain of causes, whose
+    /// top alone says little ("client error (Connect)").
+    #[error("{}", crate::message::error_text::chain(.0))]
+    Send(hyper_util::client::legacy::Error),
+    /// The collector answered with an error status.
+    #[error("the collector answered {0}")]
+    Status(http::StatusCode),
+}
+
 async fn post(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     endpoint: &http::Uri,
     body: Bytes,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), ExportError> {
     let request = http::Request::post(endpoint.clone())
         .header(http::header::CONTENT_TYPE, "application/x-protobuf")
-        .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
+        .body(Full::new(body))?;
     let response = tokio::time::timeout(timeout, client.request(request))
         .await
-        .map_err(|_| format!("no answer within {timeout:?}"))?
-        .map_err(|e| crate::message::error_text::chain(&e))?;
+        .map_err(|_| ExportError::Timeout(timeout))?
+        .map_err(ExportError::Send)?;
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(format!("the collector answered {}", response.status()))
+        Err(ExportError::Status(response.status()))
     }
 }
