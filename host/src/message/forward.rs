@@ -110,38 +110,60 @@ pub fn requested_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
         .or_else(|| headers.get(header::HOST)?.to_str().ok().map(str::to_owned))
 }
 
+/// Why a request's host is malformed: the client is answered `400` with this text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// More than one `Host` header.
+    #[error("the request has more than one Host header")]
+    Several,
+    /// An HTTP/2 request whose `Host` names another entity than its `:authority`.
+    #[error("the request's Host header differs from its :authority")]
+    DiffersFromAuthority,
+    /// An absolute-form authority that cannot be a `Host` value.
+    #[error("the request's authority is not a valid Host")]
+    InvalidAuthority,
+    /// An HTTP/1.1 request without `Host`.
+    #[error("an HTTP/1.1 request needs a Host header")]
+    Missing,
+}
+
+/// The proxy's errors carry their client-facing text as a message.
+impl From<HostError> for String {
+    fn from(error: HostError) -> Self {
+        error.to_string()
+    }
+}
+
 /// Makes routing and forwarding agree on the host. HTTP/1.x needs exactly one `Host` (RFC 9112
 /// 3.2); when the request line is in absolute form its authority wins and replaces `Host`, so
 /// a client cannot be routed by one host and served by another.
-pub fn normalize_host(parts: &mut http::request::Parts) -> Result<(), String> {
+pub fn normalize_host(parts: &mut http::request::Parts) -> Result<(), HostError> {
     let hosts = parts.headers.get_all(header::HOST).iter().count();
     if parts.version >= Version::HTTP_2 {
         // RFC 9113 8.3.1: a `Host` naming another entity than `:authority` makes the request
         // malformed; routing by one and serving by the other would be a confusion attack.
         let host = parts.headers.get(header::HOST);
         return match (parts.uri.authority(), host) {
-            (Some(_), Some(_)) if hosts > 1 => {
-                Err("the request has more than one Host header".into())
-            }
+            (Some(_), Some(_)) if hosts > 1 => Err(HostError::Several),
             (Some(authority), Some(host))
                 if !host
                     .as_bytes()
                     .eq_ignore_ascii_case(authority.as_str().as_bytes()) =>
             {
-                Err("the request's Host header differs from its :authority".into())
+                Err(HostError::DiffersFromAuthority)
             }
             _ => Ok(()),
         };
     }
     if hosts > 1 {
-        return Err("the request has more than one Host header".into());
+        return Err(HostError::Several);
     }
     if let Some(authority) = parts.uri.authority() {
-        let value = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| "the request's authority is not a valid Host".to_owned())?;
+        let value =
+            HeaderValue::from_str(authority.as_str()).map_err(|_| HostError::InvalidAuthority)?;
         parts.headers.insert(header::HOST, value);
     } else if hosts == 0 && parts.version == Version::HTTP_11 {
-        return Err("an HTTP/1.1 request needs a Host header".into());
+        return Err(HostError::Missing);
     }
     Ok(())
 }

@@ -1,3 +1,6 @@
+//! The forwarding rules as specifications: hop-by-hop fields, `X-Forwarded-*`, `Via`, and the
+//! one host that routing and forwarding agree on.
+
 use super::*;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -115,7 +118,12 @@ fn an_http2_request_whose_host_differs_from_its_authority_is_malformed() {
     let mut parts = h2_parts("shop.example", &["admin.internal"]);
     assert_eq!(
         normalize_host(&mut parts),
-        Err("the request's Host header differs from its :authority".to_owned())
+        Err(HostError::DiffersFromAuthority)
+    );
+    assert_eq!(
+        HostError::DiffersFromAuthority.to_string(),
+        "the request's Host header differs from its :authority",
+        "the client reads this text in the 400 answer"
     );
     let mut twice = h2_parts("shop.example", &["shop.example", "shop.example"]);
     assert!(normalize_host(&mut twice).is_err());
