@@ -54,11 +54,27 @@ pub enum StateError {
 }
 
 /// Why a store could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    /// The Redis client refused the URL or could not be created.
-    #[error("{0}")]
-    Redis(String),
+    /// The Redis client looks for the tokio runtime itself (and would panic outside one).
+    #[error("the Redis state backend needs a tokio runtime")]
+    NoRuntime,
+    /// The Redis client refused the URL.
+    #[error("invalid Redis URL `{url}`: {source}")]
+    RedisUrl {
+        /// The URL of `[state]`.
+        url: String,
+        /// Why.
+        source: ::redis::RedisError,
+    },
+    /// The Redis client could not be created.
+    #[error("cannot set up the Redis client for `{url}`: {source}")]
+    RedisClient {
+        /// The URL of `[state]`.
+        url: String,
+        /// Why.
+        source: ::redis::RedisError,
+    },
 }
 
 /// How `rate-limit` counts.
@@ -121,9 +137,7 @@ impl StateStore {
                 "local".to_owned(),
             ),
             StateBackend::Redis { url, prefix } => (
-                Backend::Redis(Arc::new(
-                    redis::Redis::new(url, prefix, config.timeout).map_err(SetupError::Redis)?,
-                )),
+                Backend::Redis(Arc::new(redis::Redis::new(url, prefix, config.timeout)?)),
                 format!("redis {}", redis_address(url)),
             ),
         };

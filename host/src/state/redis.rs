@@ -9,7 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::algo::ceil_ms;
-use super::{Algorithm, RateDecision, StateError};
+use super::{Algorithm, RateDecision, SetupError, StateError};
 
 /// `KEYS[1]`: the counter. `ARGV`: delta, window in ms (0: no expiry). A counter created with a
 /// window gets its expiry once, when created: later increments keep it.
@@ -122,13 +122,15 @@ pub(super) struct Redis {
 
 impl Redis {
     /// A lazily connected client; needs a tokio runtime.
-    pub(super) fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, String> {
+    pub(super) fn new(url: &str, prefix: &str, timeout: Duration) -> Result<Self, SetupError> {
         // The redis crate looks for the runtime itself and would panic outside one.
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err("the Redis state backend needs a tokio runtime".into());
+            return Err(SetupError::NoRuntime);
         }
-        let client =
-            redis::Client::open(url).map_err(|e| format!("invalid Redis URL `{url}`: {e}"))?;
+        let client = redis::Client::open(url).map_err(|source| SetupError::RedisUrl {
+            url: url.to_owned(),
+            source,
+        })?;
         // Reconnect attempts are cheap and bounded: a call waits at most `timeout` for them.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout.max(Duration::from_millis(250))))
@@ -136,8 +138,13 @@ impl Redis {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("cannot set up the Redis client for `{url}`: {e}"))?;
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|source| {
+                SetupError::RedisClient {
+                    url: url.to_owned(),
+                    source,
+                }
+            })?;
         Ok(Self {
             connection,
             prefix: format!("{prefix}:"),
