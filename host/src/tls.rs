@@ -12,7 +12,7 @@ pub mod client;
 pub mod identity;
 mod resolver;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
@@ -57,14 +57,10 @@ pub fn server_config(listener: &str, tls: &ListenerTls) -> Result<ServerConfig, 
     }
     let verifier = match &tls.client_auth {
         None => None,
-        Some(auth) => match client_verifier(listener, &provider, &auth.ca, auth.mode) {
+        Some(auth) => match client_verifier(listener, &provider, auth) {
             Ok(verifier) => Some(verifier),
-            Err(message) => {
-                errors.push(Diagnostic::new(
-                    auth.ca_span.clone(),
-                    message,
-                    "give a PEM file holding the CA certificate(s) that issue client certificates",
-                ));
+            Err(error) => {
+                errors.push(error);
                 None
             }
         },
@@ -163,53 +159,96 @@ fn key_error(spec: &crate::config::CertificateSpec, message: String) -> Diagnost
     )
 }
 
-/// The verifier of client certificates, chaining to the CA certificates in `ca`.
+/// The verifier of client certificates, chaining to the CA certificates of `auth.ca`; an error
+/// points at `ca`.
 fn client_verifier(
     listener: &str,
     provider: &Arc<CryptoProvider>,
-    ca: &Path,
-    mode: ClientAuthMode,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
-    let roots = read_roots(&format!("listener `{listener}`: client CA"), ca)?;
+    auth: &crate::config::ClientAuth,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, Diagnostic> {
+    let ca_error = |message: String| {
+        Diagnostic::new(
+            auth.ca_span.clone(),
+            message,
+            "give a PEM file holding the CA certificate(s) that issue client certificates",
+        )
+    };
+    let roots = read_roots(&auth.ca)
+        .map_err(|e| ca_error(format!("listener `{listener}`: client CA {e}")))?;
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    let builder = match mode {
+    let builder = match auth.mode {
         ClientAuthMode::Required => builder,
         ClientAuthMode::Optional => builder.allow_unauthenticated(),
     };
     builder.build().map_err(|e| {
-        format!(
+        ca_error(format!(
             "listener `{listener}`: client CA file `{}` cannot verify clients: {e}",
-            ca.display()
-        )
+            auth.ca.display()
+        ))
     })
 }
 
-/// The trust anchors in the PEM file at `path`; `label` starts the error (``upstream `x`: CA``).
-fn read_roots(label: &str, path: &Path) -> Result<RootCertStore, String> {
+/// Why a PEM file cannot be used. Its text follows the label of what the file is for
+/// (``listener `public`: client CA``, ``upstream `orders`: CA``, ``...: key``).
+#[derive(Debug, thiserror::Error)]
+enum PemError {
+    /// The file cannot be read.
+    #[error("file `{}` cannot be read: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not PEM.
+    #[error("file `{}` is not valid PEM: {source}", path.display())]
+    NotPem {
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The file is PEM but holds no certificate.
+    #[error("file `{}` holds no certificate", path.display())]
+    NoCertificate { path: PathBuf },
+    /// A certificate cannot be a trust anchor.
+    #[error("file `{}` holds an unusable certificate: {source}", path.display())]
+    UnusableCertificate {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+}
+
+/// The trust anchors in the PEM file at `path`.
+fn read_roots(path: &Path) -> Result<RootCertStore, PemError> {
     let mut roots = RootCertStore::empty();
-    for certificate in read_certificates(path).map_err(|e| format!("{label} {e}"))? {
-        roots.add(certificate).map_err(|e| {
-            format!(
-                "{label} file `{}` holds an unusable certificate: {e}",
-                path.display()
-            )
-        })?;
+    for certificate in read_certificates(path)? {
+        roots
+            .add(certificate)
+            .map_err(|source| PemError::UnusableCertificate {
+                path: path.to_owned(),
+                source,
+            })?;
     }
     Ok(roots)
 }
 
-/// The certificates of a PEM file; "file `x` cannot be read: ..." or "... holds no certificate".
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a PEM file, at least one.
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemError> {
     let bytes = read(path)?;
     let certificates = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("file `{}` is not valid PEM: {e}", path.display()))?;
+        .map_err(|source| PemError::NotPem {
+            path: path.to_owned(),
+            source,
+        })?;
     if certificates.is_empty() {
-        return Err(format!("file `{}` holds no certificate", path.display()));
+        return Err(PemError::NoCertificate {
+            path: path.to_owned(),
+        });
     }
     Ok(certificates)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("file `{}` cannot be read: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<u8>, PemError> {
+    std::fs::read(path).map_err(|source| PemError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })
 }

@@ -63,7 +63,7 @@ fn roots(what: &str, tls: &UpstreamTls) -> Result<RootCertStore, Vec<Diagnostic>
         )]
     };
     if let Some(path) = &tls.ca {
-        return read_roots(&format!("{what}: CA"), path).map_err(ca_error);
+        return read_roots(path).map_err(|e| ca_error(format!("{what}: CA {e}")));
     }
     let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
