@@ -36,12 +36,54 @@ pub const BUILD_DIR: &str = "build";
 
 /// A failure of the toolchain, in words meant for the plugin's author.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ToolchainError(pub String);
+pub enum ToolchainError {
+    /// A file or directory could not be read, written, listed or created.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done (`cannot write build/x.wasm`).
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `portcullis-plugin.toml` is not valid TOML or has keys it should not.
+    #[error("{}: {source}", path.display())]
+    ProjectFile {
+        /// The project file.
+        path: PathBuf,
+        /// Where and what (line, column, caret).
+        source: toml::de::Error,
+    },
+    /// The plugin's name is not a valid name.
+    #[error("{}: {source}", path.display())]
+    ProjectName {
+        /// The project file.
+        path: PathBuf,
+        /// Why.
+        source: project::InvalidName,
+    },
+    /// A name given to `plugin new` is not a valid name.
+    #[error(transparent)]
+    Name(#[from] project::InvalidName),
+    /// The component was built but does not compile.
+    #[error("{} was built, but {source}", path.display())]
+    Compile {
+        /// The component file.
+        path: PathBuf,
+        /// Why.
+        source: crate::plugin::EngineError,
+    },
+    /// A step failed: a tool missing, failing (with the tail of what it printed), or leaving
+    /// no output; or the component does not fit the contract.
+    #[error("{0}")]
+    Failed(String),
+}
 
 impl ToolchainError {
-    fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
-        Self(format!("{what}: {e}"))
+    fn io(what: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.to_string(),
+            source,
+        }
     }
 }
 
@@ -79,9 +121,12 @@ pub fn build(dir: &Path, runtime: &Runtime) -> Result<Built, ToolchainError> {
         .map_err(|e| ToolchainError::io(format!("cannot read {}", output.display()), e))?;
     let compiled = runtime
         .compile(&bytes)
-        .map_err(|e| ToolchainError(format!("{} was built, but {e}", output.display())))?;
+        .map_err(|source| ToolchainError::Compile {
+            path: output.clone(),
+            source,
+        })?;
     conformance::check(runtime.engine(), &compiled.component).map_err(|e| {
-        ToolchainError(format!(
+        ToolchainError::Failed(format!(
             "{} was built, but the gateway would refuse it: {e}",
             output.display()
         ))
@@ -113,18 +158,18 @@ pub fn write_wit(dir: &Path) -> Result<PathBuf, ToolchainError> {
 fn run(cmd: &mut Command, step: &str) -> Result<Output, ToolchainError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let output = cmd.output().map_err(|e| {
-        ToolchainError(if e.kind() == std::io::ErrorKind::NotFound {
-            format!("{step}: `{program}` was not found on PATH")
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ToolchainError::Failed(format!("{step}: `{program}` was not found on PATH"))
         } else {
-            format!("{step}: cannot run `{program}`: {e}")
-        })
+            ToolchainError::io(format!("{step}: cannot run `{program}`"), e)
+        }
     })?;
     if output.status.success() {
         return Ok(output);
     }
     let mut printed = String::from_utf8_lossy(&output.stdout).into_owned();
     printed.push_str(&String::from_utf8_lossy(&output.stderr));
-    Err(ToolchainError(format!(
+    Err(ToolchainError::Failed(format!(
         "{step} failed ({}); `{program}` printed:\n{}",
         output.status,
         tail(&printed, 60)

@@ -64,6 +64,20 @@ pub(super) enum PluginCommand {
     },
 }
 
+/// Why a plugin command failed; printed after `error: `.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    /// The Wasm engine could not be set up.
+    #[error(transparent)]
+    Engine(#[from] crate::plugin::EngineError),
+    /// A toolchain step failed.
+    #[error(transparent)]
+    Toolchain(#[from] toolchain::ToolchainError),
+    /// The build's thread panicked or was cancelled.
+    #[error("the build did not finish: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
+}
+
 impl PluginCommand {
     pub(super) async fn run(self, options: RuntimeOptions) -> ExitCode {
         let result = match self {
@@ -93,7 +107,7 @@ fn new(
     lang: Language,
     dir: Option<PathBuf>,
     sdk: Option<PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
     let sdk = sdk.map_or_else(Sdk::default_for_this_build, Sdk::Path);
     if lang == Language::Rust && matches!(sdk, Sdk::Registry) {
@@ -102,7 +116,7 @@ fn new(
             env!("CARGO_PKG_VERSION")
         );
     }
-    let files = scaffold::new(name, lang, &dir, &sdk).map_err(|e| e.to_string())?;
+    let files = scaffold::new(name, lang, &dir, &sdk)?;
     println!("created {} ({} plugin):", dir.display(), lang.name());
     for file in files {
         println!("  {}", file.display());
@@ -114,13 +128,12 @@ fn new(
     Ok(())
 }
 
-async fn build(dir: PathBuf, options: &RuntimeOptions) -> Result<(), String> {
-    let runtime = Runtime::new(options).map_err(|e| e.to_string())?;
+async fn build(dir: PathBuf, options: &RuntimeOptions) -> Result<(), CommandError> {
+    let runtime = Runtime::new(options)?;
     // The language tools run for seconds to minutes: off the async runtime.
     let built = tokio::task::spawn_blocking(move || toolchain::build(&dir, &runtime))
         .await
-        .map_err(|e| format!("the build did not finish: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(CommandError::Interrupted)??;
     println!(
         "built {} ({} KiB in {:.1} s); it fits the plugin contract",
         built.path.display(),
@@ -168,18 +181,18 @@ async fn test(fixtures: Vec<PathBuf>, wasm: Option<PathBuf>, options: &RuntimeOp
     }
 }
 
-fn wit(out: Option<PathBuf>) -> Result<(), String> {
+fn wit(out: Option<PathBuf>) -> Result<(), CommandError> {
     let Some(dir) = out else {
         print!("{WIT}");
         return Ok(());
     };
-    let path = toolchain::write_wit(&dir).map_err(|e| e.to_string())?;
+    let path = toolchain::write_wit(&dir)?;
     println!("wrote {}", path.display());
     Ok(())
 }
 
-fn bindings(lang: BindingsLanguage, out: PathBuf) -> Result<(), String> {
-    let files = component::bindings(lang, &out).map_err(|e| e.to_string())?;
+fn bindings(lang: BindingsLanguage, out: PathBuf) -> Result<(), CommandError> {
+    let files = component::bindings(lang, &out)?;
     for file in files {
         println!("wrote {}", file.display());
     }

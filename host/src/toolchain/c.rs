@@ -62,7 +62,7 @@ fn sources(project: &Project) -> Result<Vec<PathBuf>, ToolchainError> {
         .collect();
     sources.sort();
     if sources.is_empty() {
-        return Err(ToolchainError(format!(
+        return Err(ToolchainError::Failed(format!(
             "{} has no .c file; list the sources with `sources = [...]` in portcullis-plugin.toml",
             src.display()
         )));
@@ -83,12 +83,12 @@ impl Toolchain {
     fn find() -> Result<Self, ToolchainError> {
         let sdk = std::env::var_os("WASI_SDK_PATH").map(PathBuf::from);
         let clang = Self::clang(sdk.as_deref()).ok_or_else(|| {
-            ToolchainError(format!(
+            ToolchainError::Failed(format!(
                 "no clang found (set CLANG to choose one); {INSTALL}"
             ))
         })?;
         let sysroot = Self::sysroot(sdk.as_deref()).ok_or_else(|| {
-            ToolchainError(format!(
+            ToolchainError::Failed(format!(
                 "no wasi-libc found (set WASI_SYSROOT to choose one); {INSTALL}"
             ))
         })?;

@@ -22,10 +22,10 @@ fn contract() -> Result<(Resolve, wit_parser::WorldId), ToolchainError> {
     let mut resolve = Resolve::default();
     let package = resolve
         .push_str("plugin.wit", WIT)
-        .map_err(|e| ToolchainError(format!("the embedded WIT does not parse: {e:#}")))?;
-    let world = resolve
-        .select_world(&[package], Some(WORLD))
-        .map_err(|e| ToolchainError(format!("the embedded WIT has no `{WORLD}` world: {e:#}")))?;
+        .map_err(|e| ToolchainError::Failed(format!("the embedded WIT does not parse: {e:#}")))?;
+    let world = resolve.select_world(&[package], Some(WORLD)).map_err(|e| {
+        ToolchainError::Failed(format!("the embedded WIT has no `{WORLD}` world: {e:#}"))
+    })?;
     Ok((resolve, world))
 }
 
@@ -42,7 +42,7 @@ pub fn bindings(language: BindingsLanguage, out: &Path) -> Result<Vec<PathBuf>, 
         }
         .build()
         .generate(&mut resolve, world, &mut files)
-        .map_err(|e| ToolchainError(format!("generating the C bindings failed: {e:#}")))?,
+        .map_err(|e| ToolchainError::Failed(format!("generating the C bindings failed: {e:#}")))?,
     }
     std::fs::create_dir_all(out)
         .map_err(|e| ToolchainError::io(format!("cannot create {}", out.display()), e))?;
@@ -70,7 +70,7 @@ pub fn componentize(core: &[u8]) -> Result<Vec<u8>, ToolchainError> {
         })
         .and_then(|encoder| encoder.validate(true).encode())
         .map_err(|e| {
-            ToolchainError(format!(
+            ToolchainError::Failed(format!(
                 "the core module cannot be made into a component: {e:#}\n\
                  (it must be linked with the generated `plugin_component_type.o` and export the \
                  `handler` functions declared in `plugin.h`)"
@@ -107,7 +107,9 @@ mod tests {
 
     #[test]
     fn a_truncated_module_is_refused_with_a_hint() {
-        let error = componentize(b"\0asm\x01\0\0\0\x01").unwrap_err().0;
+        let error = componentize(b"\0asm\x01\0\0\0\x01")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("plugin_component_type.o"), "{error}");
     }
 }

@@ -126,6 +126,64 @@ impl Report {
     }
 }
 
+/// Why a fixture file could not be run (a failing case is not an error: it is in the
+/// [`Report`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    /// The fixture file cannot be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Unreadable {
+        /// The fixture file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The fixture file is not valid TOML or has keys it should not.
+    #[error("`{}` is not a valid fixture file: {source}", path.display())]
+    Invalid {
+        /// The fixture file.
+        path: PathBuf,
+        /// Where and what (line, column, caret).
+        source: toml::de::Error,
+    },
+    /// The component file cannot be read.
+    #[error("cannot read the component `{}`: {source}", path.display())]
+    Component {
+        /// The component file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file names a prebuilt plugin this gateway does not embed.
+    #[error(
+        "there is no prebuilt plugin `{name}`; prebuilt plugins are: {}",
+        catalog::names().collect::<Vec<_>>().join(", ")
+    )]
+    UnknownPrebuilt {
+        /// The name the file gives.
+        name: String,
+    },
+    /// The file names neither a component nor a prebuilt plugin, or both.
+    #[error("a fixture file names either `wasm = \"...\"` or `plugin = \"...\"`")]
+    NoPlugin,
+    /// The component does not compile.
+    #[error("plugin `{name}`: {source}")]
+    Compile {
+        /// The plugin's name.
+        name: String,
+        /// Why.
+        source: crate::plugin::EngineError,
+    },
+    /// The component does not link, or its `init` refused the config or failed.
+    #[error("plugin `{name}` {source}")]
+    Configure {
+        /// The plugin's name.
+        name: String,
+        /// Why.
+        source: crate::plugin::ConfigureError,
+    },
+}
+
 /// Loads the fixture file at `path`, configures its plugin and runs every case. `component`,
 /// when given, is tested instead of the file's `wasm` or `plugin`: one fixture file then serves
 /// the same policy written in several languages.
@@ -133,9 +191,11 @@ pub async fn run(
     runtime: &Runtime,
     path: &Path,
     component: Option<&Path>,
-) -> Result<Report, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+) -> Result<Report, FixtureError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
     run_text(runtime, path, &text, component).await
 }
 
@@ -146,28 +206,27 @@ pub async fn run_text(
     path: &Path,
     text: &str,
     component: Option<&Path>,
-) -> Result<Report, String> {
-    let fixtures: Fixtures = toml::from_str(text)
-        .map_err(|e| format!("`{}` is not a valid fixture file: {e}", path.display()))?;
+) -> Result<Report, FixtureError> {
+    let fixtures: Fixtures = toml::from_str(text).map_err(|source| FixtureError::Invalid {
+        path: path.to_owned(),
+        source,
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let read = |file: PathBuf| {
-        let bytes = std::fs::read(&file)
-            .map_err(|e| format!("cannot read the component `{}`: {e}", file.display()))?;
-        let name = file
-            .file_stem()
-            .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
-        Ok::<_, String>((name, PluginSource::File(file), bytes))
+    let read = |file: PathBuf| match std::fs::read(&file) {
+        Ok(bytes) => {
+            let name = file
+                .file_stem()
+                .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
+            Ok((name, PluginSource::File(file), bytes))
+        }
+        Err(source) => Err(FixtureError::Component { path: file, source }),
     };
     let (name, source, bytes) = match (component, &fixtures.wasm, &fixtures.plugin) {
         (Some(file), _, _) => read(file.to_path_buf())?,
         (None, Some(wasm), None) => read(base.join(wasm))?,
         (None, None, Some(prebuilt)) => {
-            let bytes = catalog::get(prebuilt).ok_or_else(|| {
-                let known: Vec<_> = catalog::names().collect();
-                format!(
-                    "there is no prebuilt plugin `{prebuilt}`; prebuilt plugins are: {}",
-                    known.join(", ")
-                )
+            let bytes = catalog::get(prebuilt).ok_or_else(|| FixtureError::UnknownPrebuilt {
+                name: prebuilt.clone(),
             })?;
             (
                 prebuilt.clone(),
@@ -175,16 +234,12 @@ pub async fn run_text(
                 bytes.to_vec(),
             )
         }
-        _ => {
-            return Err(
-                "a fixture file names either `wasm = \"...\"` or `plugin = \"...\"`".into(),
-            );
-        }
+        _ => return Err(FixtureError::NoPlugin),
     };
-    let compiled = runtime
-        .compile_off_thread(bytes)
-        .await
-        .map_err(|e| format!("plugin `{name}`: {e}"))?;
+    let compiled = match runtime.compile_off_thread(bytes).await {
+        Ok(compiled) => compiled,
+        Err(source) => return Err(FixtureError::Compile { name, source }),
+    };
     let spec = PluginSpec {
         name: name.clone(),
         source,
@@ -200,7 +255,10 @@ pub async fn run_text(
     let plugin =
         ConfiguredPlugin::configure(runtime, &compiled, &spec, "fixtures", &state, &budget)
             .await
-            .map_err(|e| format!("plugin `{name}` {e}"))?;
+            .map_err(|source| FixtureError::Configure {
+                name: name.clone(),
+                source,
+            })?;
     let chain = Chain::new(vec![Arc::new(plugin)]);
     let metrics = crate::observe::metrics::Metrics::new()
         .route("fixtures", chain.plugins().iter().map(|p| p.name()));

@@ -31,18 +31,20 @@ pub(super) fn build(project: &Project, output: &Path) -> Result<(), ToolchainErr
         .args(["--disable", "http", "--disable", "fetch-event"])
         .arg("--out")
         .arg(output);
-    run(&mut cmd, "building with ComponentizeJS").map(drop).map_err(|e| {
-        // Module specifiers carry the contract's exact version: say which one.
-        if e.0.contains("Error loading module \"portcullis:plugin/") {
-            ToolchainError(format!(
-                "{}\nimport the contract's interfaces with this gateway's version: `portcullis:plugin/context@{}`",
-                e.0,
-                super::contract_version()
-            ))
-        } else {
-            e
-        }
-    })
+    run(&mut cmd, "building with ComponentizeJS")
+        .map(drop)
+        .map_err(|e| match e {
+            // Module specifiers carry the contract's exact version: say which one.
+            ToolchainError::Failed(printed)
+                if printed.contains("Error loading module \"portcullis:plugin/") =>
+            {
+                ToolchainError::Failed(format!(
+                    "{printed}\nimport the contract's interfaces with this gateway's version: `portcullis:plugin/context@{}`",
+                    super::contract_version()
+                ))
+            }
+            other => other,
+        })
 }
 
 /// `npm install` in the project: it follows the project's lock file when there is one. Not
@@ -50,7 +52,7 @@ pub(super) fn build(project: &Project, output: &Path) -> Result<(), ToolchainErr
 /// `npm ci` then refuses them as out of sync.
 fn install(project: &Project) -> Result<(), ToolchainError> {
     if !project.dir.join("package.json").is_file() {
-        return Err(ToolchainError(format!(
+        return Err(ToolchainError::Failed(format!(
             "{} has no package.json: add one with `@bytecodealliance/componentize-js` as a dev dependency \
              (`npm install --save-dev @bytecodealliance/componentize-js`), as `portcullis plugin new --lang js` does",
             project.dir.display()
@@ -65,7 +67,7 @@ fn install(project: &Project) -> Result<(), ToolchainError> {
     if project.dir.join(COMPONENTIZE).is_file() {
         Ok(())
     } else {
-        Err(ToolchainError(
+        Err(ToolchainError::Failed(
             "npm install did not install @bytecodealliance/componentize-js: add it to package.json's devDependencies"
                 .into(),
         ))

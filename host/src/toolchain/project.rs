@@ -92,24 +92,29 @@ impl Project {
             .map_err(|e| ToolchainError::io(format!("cannot open {}", dir.display()), e))?;
         let path = dir.join(FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            ToolchainError(if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ToolchainError::Failed(format!(
                     "{} is not a plugin project: it has no {FILE} (create one with `portcullis plugin new`)",
                     dir.display()
-                )
+                ))
             } else {
-                format!("cannot read {}: {e}", path.display())
-            })
+                ToolchainError::io(format!("cannot read {}", path.display()), e)
+            }
         })?;
         Self::parse(dir, &path, &text)
     }
 
     fn parse(dir: &Path, path: &Path, text: &str) -> Result<Self, ToolchainError> {
         // toml's message carries the line, the column and a caret under the mistake.
-        let file: File =
-            toml::from_str(text).map_err(|e| ToolchainError(format!("{}: {e}", path.display())))?;
+        let file: File = toml::from_str(text).map_err(|source| ToolchainError::ProjectFile {
+            path: path.to_owned(),
+            source,
+        })?;
         let table = file.plugin;
-        check_name(&table.name).map_err(|e| ToolchainError(format!("{}: {e}", path.display())))?;
+        check_name(&table.name).map_err(|source| ToolchainError::ProjectName {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
             dir: dir.to_path_buf(),
             name: table.name,
@@ -122,8 +127,15 @@ impl Project {
     }
 }
 
+/// A name that cannot be a plugin's: it is a file name and a manifest name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a valid plugin name: use 1 to 64 lower-case letters, digits and dashes, starting with a letter (e.g. `deny-list`)"
+)]
+pub struct InvalidName(pub String);
+
 /// A plugin name is a file name and a manifest name: lower-case letters, digits and dashes.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), InvalidName> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -133,9 +145,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{name}` is not a valid plugin name: use 1 to 64 lower-case letters, digits and dashes, starting with a letter (e.g. `deny-list`)"
-        ))
+        Err(InvalidName(name.to_owned()))
     }
 }
 
@@ -144,7 +154,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Project, String> {
-        Project::parse(Path::new("p"), Path::new("p/portcullis-plugin.toml"), text).map_err(|e| e.0)
+        Project::parse(Path::new("p"), Path::new("p/portcullis-plugin.toml"), text)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

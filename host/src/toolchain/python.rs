@@ -41,7 +41,7 @@ fn componentize_py(project: &Project) -> Result<PathBuf, ToolchainError> {
         .map(PathBuf::from)
         .find(|python| runs(python))
         .ok_or_else(|| {
-            ToolchainError(format!(
+            ToolchainError::Failed(format!(
                 "componentize-py is not installed and no python3 was found to install it: \
                  install Python 3.10 or later, or `pip install {COMPONENTIZE_PY}`"
             ))
@@ -63,7 +63,7 @@ fn componentize_py(project: &Project) -> Result<PathBuf, ToolchainError> {
     if runs(&in_venv) {
         Ok(in_venv)
     } else {
-        Err(ToolchainError(format!(
+        Err(ToolchainError::Failed(format!(
             "pip did not install componentize-py into {}: add `{COMPONENTIZE_PY}` to requirements.txt",
             venv.display()
         )))

@@ -22,7 +22,7 @@ pub(super) fn build(project: &Project, output: &Path) -> Result<(), ToolchainErr
         "building with cargo",
     )?;
     let component = artifact(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
-        ToolchainError(format!(
+        ToolchainError::Failed(format!(
             "cargo built no `.wasm` library in {}: the crate needs `[lib] crate-type = [\"cdylib\"]`",
             project.dir.display()
         ))

@@ -50,12 +50,12 @@ pub fn new(
     dir: &Path,
     sdk: &Sdk,
 ) -> Result<Vec<PathBuf>, ToolchainError> {
-    check_name(name).map_err(ToolchainError)?;
+    check_name(name)?;
     if dir
         .read_dir()
         .is_ok_and(|mut entries| entries.next().is_some())
     {
-        return Err(ToolchainError(format!(
+        return Err(ToolchainError::Failed(format!(
             "{} already exists and is not empty; choose another directory with --dir",
             dir.display()
         )));
@@ -228,7 +228,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mine.txt"), "keep").unwrap();
         let error = new("a", Language::C, dir.path(), &Sdk::Registry).unwrap_err();
-        assert!(error.0.contains("not empty"), "{error}");
+        assert!(error.to_string().contains("not empty"), "{error}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("mine.txt")).unwrap(),
             "keep"
