@@ -12,6 +12,8 @@
 
 mod cap;
 pub mod redirect;
+#[cfg(test)]
+mod tests;
 pub(crate) mod watchdog;
 
 pub(crate) use cap::AcceptBackoff;

@@ -18,6 +18,8 @@
 
 mod error;
 mod listeners;
+#[cfg(test)]
+mod tests;
 pub mod watch;
 
 use std::net::SocketAddr;

@@ -16,6 +16,10 @@ use crate::upstream::Upstream;
 mod build;
 mod current;
 mod load;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use current::Current;
 pub use load::{LoadError, load};
