@@ -1,3 +1,6 @@
+//! The admin API's access rules as specifications: which `Host` names it answers to without a
+//! token, the bearer token, and the refusal of cross-origin requests that change the gateway.
+
 use super::*;
 
 fn access(token: Option<&str>, hosts: &[&str]) -> Access {

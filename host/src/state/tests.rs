@@ -1,3 +1,7 @@
+//! The state store as specifications: GCRA and the sliding window admit exactly their limit,
+//! counters and values expire, namespaces stay apart within their quotas, and logs never show
+//! a Redis password.
+
 use super::algo::{self, Window};
 use super::*;
 

@@ -1,3 +1,6 @@
+//! The request metrics' labels as specifications: methods outside the standard set fold into
+//! `OTHER` and statuses into their class, so a client cannot grow the label space.
+
 use std::time::Duration;
 
 use http::Method;
