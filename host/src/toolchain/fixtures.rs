@@ -19,17 +19,17 @@
 //! expect = { forward = true, context = { policy = "allowed" }, response-headers = { x-policy = "allowed" } }
 //! ```
 
+mod case;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
+use self::case::run_case;
 use crate::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
-use crate::plugin::exchange::{Phase, ResponseState};
-use crate::plugin::{Chain, ConfiguredPlugin, Context, Exchange, RequestVerdict, Runtime, catalog};
+use crate::plugin::{Chain, ConfiguredPlugin, Runtime, catalog};
 use crate::state::StateStore;
 
 /// A fixture file.
@@ -268,201 +268,4 @@ pub async fn run_text(
         report.cases.push((case.name, failure));
     }
     Ok(report)
-}
-
-/// One case; `Err` says what differed.
-async fn run_case(
-    chain: &Chain,
-    metrics: &crate::observe::metrics::RouteMetrics,
-    case: &Case,
-) -> Result<(), String> {
-    let exchange = Box::new(exchange(&case.request)?);
-    let (mut exchange, verdict, state) = chain.on_request(exchange, metrics).await;
-    let expect = &case.expect;
-    let ran = match verdict {
-        RequestVerdict::Forward => {
-            if expect.respond.is_some() || expect.fail == Some(true) {
-                return Err("the plugin let the request through".into());
-            }
-            check_request(&exchange, expect)?;
-            let response = case.response.as_ref().map_or_else(
-                || {
-                    fixture_response(&FixtureResponse {
-                        status: 200,
-                        headers: BTreeMap::new(),
-                        body: None,
-                    })
-                },
-                fixture_response,
-            )?;
-            exchange.response = Some(response);
-            chain.len()
-        }
-        RequestVerdict::Respond { reply, ran } => {
-            let reply =
-                reply.map_err(|e| format!("the plugin's answer is not valid HTTP: {}", e.error))?;
-            let status = reply.status().as_u16();
-            if expect.forward == Some(true) || expect.fail == Some(true) {
-                return Err(format!("the plugin answered {status}"));
-            }
-            if let Some(expected) = expect.respond
-                && expected != status
-            {
-                return Err(format!("the plugin answered {status}, not {expected}"));
-            }
-            let (parts, body) = reply.into_parts();
-            exchange.response = Some(ResponseState {
-                parts,
-                body: Some(body),
-                trailers: None,
-            });
-            ran
-        }
-        RequestVerdict::Fail { failure, .. } => {
-            if expect.fail == Some(true) {
-                return Ok(());
-            }
-            return Err(format!("the plugin failed: {}", failure.error));
-        }
-    };
-    if expect.fail == Some(true) {
-        return Err("the plugin did not fail".into());
-    }
-    let (exchange, result) = chain.on_response(exchange, ran, state, metrics).await;
-    if let Err(failure) = result {
-        return Err(format!(
-            "the plugin failed in on-response: {}",
-            failure.error
-        ));
-    }
-    check_context(&exchange.context, &expect.context)?;
-    check_response(&exchange, expect)
-}
-
-fn exchange(request: &FixtureRequest) -> Result<Exchange, String> {
-    let method = request.method.as_deref().unwrap_or("GET");
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(request.path.as_deref().unwrap_or("/"));
-    for (name, value) in &request.headers {
-        builder = builder.header(name, value);
-    }
-    let parts = builder
-        .body(())
-        .map_err(|e| format!("the fixture's request is not valid HTTP: {e}"))?
-        .into_parts()
-        .0;
-    Ok(Exchange {
-        request: parts,
-        request_body: request.body.as_ref().map(|b| Bytes::from(b.clone())),
-        route: "fixtures".into(),
-        params: Vec::new(),
-        client_ip: request
-            .client_ip
-            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1])),
-        id: "fixture".into(),
-        context: Context::default(),
-        response: None,
-        phase: Phase::Request,
-        // Metrics a plugin records under `plugin test` are kept nowhere.
-        metrics: Default::default(),
-        spans: None,
-    })
-}
-
-fn fixture_response(response: &FixtureResponse) -> Result<ResponseState, String> {
-    let mut builder = Response::builder().status(
-        StatusCode::from_u16(response.status)
-            .map_err(|_| format!("{} is not an HTTP status", response.status))?,
-    );
-    for (name, value) in &response.headers {
-        builder = builder.header(name, value);
-    }
-    let parts = builder
-        .body(())
-        .map_err(|e| format!("the fixture's response is not valid HTTP: {e}"))?
-        .into_parts()
-        .0;
-    Ok(ResponseState {
-        parts,
-        body: Some(Bytes::from(response.body.clone().unwrap_or_default())),
-        trailers: None,
-    })
-}
-
-fn check_request(exchange: &Exchange, expect: &Expect) -> Result<(), String> {
-    if let Some(path) = &expect.path
-        && exchange.request.uri.path() != path
-    {
-        return Err(format!(
-            "the upstream would get path `{}`, not `{path}`",
-            exchange.request.uri.path()
-        ));
-    }
-    check_headers("request", &exchange.request.headers, &expect.headers)
-}
-
-fn check_response(exchange: &Exchange, expect: &Expect) -> Result<(), String> {
-    let Some(response) = &exchange.response else {
-        return Err("no response".into());
-    };
-    if let Some(status) = expect.status
-        && response.parts.status.as_u16() != status
-    {
-        return Err(format!(
-            "the client would get {}, not {status}",
-            response.parts.status
-        ));
-    }
-    if let Some(text) = &expect.body_contains {
-        let body = response.body.as_deref().unwrap_or_default();
-        if !String::from_utf8_lossy(body).contains(text.as_str()) {
-            return Err(format!(
-                "the response body does not contain `{text}`: {}",
-                String::from_utf8_lossy(body)
-            ));
-        }
-    }
-    check_headers(
-        "response",
-        &response.parts.headers,
-        &expect.response_headers,
-    )
-}
-
-fn check_headers(
-    what: &str,
-    headers: &http::HeaderMap,
-    expected: &BTreeMap<String, String>,
-) -> Result<(), String> {
-    for (name, value) in expected {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{name}` is not a header name"))?;
-        let actual = headers.get(&name).map(HeaderValue::to_str);
-        match (actual, value.is_empty()) {
-            (None, true) => {}
-            (Some(Ok(actual)), false) if actual == value => {}
-            (None, false) => return Err(format!("the {what} has no `{name}` header")),
-            (Some(actual), _) => {
-                return Err(format!(
-                    "the {what}'s `{name}` is {actual:?}, expected {value:?}"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_context(context: &Context, expected: &BTreeMap<String, String>) -> Result<(), String> {
-    for (key, value) in expected {
-        match context.get(key) {
-            Some(actual) if actual == value => {}
-            actual => {
-                return Err(format!("context `{key}` is {actual:?}, expected {value:?}"));
-            }
-        }
-    }
-    Ok(())
 }
