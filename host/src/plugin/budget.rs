@@ -2,7 +2,7 @@
 //! here as it grows, so that many instances under a generous per-plugin `memory` limit cannot
 //! together take more than the operator allowed (`[plugin-runtime] memory-budget`).
 //!
-//! A store holds a [`Lease`]: its `ResourceLimiter` reserves each growth before wasmtime makes
+//! A store holds a `Lease`: its `ResourceLimiter` reserves each growth before wasmtime makes
 //! it, and the lease gives everything back when the store (the instance) is dropped. Instances
 //! of every snapshot share one budget, which a reload carries over with new bounds.
 
@@ -118,7 +118,7 @@ impl Drop for Lease {
 }
 
 /// Half of the memory this process may use: the cgroup's limit when one is set (a container),
-/// else the machine's physical memory; [`FALLBACK_BUDGET`] when neither can be read. Half leaves
+/// else the machine's physical memory; `FALLBACK_BUDGET` when neither can be read. Half leaves
 /// room for the gateway's own buffers, connections and the plugins' host-side state.
 pub fn default_budget() -> usize {
     available_memory().map_or(FALLBACK_BUDGET, |bytes| bytes / 2)

@@ -184,7 +184,7 @@ impl ProxyError {
     }
 
     /// Writes the error and its causes to the log with the request's id, the detail that the
-    /// client's message leaves out (see [`ErrorKind::warns`] for the level).
+    /// client's message leaves out (see `ErrorKind::warns` for the level).
     pub fn log(&self, request_id: &str) {
         let error = error_text::chain(self);
         if self.kind.warns() {
