@@ -19,8 +19,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let runtime = portcullis_fuzz::wasm_runtime();
     let path = Path::new("/nonexistent/fuzz/fixtures.toml");
-    let result = portcullis_fuzz::tokio()
-        .block_on(portcullis::toolchain::fixtures::run_text(&runtime, path, text, None));
+    let result = portcullis_fuzz::tokio().block_on(portcullis::toolchain::fixtures::run_text(
+        &runtime, path, text, None,
+    ));
     match result {
         Ok(report) => {
             for (case, failure) in &report.cases {
