@@ -25,7 +25,6 @@
 //!   `isolation = "reuse"` takes a warm instance; `isolation = "request"` creates and `init`s a
 //!   fresh one per request, so the difference of the two is what instantiation costs a request.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,10 +33,8 @@ use bytes::Bytes;
 use clap::Parser;
 use http::{Request, Response};
 use portcullis::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
-use portcullis::plugin::exchange::Phase as ExchangePhase;
 use portcullis::plugin::{
-    Chain, ConfiguredPlugin, Context, Exchange, RequestVerdict, ResponseState, Runtime,
-    RuntimeOptions,
+    Chain, ConfiguredPlugin, Exchange, RequestVerdict, ResponseState, Runtime, RuntimeOptions,
 };
 use portcullis::state::StateStore;
 
@@ -322,20 +319,12 @@ fn exchange() -> Box<Exchange> {
         .header("x-request-id", "0f8fad5b-d9cb-469f-a165-70867728950e")
         .body(())
         .expect("a valid request");
-    Box::new(Exchange {
-        request: request.into_parts().0,
-        request_body: None,
-        route: Arc::from("bench"),
-        params: Vec::new(),
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        id: Arc::from("bench-request"),
-        context: Context::default(),
-        response: None,
-        phase: ExchangePhase::Request,
-        // Plugin metrics go nowhere and no span is recorded, as in a gateway with tracing off.
-        metrics: Default::default(),
-        spans: None,
-    })
+    // Plugin metrics go nowhere and no span is recorded, as in a gateway with tracing off.
+    Box::new(Exchange::detached(
+        request.into_parts().0,
+        "bench",
+        "bench-request",
+    ))
 }
 
 /// The upstream's answer: 100 bytes of text, as bench/run's upstream sends.

@@ -4,16 +4,14 @@
 //! Run: `cargo bench -p portcullis-tests --bench plugin-cost` (add `-- 50000` for more calls).
 //! Prints the median and p99 per case; docs/plugin-runtime.md and docs/plugin-abi.md quote a run.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Request;
 use portcullis::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
 use portcullis::contract::Phase;
 use portcullis::plugin::instance::Held;
-use portcullis::plugin::{Context, Exchange, Runtime, RuntimeOptions};
+use portcullis::plugin::{Exchange, Runtime, RuntimeOptions};
 
 /// Headers on the benchmark request: about what a browser sends.
 const HEADERS: usize = 20;
@@ -121,17 +119,9 @@ fn exchange() -> Box<Exchange> {
         );
     }
     headers.insert("x-probe", http::HeaderValue::from_static("probe"));
-    Box::new(Exchange {
-        request: request.into_parts().0,
-        request_body: None,
-        route: Arc::from("bench"),
-        params: Vec::new(),
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        id: Arc::from("bench-request"),
-        context: Context::default(),
-        response: None,
-        phase: Phase::Request,
-        metrics: Default::default(),
-        spans: None,
-    })
+    Box::new(Exchange::detached(
+        request.into_parts().0,
+        "bench",
+        "bench-request",
+    ))
 }

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use portcullis::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
-use portcullis::contract::Phase;
 use portcullis::observe::metrics::{Metrics, RouteMetrics};
 use portcullis::plugin::{
-    CallError, Chain, ConfiguredPlugin, Context, Exchange, MemoryBudget, RequestVerdict,
-    ResponseState, Runtime, catalog,
+    CallError, Chain, ConfiguredPlugin, Exchange, MemoryBudget, RequestVerdict, ResponseState,
+    Runtime, catalog,
 };
 use portcullis::state::StateStore;
 use portcullis_tests::gateway::options;
@@ -81,19 +80,7 @@ fn metrics(chain: &Chain) -> RouteMetrics {
 
 fn request() -> Box<Exchange> {
     let (parts, ()) = Request::get("/").body(()).expect("request").into_parts();
-    Box::new(Exchange {
-        request: parts,
-        request_body: None,
-        route: "api".into(),
-        params: Vec::new(),
-        client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        id: "test-request".into(),
-        context: Context::default(),
-        response: None,
-        phase: Phase::Request,
-        metrics: Default::default(),
-        spans: None,
-    })
+    Box::new(Exchange::detached(parts, "api", "test-request"))
 }
 
 fn ok() -> ResponseState {

@@ -41,6 +41,27 @@ pub struct Exchange {
     pub spans: Option<Box<crate::observe::otlp::RequestSpans>>,
 }
 
+impl Exchange {
+    /// A request run through a chain outside a gateway (`portcullis plugin test`, tests,
+    /// benchmarks): from 127.0.0.1, no body, an empty context, plugin metrics kept nowhere, no
+    /// spans.
+    pub fn detached(request: http::request::Parts, route: &str, id: &str) -> Self {
+        Self {
+            request,
+            request_body: None,
+            route: route.into(),
+            params: Vec::new(),
+            client_ip: IpAddr::from([127, 0, 0, 1]),
+            id: id.into(),
+            context: Context::default(),
+            response: None,
+            phase: Phase::Request,
+            metrics: Default::default(),
+            spans: None,
+        }
+    }
+}
+
 /// A response as plugins see it in `on-response`.
 #[derive(Debug)]
 pub struct ResponseState {

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use http::{Request, Response};
 
-use super::exchange::{Context, Exchange, Phase, ResponseState};
+use super::exchange::{Exchange, ResponseState};
 use super::{Chain, ConfigureError, ConfiguredPlugin, MemoryBudget, Runtime, RuntimeOptions};
 use crate::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
 use crate::observe::metrics::{Metrics, RouteMetrics};
@@ -114,19 +114,7 @@ pub(crate) fn request(path: &str, headers: &[(&str, &str)]) -> Box<Exchange> {
         request = request.header(*name, *value);
     }
     let (parts, ()) = request.body(()).expect("a valid request").into_parts();
-    Box::new(Exchange {
-        request: parts,
-        request_body: None,
-        route: ROUTE.into(),
-        params: Vec::new(),
-        client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        id: "test-request".into(),
-        context: Context::default(),
-        response: None,
-        phase: Phase::Request,
-        metrics: Default::default(),
-        spans: None,
-    })
+    Box::new(Exchange::detached(parts, ROUTE, "test-request"))
 }
 
 /// An upstream's `200 OK` with an empty body.
