@@ -5,7 +5,8 @@
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
 //! - `output`, `store`, `host`: what one instance holds (its output streams first) and the
 //!   imports it may call, one file per WIT interface.
-//! - `exchange`: the request and response lent to a plugin for one call.
+//! - `exchange`: the request and response lent to a plugin for one call, with `scratch`, what
+//!   each plugin keeps for the request between its two calls.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
 //! - `chain`: the ordered plugins of a route, with failure policies.
 //! - `reply`: a plugin's reply as the `http` response the proxy sends.
@@ -21,6 +22,7 @@ mod host;
 pub mod instance;
 mod output;
 pub mod reply;
+pub mod scratch;
 mod store;
 #[cfg(test)]
 mod testing;

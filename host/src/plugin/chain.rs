@@ -118,6 +118,7 @@ impl Chain {
             if !plugin.needs().contains(Needs::ON_REQUEST) {
                 continue;
             }
+            exchange.slot = index;
             let started = std::time::Instant::now();
             let (back, result) = plugin.call(exchange, Phase::Request, held).await;
             let elapsed = started.elapsed();
@@ -171,6 +172,7 @@ impl Chain {
             if !plugin.needs().contains(Needs::ON_RESPONSE) || held.failed() {
                 continue;
             }
+            exchange.slot = index;
             let started = std::time::Instant::now();
             let (back, result) = plugin.call(exchange, Phase::Response, held).await;
             metrics.plugin_call(index, Phase::Response, started.elapsed());
