@@ -66,7 +66,11 @@ impl InstanceLending {
             .find_map(|(name, _)| name.strip_prefix(prefix).map(str::to_owned));
         match version.as_deref().map(|v| {
             let mut parts = v.split(['.', '-', '+']).map(|n| n.parse::<u64>().ok());
-            (parts.next().flatten(), parts.next().flatten(), parts.next().flatten())
+            (
+                parts.next().flatten(),
+                parts.next().flatten(),
+                parts.next().flatten(),
+            )
         }) {
             Some((Some(0), Some(1), Some(patch))) if patch < 2 => Self::PerRequest,
             Some((Some(_), Some(_), Some(_))) => Self::PerCall,

@@ -119,7 +119,10 @@ mod tests {
         let pool = Pool::new();
         let lent: Vec<u32> = (0..256).map(|n| pool.lend().unwrap_or(n)).collect();
         for item in lent {
-            assert!(pool.give_back(item).is_empty(), "the burst's peak keeps all 256");
+            assert!(
+                pool.give_back(item).is_empty(),
+                "the burst's peak keeps all 256"
+            );
         }
         // The same burst again is served warm, with nothing made and nothing dropped.
         let again: Vec<Option<u32>> = (0..256).map(|_| pool.lend()).collect();

@@ -152,7 +152,9 @@ async fn rate_limit() -> Arc<ConfiguredPlugin> {
     let config = serde_json::json!({ "minute": 10, "by": ["header"], "header": "x-client" });
     let mut spec = spec("rate-limit", "limit", config);
     spec.isolation = Isolation::Reuse;
-    configure(&spec).await.expect("rate-limit accepts its config")
+    configure(&spec)
+        .await
+        .expect("rate-limit accepts its config")
 }
 
 #[tokio::test]
@@ -162,7 +164,11 @@ async fn a_reused_instance_goes_back_to_the_pool_between_a_requests_two_calls() 
 
     let mut held = Held::default();
     let (mut exchange, result) = plugin
-        .call(request("/", &[("x-client", "a")]), Phase::Request, &mut held)
+        .call(
+            request("/", &[("x-client", "a")]),
+            Phase::Request,
+            &mut held,
+        )
         .await;
     result.expect("on-request");
 
@@ -189,21 +195,37 @@ async fn interleaved_requests_each_get_their_own_scratch_values_back() {
     for _ in 0..2 {
         let mut held = Held::default();
         let (exchange, result) = plugin
-            .call(request("/", &[("x-client", "a")]), Phase::Request, &mut held)
+            .call(
+                request("/", &[("x-client", "a")]),
+                Phase::Request,
+                &mut held,
+            )
             .await;
         result.expect("on-request");
         drop(exchange);
         plugin.release(&mut held);
     }
     let (mut a, result) = plugin
-        .call(request("/", &[("x-client", "a")]), Phase::Request, &mut held_a)
+        .call(
+            request("/", &[("x-client", "a")]),
+            Phase::Request,
+            &mut held_a,
+        )
         .await;
     result.expect("a's on-request");
     let (mut b, result) = plugin
-        .call(request("/", &[("x-client", "b")]), Phase::Request, &mut held_b)
+        .call(
+            request("/", &[("x-client", "b")]),
+            Phase::Request,
+            &mut held_b,
+        )
         .await;
     result.expect("b's on-request");
-    assert_eq!(instantiations(&plugin), 1, "one instance served all of them");
+    assert_eq!(
+        instantiations(&plugin),
+        1,
+        "one instance served all of them"
+    );
 
     let mut remaining = Vec::new();
     for (exchange, held) in [(&mut b, &mut held_b), (&mut a, &mut held_a)] {
