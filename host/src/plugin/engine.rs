@@ -24,13 +24,34 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
 
 /// How the engine is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// Where compiled components are cached between runs; `None` for the user's cache directory.
     pub cache_dir: Option<PathBuf>,
     /// Disable the disk cache (every start recompiles).
     pub no_cache: bool,
+    /// Most plugin instances alive at once in the process: the pooling allocator's slots.
+    pub instance_slots: u32,
 }
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            no_cache: false,
+            instance_slots: DEFAULT_INSTANCE_SLOTS,
+        }
+    }
+}
+
+/// Plugin instances alive at once in a process, by default. Each slot reserves address space
+/// for one largest memory plus guard pages (about 4 GiB), none of it resident until used: the
+/// default reserves about 4 TiB of the 128 TiB a process has. Tools that cap address space
+/// (valgrind gives a program 64 GiB) need a handful, `--plugin-instances 8`.
+pub const DEFAULT_INSTANCE_SLOTS: u32 = 1000;
+
+/// The most slots `--plugin-instances` may ask for (about 40 TiB of address space).
+pub const MAX_INSTANCE_SLOTS: u32 = 10_000;
 
 /// Errors setting up the engine or compiling a component.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +121,9 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(
+            options.instance_slots.clamp(1, MAX_INSTANCE_SLOTS),
+        )));
         if !options.no_cache {
             let dir = options.cache_dir.clone().or_else(default_cache_dir);
             if let Some(dir) = dir {
@@ -198,12 +221,14 @@ impl Drop for Runtime {
 }
 
 /// Pooling allocator settings (measured in `docs/plugin-runtime.md`).
-fn pooling() -> PoolingAllocationConfig {
+/// `slots` instances of components, each with up to four core instances, one memory and two
+/// tables (what every plugin toolchain here produces).
+fn pooling(slots: u32) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(1000);
-    pool.total_core_instances(4000);
-    pool.total_memories(1000);
-    pool.total_tables(2000);
+    pool.total_component_instances(slots);
+    pool.total_core_instances(slots.saturating_mul(4));
+    pool.total_memories(slots);
+    pool.total_tables(slots.saturating_mul(2));
     pool.max_memory_size(MAX_PLUGIN_MEMORY);
     // Keep the first pages of each slot resident and zero them by hand instead of `madvise`:
     // without this a fresh instance costs three system calls that contend across cores.
