@@ -152,7 +152,7 @@ def mode_perf(args, setup, targets, emit):
                     f"{s['cpu_us_per_req']:.2f} µs of server CPU per request; self time by group:\n")
         text += ["| group | share of samples | µs per request |", "|---|---:|---:|"]
         text += [f"| {g} | {p:.1f}% | {p / 100 * s['cpu_us_per_req']:.2f} |" for g, p in s["groups"].items()]
-        text.append(f"\n(perf data and report: {setup.dir}/perf-{s['target']}.*, kept with --keep)\n")
+        text.append(f"\n(perf data and report: {setup.dir}/perf-{s['target']}.*)\n" if args.keep else "")
     return "\n".join(text) + "\n", failed
 
 

@@ -215,7 +215,7 @@ def machine(bins):
     if which("nginx"):
         info["nginx"] = first_line([which("nginx"), "-v"])
     if which("haproxy"):
-        info["haproxy"] = first_line([which("haproxy"), "-v"])
+        info["haproxy"] = first_line([which("haproxy"), "-v"]).split(" - ")[0]
     if bins.get("envoy"):
         out = subprocess.run([bins["envoy"], "--version"], capture_output=True, text=True, timeout=30).stdout
         m = re.search(r"/(\d+\.\d+\.\d+)/(\w+)/(\w+)/(\w+)", out)
