@@ -126,11 +126,11 @@ class Setup:
         with open(f"{self.dir}/{name}", "w") as f:
             f.write(text)
 
-    def command(self, target, wrapper=(), pin=True, single_process=False):
+    def command(self, target, wrapper=(), single_process=False):
         """argv (pinned to the server's CPU, inside `wrapper`, e.g. valgrind) and environment of a
         target's server. `single_process`: nginx without its master, for tools that follow one
         process."""
-        argv = (["taskset", "-c", CPU_PROXY] if pin else []) + list(wrapper)
+        argv = ["taskset", "-c", CPU_PROXY] + list(wrapper)
         env = dict(os.environ)
         if target == "upstream":
             return argv + [self.bins["upstream"], f"{HOST}:{self.ports['upstream']}"], env
