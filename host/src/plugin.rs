@@ -1,6 +1,7 @@
 //! The plugin runtime: every policy is a Wasm component run by wasmtime, sandboxed and limited.
 //!
-//! - `engine`: the process-wide engine, compile cache and epoch ticker.
+//! - `engine`: the process-wide engine and compile cache; `ticker`: the epoch that bounds
+//!   plugins' CPU time, ticking only while a call is in flight.
 //! - `conformance`: why a component does not fit the contract, in its author's terms.
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
 //! - `output`, `store`, `host`: what one instance holds (its output streams first) and the
@@ -26,6 +27,7 @@ pub mod scratch;
 mod store;
 #[cfg(test)]
 mod testing;
+mod ticker;
 
 pub use budget::MemoryBudget;
 pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
@@ -15,10 +13,10 @@ use wasmtime::{
 
 use super::conformance;
 use super::store::InstanceState;
+use super::ticker::Ticker;
 use crate::contract as bindings;
 
-/// How often the epoch advances: the granularity of CPU limits.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub use super::ticker::EPOCH_TICK;
 
 /// The largest linear memory any plugin may be given (the pooling allocator's slot size).
 pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
@@ -112,7 +110,7 @@ pub struct Runtime {
     linker: Linker<InstanceState>,
     /// Compiled components by content hash: a reload recompiles only what changed.
     compiled: DashMap<Arc<str>, Component>,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
 }
 
 impl Runtime {
@@ -140,19 +138,24 @@ impl Runtime {
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(EngineError::Setup)?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), ticker_stop.clone()).map_err(EngineError::Ticker)?;
+        // Without the ticker no deadline would fire, so failing to start it fails the runtime.
+        let ticker = Arc::new(Ticker::start(engine.clone()).map_err(EngineError::Ticker)?);
         Ok(Self {
             engine,
             linker,
             compiled: DashMap::new(),
-            ticker_stop,
+            ticker,
         })
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The epoch ticker, which every plugin call keeps running while it is in flight.
+    pub(crate) fn ticker(&self) -> &Arc<Ticker> {
+        &self.ticker
     }
 
     /// Links `component` against the host's imports and checks that it exports the handler.
@@ -214,14 +217,7 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Pooling allocator settings (measured in `docs/plugin-runtime.md`).
-/// `slots` instances of components, each with up to four core instances, one memory and two
+/// Pooling allocator settings (measured in `docs/plugin-runtime.md`): `slots` instances of components, each with up to four core instances, one memory and two
 /// tables (what every plugin toolchain here produces).
 fn pooling(slots: u32) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
@@ -239,20 +235,6 @@ fn pooling(slots: u32) -> PoolingAllocationConfig {
 
 fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|dir| dir.join("portcullis").join("wasmtime"))
-}
-
-/// Advances the epoch every [`EPOCH_TICK`] until `stop` is set. Without it no deadline would
-/// fire, so failing to start it fails the runtime.
-fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("portcullis-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        })
-        .map(drop)
 }
 
 /// Names a compile failure in the plugin author's terms: "not a component" is the usual

@@ -23,6 +23,7 @@ use super::budget::MemoryBudget;
 use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
 use super::store::{Fault, InstanceState, MAX_HOST_HANDLES, PluginTag};
+use super::ticker::Ticker;
 use crate::config::{FailurePolicy, Isolation, PluginSpec};
 use crate::contract::{self as bindings, InstanceLending, Needs, Phase, RequestAction};
 use crate::state::{Namespace, StateStore};
@@ -81,6 +82,7 @@ pub struct ConfiguredPlugin {
     hash: Arc<str>,
     state: Namespace,
     budget: Arc<MemoryBudget>,
+    ticker: Arc<Ticker>,
     idle: Pool<Warm>,
     /// Counters for the admin API and metrics.
     pub stats: PluginStats,
@@ -164,6 +166,7 @@ impl ConfiguredPlugin {
             hash: compiled.hash.clone(),
             state: state.namespace(&spec.name, route),
             budget: budget.clone(),
+            ticker: runtime.ticker().clone(),
             idle: Pool::new(),
             stats: PluginStats::default(),
         };
@@ -232,6 +235,7 @@ impl ConfiguredPlugin {
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let _ticking = self.ticker.busy();
         let started = std::time::Instant::now();
         let result = self.call_timed(exchange, phase, held).await;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -403,6 +407,8 @@ impl ConfiguredPlugin {
 
     /// A new instance, with `init` called.
     async fn instantiate(&self) -> Result<(Warm, Needs), InitError> {
+        // Start-up code and `init` run guest code under the CPU limit too.
+        let _ticking = self.ticker.busy();
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(
             self.pre.engine(),
