@@ -256,19 +256,40 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>, draining: watch::Re
         };
         return http::serve(stream, serving, &shared, draining).await;
     };
+    // Boxed: a rustls connection is large, and plain connections' tasks need not be sized for it.
+    Box::pin(tls_connection(
+        acceptor, stream, peer, path, limits, activity, &shared, draining,
+    ))
+    .await;
+}
+
+/// Serves a connection on a TLS listener: the handshake under `header-timeout`, then HTTP.
+#[allow(clippy::too_many_arguments)]
+async fn tls_connection(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    path: PathOptions,
+    limits: ConnectionLimits,
+    activity: Arc<Activity>,
+    shared: &Arc<Shared>,
+    draining: watch::Receiver<bool>,
+) {
     let handshake = acceptor.accept(stream);
-    let stream = match tokio::time::timeout_at(at + limits.header_timeout, handshake).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(client = %peer, "TLS handshake timed out");
-            shared.metrics.header_timeouts.inc();
-            return;
-        }
-    };
+    let stream =
+        match tokio::time::timeout_at(activity.accepted() + limits.header_timeout, handshake).await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(client = %peer, "TLS handshake timed out");
+                shared.metrics.header_timeouts.inc();
+                return;
+            }
+        };
     // rustls verified the chain; what is left is to say who the client is.
     let identity = stream
         .get_ref()
@@ -289,7 +310,7 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>, draining: watch::Re
         limits,
         activity,
     };
-    http::serve(stream, serving, &shared, draining).await;
+    http::serve(stream, serving, shared, draining).await;
 }
 
 /// Keeps a listener's open-connections gauge right however the connection ends.

@@ -229,9 +229,30 @@ async fn an_idle_connection_holds_no_http_state_in_its_task() {
         activity: super::watchdog::Activity::new(Instant::now()),
     };
     let (_drain, draining) = watch::channel(false);
-    let task = super::http::serve(stream, serving, &shared, draining);
+    let task = super::http::serve(stream, serving, &shared, draining.clone());
     let size = std::mem::size_of_val(&task);
-    assert!(size <= 2048, "a connection's task holds {size} bytes");
+    assert!(size <= 2048, "HTTP on a connection holds {size} bytes");
+    drop(task);
+    // The whole task, TLS handshake included (boxed).
+    let (stream, peer) = {
+        let _client = TcpStream::connect(listener.local_addr().expect("an address"))
+            .await
+            .expect("connect");
+        listener.accept().await.expect("accepted")
+    };
+    let accepted = super::Accepted {
+        stream,
+        peer,
+        at: Instant::now(),
+        tls: None,
+        redirect: None,
+        path: Default::default(),
+        limits: Default::default(),
+        slot: shared.cap.enter(None).expect("a slot"),
+    };
+    let task = super::connection(accepted, shared.clone(), draining);
+    let size = std::mem::size_of_val(&task);
+    assert!(size <= 2560, "a connection's task holds {size} bytes");
     drop((task, client));
 }
 
