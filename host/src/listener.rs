@@ -11,6 +11,7 @@
 //! too long is closed (`watchdog`).
 
 mod cap;
+mod http;
 pub mod redirect;
 #[cfg(test)]
 mod tests;
@@ -19,16 +20,10 @@ pub(crate) mod watchdog;
 pub(crate) use cap::AcceptBackoff;
 pub use cap::{ConnectionCap, OpenFileLimit, default_max_connections, raise_open_file_limit};
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::Request;
-use hyper::body::Incoming;
-use hyper::rt::{Read, Write};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -36,10 +31,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use self::cap::Slot;
-use self::watchdog::{Activity, Expired, InFlightBody, Watched};
+use self::http::Serving;
+use self::watchdog::Activity;
 use crate::config::{ConnectionLimits, HttpsRedirect};
 use crate::observe::metrics::ListenerMetrics;
-use crate::proxy::{self, ConnInfo};
+use crate::proxy::ConnInfo;
 use crate::router::path::PathOptions;
 use crate::snapshot::Current;
 use crate::tls::{ClientIdentity, TlsAcceptor};
@@ -251,7 +247,6 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>, draining: watch::Re
             tls: false,
             path,
         };
-        let io = TokioIo::new(Watched::new(stream, activity.clone()));
         let serving = Serving {
             conn,
             identity: None,
@@ -259,21 +254,42 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>, draining: watch::Re
             limits,
             activity,
         };
-        return http(io, serving, &shared, draining).await;
+        return http::serve(stream, serving, &shared, draining).await;
     };
+    // Boxed: a rustls connection is large, and plain connections' tasks need not be sized for it.
+    Box::pin(tls_connection(
+        acceptor, stream, peer, path, limits, activity, &shared, draining,
+    ))
+    .await;
+}
+
+/// Serves a connection on a TLS listener: the handshake under `header-timeout`, then HTTP.
+#[allow(clippy::too_many_arguments)]
+async fn tls_connection(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    path: PathOptions,
+    limits: ConnectionLimits,
+    activity: Arc<Activity>,
+    shared: &Arc<Shared>,
+    draining: watch::Receiver<bool>,
+) {
     let handshake = acceptor.accept(stream);
-    let stream = match tokio::time::timeout_at(at + limits.header_timeout, handshake).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(client = %peer, "TLS handshake timed out");
-            shared.metrics.header_timeouts.inc();
-            return;
-        }
-    };
+    let stream =
+        match tokio::time::timeout_at(activity.accepted() + limits.header_timeout, handshake).await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(client = %peer, "TLS handshake timed out");
+                shared.metrics.header_timeouts.inc();
+                return;
+            }
+        };
     // rustls verified the chain; what is left is to say who the client is.
     let identity = stream
         .get_ref()
@@ -287,7 +303,6 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>, draining: watch::Re
         tls: true,
         path,
     };
-    let io = TokioIo::new(Watched::new(stream, activity.clone()));
     let serving = Serving {
         conn,
         identity,
@@ -295,7 +310,7 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>, draining: watch::Re
         limits,
         activity,
     };
-    http(io, serving, &shared, draining).await;
+    http::serve(stream, serving, shared, draining).await;
 }
 
 /// Keeps a listener's open-connections gauge right however the connection ends.
@@ -307,74 +322,10 @@ impl Drop for OpenGauge<'_> {
     }
 }
 
-/// What serving HTTP on one connection needs to know.
-struct Serving {
-    conn: ConnInfo,
-    identity: Option<Arc<ClientIdentity>>,
-    redirect: Option<HttpsRedirect>,
-    limits: ConnectionLimits,
-    activity: Arc<Activity>,
-}
-
-/// Serves HTTP on `io` until the client, a timeout of `[limits]` or a graceful shutdown
-/// closes it.
-async fn http<I>(io: I, serving: Serving, shared: &Arc<Shared>, draining: watch::Receiver<bool>)
-where
-    I: Read + Write + Unpin + Send + 'static,
-{
-    let Serving {
-        conn,
-        identity,
-        redirect,
-        limits,
-        activity,
-    } = serving;
-    let current = shared.current.clone();
-    let counted = activity.clone();
-    let service = service_fn(move |mut request: Request<Incoming>| {
-        let current = current.clone();
-        let identity = identity.clone();
-        let in_flight = counted.request();
-        async move {
-            let response = if let Some(redirect) = redirect {
-                redirect::respond(&request, redirect)
-            } else {
-                if let Some(identity) = identity {
-                    // Read where the plugins' context is built (`proxy::plugins`).
-                    request.extensions_mut().insert(identity);
-                }
-                proxy::handle(&current, request, conn).await
-            };
-            Ok::<_, Infallible>(response.map(|body| InFlightBody::new(body, in_flight)))
-        }
-    });
-    let builder = builder(&limits);
-    let served = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(served);
-    let metrics = &shared.metrics;
-    let expired = |reason| {
-        let counter = match reason {
-            Expired::Header => &metrics.header_timeouts,
-            Expired::KeepAlive => &metrics.keepalive_timeouts,
-        };
-        counter.inc();
-    };
-    let result = watchdog::run(
-        served.as_mut(),
-        |conn| conn.graceful_shutdown(),
-        &activity,
-        &limits,
-        draining,
-        expired,
-    );
-    if let Err(e) = result.await {
-        tracing::debug!(client = %conn.peer, error = %e, "connection ended with an error");
-    }
-}
-
-/// HTTP/1.1 and HTTP/2 as `limits` say. The watchdog enforces the header and keep-alive
-/// timeouts; hyper's own header timeout stays as a backstop for a request that trickles in
-/// on a kept-alive connection, and HTTP/2 PINGs find dead peers.
+/// HTTP/1.1 and HTTP/2 on one port as `limits` say, for the admin API (the proxy's listeners
+/// use `http`, which releases idle connections' buffers). The watchdog enforces the header
+/// and keep-alive timeouts; hyper's own header timeout stays as a backstop for a request that
+/// trickles in on a kept-alive connection, and HTTP/2 PINGs find dead peers.
 pub(crate) fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -386,9 +337,6 @@ pub(crate) fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor>
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(limits.http2_ping_interval)
-        .keep_alive_timeout(HTTP2_PING_TIMEOUT);
+        .keep_alive_timeout(http::HTTP2_PING_TIMEOUT);
     builder
 }
-
-/// How long an HTTP/2 PING may go unanswered before the connection is closed.
-const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);

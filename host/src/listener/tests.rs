@@ -141,6 +141,122 @@ async fn without_max_connections_the_caps_default_applies() {
 }
 
 #[tokio::test]
+async fn a_keep_alive_connection_that_gave_its_buffers_back_is_served_again() {
+    let backend = upstream("ok").await;
+    let cap = Arc::new(ConnectionCap::new(1_000));
+    let gateway = serve(&manifest(backend, "", ""), &cap).await;
+
+    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
+    assert_eq!(
+        exchange(&mut stream, "/").await.expect("served").status,
+        200
+    );
+    // Quiet past `QUIET`: the connection is served anew when bytes come.
+    tokio::time::sleep(super::http::QUIET + Duration::from_millis(700)).await;
+    assert_eq!(
+        exchange(&mut stream, "/")
+            .await
+            .expect("served again")
+            .status,
+        200
+    );
+    // Again, with the request arriving in two pieces.
+    tokio::time::sleep(super::http::QUIET + Duration::from_millis(700)).await;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nho")
+        .await
+        .expect("sent");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let answer = exchange_rest(&mut stream, b"st: example.com\r\n\r\n").await;
+    assert_eq!(answer.expect("served in pieces").status, 200);
+    assert_eq!(cap.open(), 1);
+}
+
+/// Sends the rest of a request whose start was sent, and reads the answer.
+async fn exchange_rest(
+    stream: &mut TcpStream,
+    rest: &[u8],
+) -> Option<crate::snapshot::testing::Answer> {
+    use tokio::io::AsyncReadExt;
+    stream.write_all(rest).await.ok()?;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !received.windows(4).any(|w| w == b"\r\n\r\n") || !received.ends_with(b"ok") {
+        let n = stream.read(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        received.extend_from_slice(&buffer[..n]);
+    }
+    let text = String::from_utf8_lossy(&received).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some(crate::snapshot::testing::Answer {
+        status: head.split(' ').nth(1)?.parse().ok()?,
+        head: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    })
+}
+
+#[tokio::test]
+async fn an_idle_connection_holds_no_http_state_in_its_task() {
+    // What a connection's task is sized for, whatever state it is in: hyper's connection and
+    // its buffers are boxed while they serve, and dropped while the connection is quiet.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let client = TcpStream::connect(listener.local_addr().expect("an address"))
+        .await
+        .expect("connect");
+    let (stream, peer) = listener.accept().await.expect("accepted");
+    let dir = ManifestDir::new(&manifest(peer, "", ""));
+    let snapshot = load(&runtime(), &dir.path(), 1, None).await.expect("loads");
+    let current = Arc::new(Current::new(snapshot));
+    let shared = Arc::new(super::Shared {
+        name: "public".into(),
+        metrics: current.metrics().listener("public"),
+        current,
+        cap: Arc::new(ConnectionCap::new(1)),
+    });
+    let serving = super::http::Serving {
+        conn: crate::proxy::ConnInfo {
+            peer,
+            tls: false,
+            path: Default::default(),
+        },
+        identity: None,
+        redirect: None,
+        limits: Default::default(),
+        activity: super::watchdog::Activity::new(Instant::now()),
+    };
+    let (_drain, draining) = watch::channel(false);
+    let task = super::http::serve(stream, serving, &shared, draining.clone());
+    let size = std::mem::size_of_val(&task);
+    assert!(size <= 2048, "HTTP on a connection holds {size} bytes");
+    drop(task);
+    // The whole task, TLS handshake included (boxed).
+    let (stream, peer) = {
+        let _client = TcpStream::connect(listener.local_addr().expect("an address"))
+            .await
+            .expect("connect");
+        listener.accept().await.expect("accepted")
+    };
+    let accepted = super::Accepted {
+        stream,
+        peer,
+        at: Instant::now(),
+        tls: None,
+        redirect: None,
+        path: Default::default(),
+        limits: Default::default(),
+        slot: shared.cap.enter(None).expect("a slot"),
+    };
+    let task = super::connection(accepted, shared.clone(), draining);
+    let size = std::mem::size_of_val(&task);
+    assert!(size <= 2560, "a connection's task holds {size} bytes");
+    drop((task, client));
+}
+
+#[tokio::test]
 async fn a_redirecting_listener_answers_get_with_301_and_other_methods_with_308() {
     // No upstream listens there: a proxied request would fail.
     let nowhere: SocketAddr = "127.0.0.1:9".parse().expect("an address");

@@ -7,19 +7,24 @@
 //! The hot path only touches atomics: the service counts requests in and out, the socket
 //! wrapper notes the first byte read while idle; the watchdog's one timer wakes at the earliest
 //! possible deadline and computes the real one from those.
+//!
+//! The same timer tells an HTTP/1.1 connection that has been idle for a while to give its
+//! buffers back ([`Served::Idle`], `listener::http`): the socket wrapper notes whether the
+//! server's last read found nothing and its writes are all out, so that the connection can be
+//! taken apart without losing a byte.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::config::ConnectionLimits;
 
@@ -46,6 +51,10 @@ pub(crate) struct Activity {
     idle_since: AtomicU64,
     /// Milliseconds from `accepted` to the first byte read while idle, plus one (zero: none).
     first_byte_while_idle: AtomicU64,
+    /// The socket's last read found nothing to read (the server waits for the client).
+    read_pending: AtomicBool,
+    /// A write to the socket is waiting for room (the server has bytes not yet sent).
+    write_blocked: AtomicBool,
 }
 
 impl Activity {
@@ -57,7 +66,14 @@ impl Activity {
             requests: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             first_byte_while_idle: AtomicU64::new(0),
+            read_pending: AtomicBool::new(false),
+            write_blocked: AtomicBool::new(false),
         })
+    }
+
+    /// When the connection was accepted.
+    pub(crate) fn accepted(&self) -> Instant {
+        self.accepted
     }
 
     fn millis(&self, at: Instant) -> u64 {
@@ -84,6 +100,29 @@ impl Activity {
                 Ordering::Acquire,
             );
         }
+    }
+
+    fn note_read<T>(&self, polled: &Poll<T>) {
+        self.read_pending
+            .store(polled.is_pending(), Ordering::Relaxed);
+    }
+
+    fn note_write<T>(&self, polled: &Poll<T>) {
+        self.write_blocked
+            .store(polled.is_pending(), Ordering::Relaxed);
+    }
+
+    /// Whether the connection has been quiet for `quiet` at `now` (from accept): nothing in
+    /// flight, no byte read since its last request ended, the server waiting to read, and
+    /// everything it wrote sent. Its HTTP state then holds nothing but empty buffers.
+    fn quiet_for(&self, quiet: Duration, now: Duration) -> bool {
+        let seen = self.observe();
+        seen.in_flight == 0
+            && seen.requests > 0
+            && seen.first_byte_while_idle.is_none()
+            && seen.idle_since + quiet <= now
+            && self.read_pending.load(Ordering::Relaxed)
+            && !self.write_blocked.load(Ordering::Relaxed)
     }
 
     /// The state now, for [`verdict`].
@@ -158,11 +197,11 @@ fn verdict(seen: Observed, now: Duration, limits: &ConnectionLimits) -> Verdict 
 /// GOAWAY) and it is dropped if still open with nothing in flight [`CLOSE_GRACE`] later.
 /// `expired` hears why.
 pub(crate) async fn run<C, E>(
-    mut conn: Pin<&mut C>,
+    conn: Pin<&mut C>,
     shutdown: impl Fn(Pin<&mut C>),
     activity: &Activity,
     limits: &ConnectionLimits,
-    mut draining: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
     expired: impl FnOnce(Expired),
 ) -> Result<(), E>
 where
@@ -170,40 +209,161 @@ where
 {
     let timer = tokio::time::sleep_until(activity.accepted + limits.header_timeout);
     tokio::pin!(timer);
-    let mut expired = Some(expired);
-    let mut closing = false;
-    let mut drained = *draining.borrow_and_update();
-    if drained {
-        shutdown(conn.as_mut());
+    let mut watchdog = Watchdog::new(activity, limits, draining, expired, timer);
+    match watchdog.serve(conn, shutdown, None).await {
+        Served::Ended(result) => result,
+        // Only asked for with a quiet time.
+        Served::Idle => Ok(()),
     }
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => return result,
-            changed = draining.changed(), if !drained => {
-                // A closed channel means the listener is gone: drain as well.
-                if changed.is_err() || *draining.borrow_and_update() {
-                    drained = true;
-                    shutdown(conn.as_mut());
+}
+
+/// How [`Watchdog::serve`] ended.
+pub(crate) enum Served<E> {
+    /// The connection ended (or was dropped after being told to close).
+    Ended(Result<(), E>),
+    /// The connection has been quiet for the time asked ([`Activity::quiet_for`]): it may be
+    /// taken apart, and served anew when bytes arrive.
+    Idle,
+}
+
+/// The deadlines of one connection, kept across the stretches in which it is served by an
+/// HTTP connection and those in which it waits, bare, for bytes.
+pub(crate) struct Watchdog<'a, X> {
+    activity: &'a Activity,
+    limits: &'a ConnectionLimits,
+    draining: watch::Receiver<bool>,
+    /// The listener is draining (told once).
+    drained: bool,
+    expired: Option<X>,
+    timer: Pin<&'a mut Sleep>,
+}
+
+impl<'a, X: FnOnce(Expired)> Watchdog<'a, X> {
+    /// The watchdog of a connection; `timer` is set to its first deadline.
+    pub(crate) fn new(
+        activity: &'a Activity,
+        limits: &'a ConnectionLimits,
+        mut draining: watch::Receiver<bool>,
+        expired: X,
+        mut timer: Pin<&'a mut Sleep>,
+    ) -> Self {
+        timer
+            .as_mut()
+            .reset(activity.accepted + limits.header_timeout);
+        let drained = *draining.borrow_and_update();
+        Self {
+            activity,
+            limits,
+            draining,
+            drained,
+            expired: Some(expired),
+            timer,
+        }
+    }
+
+    fn expire(&mut self, reason: Expired) {
+        if let Some(expired) = self.expired.take() {
+            expired(reason);
+        }
+    }
+
+    /// Whether the listener has started draining now (a closed channel means it is gone).
+    fn drain_changed(&mut self, changed: Result<(), watch::error::RecvError>) -> bool {
+        if changed.is_err() || *self.draining.borrow_and_update() {
+            self.drained = true;
+        }
+        self.drained
+    }
+
+    /// Waits for `ready` while the connection holds no HTTP state; `None` when the listener
+    /// drains or a deadline passes first (the connection is then to be closed).
+    pub(crate) async fn wait<T>(&mut self, ready: impl Future<Output = T>) -> Option<T> {
+        tokio::pin!(ready);
+        if self.drained {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                out = &mut ready => return Some(out),
+                changed = self.draining.changed() => {
+                    if self.drain_changed(changed) {
+                        return None;
+                    }
+                }
+                () = self.timer.as_mut() => {
+                    let now = Instant::now();
+                    let seen = self.activity.observe();
+                    match verdict(seen, self.activity.millis_duration(now), self.limits) {
+                        Verdict::CheckAt(at) => {
+                            self.timer.as_mut().reset(self.activity.accepted + at);
+                        }
+                        Verdict::Close(reason) => {
+                            self.expire(reason);
+                            return None;
+                        }
+                    }
                 }
             }
-            () = &mut timer => {
-                let now = Instant::now();
-                if closing {
-                    if activity.in_flight.load(Ordering::Acquire) == 0 {
-                        return Ok(());
-                    }
-                    timer.as_mut().reset(now + CLOSE_GRACE);
-                    continue;
-                }
-                match verdict(activity.observe(), activity.millis_duration(now), limits) {
-                    Verdict::CheckAt(at) => timer.as_mut().reset(activity.accepted + at),
-                    Verdict::Close(reason) => {
-                        if let Some(expired) = expired.take() {
-                            expired(reason);
-                        }
-                        closing = true;
+        }
+    }
+
+    /// Serves `conn` as [`run`] does; with `quiet` given, returns [`Served::Idle`] once the
+    /// connection has been quiet that long ([`Activity::quiet_for`]).
+    pub(crate) async fn serve<C, E>(
+        &mut self,
+        mut conn: Pin<&mut C>,
+        shutdown: impl Fn(Pin<&mut C>),
+        quiet: Option<Duration>,
+    ) -> Served<E>
+    where
+        C: Future<Output = Result<(), E>>,
+    {
+        let activity = self.activity;
+        let mut closing = false;
+        if self.drained {
+            shutdown(conn.as_mut());
+        } else if let Some(quiet) = quiet {
+            // Look again once a request begun now could have ended and been quiet that long.
+            let soon = Instant::now() + quiet;
+            if soon < self.timer.deadline() {
+                self.timer.as_mut().reset(soon);
+            }
+        }
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => return Served::Ended(result),
+                changed = self.draining.changed(), if !self.drained => {
+                    if self.drain_changed(changed) {
                         shutdown(conn.as_mut());
-                        timer.as_mut().reset(now + CLOSE_GRACE);
+                    }
+                }
+                () = self.timer.as_mut() => {
+                    let now = Instant::now();
+                    if closing {
+                        if activity.in_flight.load(Ordering::Acquire) == 0 {
+                            return Served::Ended(Ok(()));
+                        }
+                        self.timer.as_mut().reset(now + CLOSE_GRACE);
+                        continue;
+                    }
+                    let since_accept = activity.millis_duration(now);
+                    match verdict(activity.observe(), since_accept, self.limits) {
+                        Verdict::CheckAt(at) => {
+                            let mut next = activity.accepted + at;
+                            if let Some(quiet) = quiet.filter(|_| !self.drained) {
+                                if activity.quiet_for(quiet, since_accept) {
+                                    return Served::Idle;
+                                }
+                                next = next.min(activity.quiet_check(quiet, now));
+                            }
+                            self.timer.as_mut().reset(next);
+                        }
+                        Verdict::Close(reason) => {
+                            self.expire(reason);
+                            closing = true;
+                            shutdown(conn.as_mut());
+                            self.timer.as_mut().reset(now + CLOSE_GRACE);
+                        }
                     }
                 }
             }
@@ -214,6 +374,18 @@ where
 impl Activity {
     fn millis_duration(&self, at: Instant) -> Duration {
         Duration::from_millis(self.millis(at))
+    }
+
+    /// When to look again whether the connection is quiet for `quiet`, at `now`: that long
+    /// after its last request ended if nothing is in flight now, else that long from now.
+    fn quiet_check(&self, quiet: Duration, now: Instant) -> Instant {
+        let idle_since =
+            self.accepted + Duration::from_millis(self.idle_since.load(Ordering::Acquire));
+        if self.in_flight.load(Ordering::Acquire) == 0 && idle_since + quiet > now {
+            idle_since + quiet
+        } else {
+            now + quiet
+        }
     }
 }
 
@@ -228,6 +400,11 @@ impl<S> Watched<S> {
     pub(crate) fn new(inner: S, activity: Arc<Activity>) -> Self {
         Self { inner, activity }
     }
+
+    /// The socket.
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -238,6 +415,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.activity.note_read(&polled);
         if buf.filled().len() > before {
             self.activity.read_some();
         }
@@ -251,11 +429,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity.note_write(&polled);
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.activity.note_write(&polled);
+        polled
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -267,7 +449,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity.note_write(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -312,74 +496,4 @@ impl<B: Body + Unpin> Body for InFlightBody<B> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits() -> ConnectionLimits {
-        ConnectionLimits {
-            header_timeout: Duration::from_secs(10),
-            keepalive_timeout: Duration::from_secs(60),
-            ..ConnectionLimits::default()
-        }
-    }
-
-    fn seen(in_flight: usize, requests: u64, idle_since: u64, first: Option<u64>) -> Observed {
-        Observed {
-            in_flight,
-            requests,
-            idle_since: Duration::from_secs(idle_since),
-            first_byte_while_idle: first.map(Duration::from_secs),
-        }
-    }
-
-    fn at(secs: u64) -> Duration {
-        Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn a_connection_without_a_request_closes_at_the_header_timeout() {
-        let silent = seen(0, 0, 0, None);
-        assert_eq!(verdict(silent, at(3), &limits()), Verdict::CheckAt(at(10)));
-        assert_eq!(
-            verdict(silent, at(10), &limits()),
-            Verdict::Close(Expired::Header)
-        );
-        // Trickling bytes do not extend it.
-        let trickling = seen(0, 0, 0, Some(9));
-        assert_eq!(
-            verdict(trickling, at(10), &limits()),
-            Verdict::Close(Expired::Header)
-        );
-    }
-
-    #[test]
-    fn an_idle_connection_closes_at_the_keepalive_timeout_after_its_last_request() {
-        let idle = seen(0, 3, 100, None);
-        assert_eq!(verdict(idle, at(120), &limits()), Verdict::CheckAt(at(160)));
-        assert_eq!(
-            verdict(idle, at(160), &limits()),
-            Verdict::Close(Expired::KeepAlive)
-        );
-    }
-
-    #[test]
-    fn a_request_begun_late_in_the_idle_time_gets_the_header_timeout_to_finish() {
-        let late = seen(0, 3, 100, Some(155));
-        assert_eq!(verdict(late, at(160), &limits()), Verdict::CheckAt(at(165)));
-        assert_eq!(
-            verdict(late, at(165), &limits()),
-            Verdict::Close(Expired::Header)
-        );
-        let early = seen(0, 3, 100, Some(101));
-        assert_eq!(
-            verdict(early, at(120), &limits()),
-            Verdict::CheckAt(at(160))
-        );
-    }
-
-    #[test]
-    fn requests_in_flight_are_never_cut_by_the_watchdog() {
-        let busy = seen(2, 2, 0, None);
-        assert_eq!(verdict(busy, at(500), &limits()), Verdict::CheckAt(at(560)));
-    }
-}
+mod tests;

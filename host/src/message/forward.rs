@@ -64,19 +64,21 @@ pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Adds this hop to `Via` (RFC 9110 7.6.3): `1.1 portcullis`, `2 portcullis`.
 pub fn append_via(headers: &mut HeaderMap, version: Version) {
     let value = match version {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
+        Version::HTTP_09 => "0.9 portcullis",
+        Version::HTTP_10 => "1.0 portcullis",
+        Version::HTTP_2 => "2 portcullis",
+        Version::HTTP_3 => "3 portcullis",
+        _ => "1.1 portcullis",
     };
-    if let Ok(value) = HeaderValue::from_str(&format!("{value} {VIA_NAME}")) {
-        headers.append(header::VIA, value);
-    }
+    debug_assert!(value.ends_with(VIA_NAME));
+    // A constant: no allocation per message.
+    headers.append(header::VIA, HeaderValue::from_static(value));
 }
 
 /// Sets the `X-Forwarded-*` fields: the client is appended to `X-Forwarded-For`; proto and host
-/// describe the request as this gateway received it.
+/// describe the request as this gateway received it. (Written without a `String` per field: the
+/// address on the stack, the scheme a constant, the host the client's own `Host` value when it
+/// is the same.)
 pub fn set_forwarded(
     headers: &mut HeaderMap,
     client_ip: IpAddr,
@@ -84,16 +86,30 @@ pub fn set_forwarded(
     host: Option<&str>,
 ) {
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) if !previous.trim().is_empty() => format!("{previous}, {client_ip}"),
-        _ => client_ip.to_string(),
+        Some(previous) if !previous.trim().is_empty() => {
+            HeaderValue::from_str(&format!("{previous}, {client_ip}")).ok()
+        }
+        _ => ip_value(client_ip),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    if let Some(value) = forwarded_for {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
-    if let Ok(value) = HeaderValue::from_str(scheme.as_str()) {
+    let proto = if *scheme == Scheme::HTTPS {
+        Some(HeaderValue::from_static("https"))
+    } else if *scheme == Scheme::HTTP {
+        Some(HeaderValue::from_static("http"))
+    } else {
+        HeaderValue::from_str(scheme.as_str()).ok()
+    };
+    if let Some(value) = proto {
         headers.insert(X_FORWARDED_PROTO.clone(), value);
     }
-    match host.and_then(|h| HeaderValue::from_str(h).ok()) {
+    let value = host.and_then(|h| match headers.get(header::HOST) {
+        // Shares the client's bytes.
+        Some(same) if same.as_bytes() == h.as_bytes() => Some(same.clone()),
+        _ => HeaderValue::from_str(h).ok(),
+    });
+    match value {
         Some(value) => {
             headers.insert(X_FORWARDED_HOST.clone(), value);
         }
@@ -101,6 +117,17 @@ pub fn set_forwarded(
             headers.remove(&X_FORWARDED_HOST);
         }
     }
+}
+
+/// An address as a header value, formatted on the stack.
+fn ip_value(ip: IpAddr) -> Option<HeaderValue> {
+    use std::io::Write;
+    // The longest IPv6 text is 45 bytes (an IPv4-mapped address with every group written).
+    let mut text = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    write!(cursor, "{ip}").ok()?;
+    let n = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(text.get(..n)?).ok()
 }
 
 /// The host the client asked for: the URI's authority (HTTP/2, absolute-form) or `Host`.

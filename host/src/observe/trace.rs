@@ -6,6 +6,8 @@
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
+use crate::message::request_id::hex_into;
+
 /// The header.
 pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -56,14 +58,13 @@ impl TraceContext {
     }
 
     /// The `traceparent` value to send upstream: version 00, this hop's span as the parent.
+    /// Written on the stack: the header value's own copy is its one allocation.
     pub fn header_value(&self) -> HeaderValue {
-        let text = format!(
-            "00-{}-{}-{:02x}",
-            hex(&self.trace_id),
-            hex(&self.span_id),
-            self.flags
-        );
-        HeaderValue::from_str(&text).expect("hex digits and dashes are a valid header value")
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        hex_into(&mut text[3..35], &self.trace_id);
+        hex_into(&mut text[36..52], &self.span_id);
+        hex_into(&mut text[53..55], &[self.flags]);
+        HeaderValue::from_bytes(&text).expect("hex digits and dashes are a valid header value")
     }
 }
 
@@ -114,13 +115,9 @@ fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    let mut out = vec![0; bytes.len() * 2];
+    hex_into(&mut out, bytes);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -161,6 +158,20 @@ mod tests {
             assert_eq!(context.flags, 1);
             assert_ne!(context.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         }
+    }
+
+    #[test]
+    fn the_header_sent_is_version_trace_span_and_flags_in_lowercase_hex() {
+        let context = TraceContext {
+            trace_id: *b"\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
+            span_id: *b"\x00\xf0\x67\xaa\x0b\xa9\x02\xb7",
+            parent_id: None,
+            flags: 0x01,
+        };
+        assert_eq!(
+            context.header_value(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
     }
 
     #[test]

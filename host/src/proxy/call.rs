@@ -9,10 +9,17 @@
 //!
 //! The request stays counted (breaker, least-request) until the response body ends, or, for an
 //! upgrade, until the tunnel closes.
+//!
+//! One timer at a time: the route's `timeout` is a deadline fixed when the call starts, and each
+//! try (and each wait between tries) sleeps only until the nearer of its own limit and that
+//! deadline, then tells which of the two passed (see [`Limit`]). Two nested timers per try
+//! cost a timer-wheel entry and a clock read each on every request, for one of them to fire.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::time::Instant as Deadline;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -105,17 +112,10 @@ impl<'a> Call<'a> {
         let key = upstream.hash_key(request.headers(), self.client);
         let sent = Instant::now();
         record.upstream_sent = Some(sent);
-        let tried = tokio::time::timeout(self.timeout, self.tries(request, key)).await;
+        let deadline = Deadline::from_std(sent) + self.timeout;
+        let tried = self.tries(request, key, deadline).await;
         record.upstream_duration = Some(sent.elapsed());
-        let answer = match tried {
-            Ok(answer) => answer?,
-            Err(_) => {
-                if let Some(fault) = self.client_body.blame(true) {
-                    return Err(fault.into());
-                }
-                return Err(self.timed_out(self.timeout));
-            }
-        };
+        let answer = tried?;
         let Answer {
             mut response,
             on_target,
@@ -155,6 +155,7 @@ impl<'a> Call<'a> {
         parts: http::request::Parts,
         body: ProxyBody,
         index: usize,
+        deadline: Deadline,
     ) -> Outcome {
         let upstream = self.upstream;
         let client = self.client_body;
@@ -166,9 +167,10 @@ impl<'a> Call<'a> {
             Ok(uri) => *request.uri_mut() = uri,
             Err(_) => return Outcome::ConnectFailed(None),
         }
+        let limit = Limit::of_try(self.try_timeout, deadline);
         let on_target = upstream.begin(index);
         let sending = upstream.client().request(request);
-        let outcome = match tokio::time::timeout(self.try_timeout, sending).await {
+        let outcome = match tokio::time::timeout_at(limit.at, sending).await {
             Ok(Ok(response)) => Outcome::Response(Answer {
                 response,
                 on_target,
@@ -191,6 +193,9 @@ impl<'a> Call<'a> {
                     }
                 }
             },
+            // The route's deadline cut the try: the call ends here, as if its timer had
+            // cancelled the try, and the target's health is not touched.
+            Err(_) if limit.route => return Outcome::Expired,
             Err(_) => match client.blame(true) {
                 Some(fault) => Outcome::ClientFailed(fault),
                 None => Outcome::TimedOut,
@@ -239,6 +244,16 @@ impl<'a> Call<'a> {
             .caused_by(Closed(name.to_owned(), cause))),
             Outcome::ClientFailed(fault) => Err(fault.into()),
             Outcome::TimedOut => Err(self.timed_out(self.try_timeout)),
+            Outcome::Expired => Err(self.expired()),
+        }
+    }
+
+    /// The answer when the route's `timeout` passed: the client's fault if its body was still
+    /// coming, else a timeout of the upstream.
+    fn expired(&self) -> ProxyError {
+        match self.client_body.blame(true) {
+            Some(fault) => fault.into(),
+            None => self.timed_out(self.timeout),
         }
     }
 
@@ -281,9 +296,42 @@ enum Outcome {
     /// The connection broke before the response headers.
     Reset(hyper_util::client::legacy::Error),
     TimedOut,
+    /// The route's `timeout` passed during the try: no more tries.
+    Expired,
     /// The client's body failed or stalled: the client's doing, not the upstream's.
     ClientFailed(ClientBodyError),
 }
+
+/// When a try stops waiting, and whether that is the route's deadline rather than its own
+/// `try-timeout`.
+struct Limit {
+    at: Deadline,
+    route: bool,
+}
+
+impl Limit {
+    /// The try's limit, started now. Its own `try-timeout` wins a tie with the route's deadline
+    /// (within the timer's 1 ms resolution), as the try's own timer did when each had one: by
+    /// default the two are equal, and such a try is a timed-out try, recorded by passive
+    /// health.
+    fn of_try(try_timeout: Duration, deadline: Deadline) -> Self {
+        let own = Deadline::now() + try_timeout;
+        if own <= deadline + TIMER_RESOLUTION {
+            Self {
+                at: own.min(deadline),
+                route: false,
+            }
+        } else {
+            Self {
+                at: deadline,
+                route: true,
+            }
+        }
+    }
+}
+
+/// The resolution of tokio's timer: two deadlines closer than this fired together.
+const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 
 /// The client's failure that `error`, from reading the client's body, stands for.
 pub(super) fn client_body_error(error: body::BoxError) -> ProxyError {

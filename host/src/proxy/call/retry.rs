@@ -16,7 +16,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use rand::Rng;
 
-use super::{Answer, Call, Outcome, client_body_error};
+use super::{Answer, Call, Deadline, Outcome, client_body_error};
 use crate::config::RetryPolicy;
 use crate::message::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
@@ -26,11 +26,13 @@ use crate::upstream::breaker::InFlight;
 pub const MAX_REPLAY_BODY: u64 = 64 << 10;
 
 impl Call<'_> {
-    /// Tries the request, and retries it as the route allows.
+    /// Tries the request, and retries it as the route allows, until `deadline` (the route's
+    /// `timeout`), which bounds every try, the reading of a body to replay, and every backoff.
     pub(super) async fn tries(
         &self,
         request: Request<ProxyBody>,
         key: Option<u64>,
+        deadline: Deadline,
     ) -> Result<Answer, ProxyError> {
         let upstream = self.upstream;
         let policy = self
@@ -39,13 +41,17 @@ impl Call<'_> {
         let (parts, body) = request.into_parts();
         let Some(policy) = policy else {
             let target = self.pick(key, Tried::default())?;
-            return self.answer(self.try_once(parts, body, target).await);
+            return self.answer(self.try_once(parts, body, target, deadline).await);
         };
-        let replay = match replayable(body).await? {
+        let replay = match tokio::time::timeout_at(deadline, replayable(body)).await {
+            Ok(replay) => replay?,
+            Err(_) => return Err(self.expired()),
+        };
+        let replay = match replay {
             Ok(bytes) => bytes,
             Err(body) => {
                 let target = self.pick(key, Tried::default())?;
-                return self.answer(self.try_once(parts, body, target).await);
+                return self.answer(self.try_once(parts, body, target, deadline).await);
             }
         };
         let mut tried = Tried::default();
@@ -54,7 +60,7 @@ impl Call<'_> {
         let mut permit: Option<InFlight> = None;
         loop {
             let body = body::full(replay.data.clone(), replay.trailers.clone());
-            let outcome = self.try_once(parts.clone(), body, target).await;
+            let outcome = self.try_once(parts.clone(), body, target, deadline).await;
             // A retry holds its share of the budget only while its try is in flight.
             drop(permit.take());
             tried.add(target, &outcome);
@@ -69,7 +75,12 @@ impl Call<'_> {
             // upstream: it goes at once, outside the budget. Any other retry waits, then needs
             // the budget.
             if !matches!(outcome, Outcome::ConnectFailed(_)) {
-                tokio::time::sleep(backoff(policy, retries + 1)).await;
+                let wake = Deadline::now() + backoff(policy, retries + 1);
+                if wake >= deadline {
+                    tokio::time::sleep_until(deadline).await;
+                    return Err(self.expired());
+                }
+                tokio::time::sleep_until(wake).await;
                 let Some(granted) = upstream.try_retry() else {
                     tracing::warn!(
                         upstream = upstream.name(),
@@ -149,7 +160,7 @@ fn should_retry(policy: &RetryPolicy, outcome: &Outcome) -> bool {
         Outcome::ConnectFailed(_) => policy.on_connect_failure,
         Outcome::Reset(_) => policy.on_reset,
         Outcome::TimedOut => policy.on_timeout,
-        Outcome::ClientFailed(_) => false,
+        Outcome::ClientFailed(_) | Outcome::Expired => false,
     }
 }
 
