@@ -289,8 +289,8 @@ def pool_hint(setup):
         return None
     size = int(m[-1], 16)
     return (f"the gateway's Wasm pooling allocator reserves {size / 2**40:.1f} TiB of address space at start, "
-            "more than valgrind gives its client (under 64 GiB); the gateway runs under callgrind only with a "
-            "smaller pool (or the on-demand allocator)")
+            "more than valgrind gives its client (under 64 GiB); this binary predates --plugin-instances "
+            "(PORTCULLIS_PLUGIN_INSTANCES, set to 8 here), which lets it start with a smaller pool")
 
 
 # --------------------------------------------------------------------------------------------

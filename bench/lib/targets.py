@@ -137,6 +137,9 @@ class Setup:
         if is_gateway(target):
             env.pop("RUST_LOG", None)
             env["PORTCULLIS_CACHE_DIR"] = f"{self.dir}/wasm-cache"
+            if any("valgrind" in w for w in wrapper):
+                # 1000 pool slots reserve ~4 TiB of address space; valgrind gives under 64 GiB.
+                env["PORTCULLIS_PLUGIN_INSTANCES"] = "8"
             binary = self.args.baseline if target in BASELINE else self.bins["gateway"]
             return argv + [binary, "--log-level", "warn", "run", f"{self.manifests}/{target}.toml"], env
         if target == "nginx":

@@ -287,6 +287,7 @@ fn runtime(cache: Option<&Path>) -> Runtime {
     Runtime::new(&RuntimeOptions {
         cache_dir: cache.map(Path::to_path_buf),
         no_cache: cache.is_none(),
+        ..Default::default()
     })
     .expect("the Wasm runtime starts")
 }

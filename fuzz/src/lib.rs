@@ -33,6 +33,7 @@ pub fn wasm_runtime() -> Arc<Runtime> {
             let options = RuntimeOptions {
                 cache_dir: Some(workspace().join("target/test-wasm-cache")),
                 no_cache: false,
+                ..Default::default()
             };
             let runtime = tokio().block_on(async { Runtime::new(&options) });
             Arc::new(runtime.expect("the Wasm runtime starts"))

@@ -421,6 +421,7 @@ fn plugins(reloader: &Reloader) -> serde_json::Value {
                 "failures": stats.failures.load(Relaxed),
                 "fail_open_skips": stats.skipped.load(Relaxed),
                 "instantiations": stats.instantiations.load(Relaxed),
+                "lending": if plugin.holds_across_calls() { "request" } else { "call" },
                 "idle_instances": idle,
                 "idle_memory_bytes": idle_bytes,
                 "oversized_drops": stats.oversized_drops.load(Relaxed),

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::gateway::Running;
 use crate::observe::access_log;
 use crate::observe::logging::{self, LogFormat};
+use crate::plugin::engine::{DEFAULT_INSTANCE_SLOTS, MAX_INSTANCE_SLOTS};
 use crate::plugin::{Runtime, RuntimeOptions};
 
 mod plugin;
@@ -44,6 +45,17 @@ struct GlobalArgs {
     /// Compile every plugin at start instead of using the cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Most plugin instances alive at once, busy and idle, in the whole process (slots of the
+    /// pooling allocator; each reserves address space, not memory). A call beyond them fails
+    /// with `instantiate`.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = DEFAULT_INSTANCE_SLOTS,
+        value_parser = clap::value_parser!(u32).range(1..=MAX_INSTANCE_SLOTS as i64),
+        env = "PORTCULLIS_PLUGIN_INSTANCES"
+    )]
+    plugin_instances: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +105,7 @@ impl Cli {
         let options = RuntimeOptions {
             cache_dir: self.global.cache_dir.clone(),
             no_cache: self.global.no_cache,
+            instance_slots: self.global.plugin_instances,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()

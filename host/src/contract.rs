@@ -14,7 +14,7 @@ pub const WIT: &str = include_str!("../../wit/plugin.wit");
 /// The world every plugin implements.
 pub const WORLD: &str = "plugin";
 
-/// The contract's version, `0.1.1`: the part of the WIT package line after `@`.
+/// The contract's version, `0.1.2`: the part of the WIT package line after `@`.
 pub fn version() -> String {
     WIT.lines()
         .find_map(|line| line.strip_prefix("package portcullis:plugin@"))
@@ -42,6 +42,42 @@ pub struct RequestHandle;
 
 /// The host-side type behind the WIT `response` resource (see [`RequestHandle`]).
 pub struct ResponseHandle;
+
+/// What a component was promised about its instances, by the contract version it was built
+/// against (the version of its `handler` export): the promise changed in 0.1.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceLending {
+    /// 0.1.0 and 0.1.1: a request's `on-response` runs on the instance that ran its
+    /// `on-request`, so the instance is held across the upstream call.
+    PerRequest,
+    /// 0.1.2 and later: an instance is lent for one call; what a plugin keeps between its two
+    /// calls goes into `scratch`.
+    PerCall,
+}
+
+impl InstanceLending {
+    /// The promise made to `component`. A component without a recognisable handler export does
+    /// not link anyway; it gets the older, safer promise.
+    pub fn of(engine: &wasmtime::Engine, component: &wasmtime::component::Component) -> Self {
+        let prefix = "portcullis:plugin/handler@";
+        let version = component
+            .component_type()
+            .exports(engine)
+            .find_map(|(name, _)| name.strip_prefix(prefix).map(str::to_owned));
+        match version.as_deref().map(|v| {
+            let mut parts = v.split(['.', '-', '+']).map(|n| n.parse::<u64>().ok());
+            (
+                parts.next().flatten(),
+                parts.next().flatten(),
+                parts.next().flatten(),
+            )
+        }) {
+            Some((Some(0), Some(1), Some(patch))) if patch < 2 => Self::PerRequest,
+            Some((Some(_), Some(_), Some(_))) => Self::PerCall,
+            _ => Self::PerRequest,
+        }
+    }
+}
 
 /// The two calls a plugin may export: the request may be edited in `on-request`; in
 /// `on-response` the response may be edited and the request, already sent, only read.

@@ -1,11 +1,13 @@
 //! The plugin runtime: every policy is a Wasm component run by wasmtime, sandboxed and limited.
 //!
-//! - `engine`: the process-wide engine, compile cache and epoch ticker.
+//! - `engine`: the process-wide engine and compile cache; `ticker`: the epoch that bounds
+//!   plugins' CPU time, ticking only while a call is in flight.
 //! - `conformance`: why a component does not fit the contract, in its author's terms.
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
 //! - `output`, `store`, `host`: what one instance holds (its output streams first) and the
 //!   imports it may call, one file per WIT interface.
-//! - `exchange`: the request and response lent to a plugin for one call.
+//! - `exchange`: the request and response lent to a plugin for one call, with `scratch`, what
+//!   each plugin keeps for the request between its two calls.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
 //! - `chain`: the ordered plugins of a route, with failure policies.
 //! - `reply`: a plugin's reply as the `http` response the proxy sends.
@@ -21,9 +23,11 @@ mod host;
 pub mod instance;
 mod output;
 pub mod reply;
+pub mod scratch;
 mod store;
 #[cfg(test)]
 mod testing;
+mod ticker;
 
 pub use budget::MemoryBudget;
 pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};

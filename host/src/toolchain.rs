@@ -138,7 +138,7 @@ pub fn build(dir: &Path, runtime: &Runtime) -> Result<Built, ToolchainError> {
     })
 }
 
-/// The contract's version, `0.1.1`: the part of the WIT package line after `@`.
+/// The contract's version, `0.1.2`: the part of the WIT package line after `@`.
 pub fn contract_version() -> String {
     crate::contract::version()
 }

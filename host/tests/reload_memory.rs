@@ -59,6 +59,7 @@ async fn resident_memory_stays_flat_across_reloads() {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-wasm-cache"),
         ),
         no_cache: false,
+        ..Default::default()
     };
     let runtime = Arc::new(Runtime::new(&options).expect("a runtime"));
     let dir = tempfile::tempdir().expect("a directory");

@@ -1,6 +1,6 @@
 //! Write [Portcullis](https://github.com/portcullis-gateway/portcullis) gateway plugins in Rust.
 //!
-//! A plugin is a WebAssembly component implementing the `portcullis:plugin@0.1.1` WIT world.
+//! A plugin is a WebAssembly component implementing the `portcullis:plugin@0.1.2` WIT world.
 //! This crate generates the bindings once and hides them behind a [`Plugin`] trait with a default
 //! for every phase and a typed config, so a plugin implements only what it needs:
 //!
@@ -39,7 +39,8 @@
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file is the component.
 //!
 //! Besides the request ([`Request`], [`Response`]), a plugin may use the request [`context`],
-//! the gateway's [`log`](mod@log), shared [`state`] that outlives the request (counters, rate
+//! its own [`scratch`] values kept between its two calls of a request, the gateway's
+//! [`log`](mod@log), shared [`state`] that outlives the request (counters, rate
 //! limits, key/values, in process or in Redis), and [`metrics`] of its own on the gateway's
 //! `/metrics`.
 //!
@@ -55,6 +56,7 @@ pub mod log;
 pub mod metrics;
 pub mod query;
 mod reply;
+pub mod scratch;
 pub mod state;
 
 /// The bindings generated from `wit/` by wit-bindgen. Plugins use the wrappers instead.
@@ -192,7 +194,7 @@ macro_rules! export_plugin {
             }
 
             // Exports exist only in the component; a native build (for unit tests and clippy)
-            // would hand names like `portcullis:plugin/handler@0.1.1#init` to the system linker.
+            // would hand names like `portcullis:plugin/handler@0.1.2#init` to the system linker.
             #[cfg(target_arch = "wasm32")]
             $crate::bindings::__export_portcullis_world!(__PortcullisHandler with_types_in $crate::bindings);
         };

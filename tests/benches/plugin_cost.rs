@@ -33,6 +33,7 @@ async fn run(calls: usize) {
     let wasm = Runtime::new(&RuntimeOptions {
         cache_dir: Some(cache),
         no_cache: false,
+        ..Default::default()
     })
     .expect("runtime");
     let bytes =

@@ -69,6 +69,7 @@ async fn compiled_components_are_cached_on_disk_so_a_restart_does_not_recompile(
     let options = portcullis::plugin::RuntimeOptions {
         cache_dir: Some(dir.path().to_path_buf()),
         no_cache: false,
+        ..Default::default()
     };
     let runtime = portcullis::plugin::Runtime::new(&options).unwrap();
     let bytes = std::fs::read(portcullis_tests::guests::MISBEHAVE).unwrap();

@@ -165,6 +165,7 @@ async fn a_restart_loads_large_plugins_from_the_compilation_cache() {
     let options = RuntimeOptions {
         cache_dir: Some(cache.path().to_path_buf()),
         no_cache: false,
+        ..Default::default()
     };
     for (language, component) in LANGUAGES
         .iter()

@@ -196,6 +196,9 @@ async fn a_component_built_against_wit_0_1_0_still_loads_and_runs() {
 [listeners.public]
 address = "127.0.0.1:0"
 
+[admin]
+address = "127.0.0.1:0"
+
 [upstreams.echo]
 targets = ["{}"]
 
@@ -206,6 +209,12 @@ match.path-prefix = "/"
 [[routes.old.plugins]]
 name = "old"
 wasm = "@ABI_0_1_0@"
+
+[[routes.old.plugins]]
+name = "new"
+plugin = "headers"
+isolation = "reuse"
+config = {{ response = {{ add = {{ x-new = "1" }} }} }}
 "#,
         upstream.authority()
     );
@@ -214,4 +223,18 @@ wasm = "@ABI_0_1_0@"
     assert_eq!(response.status, 200);
     assert_eq!(response.upstream_saw_header("x-abi"), ["0.1.0"]);
     assert_eq!(response.header("x-abi"), Some("0.1.0"));
+
+    // It was promised one instance for both calls of a request, and keeps it; a component of
+    // the current contract lends its instance per call.
+    let admin = Client::http1(gateway.running().admin_address().expect("an admin API"));
+    let plugins = admin.get("/plugins").await.json();
+    let lending = |name: &str| {
+        plugins["plugins"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name))
+            .map(|p| p["lending"].clone())
+            .unwrap_or_else(|| panic!("no plugin `{name}` in {plugins}"))
+    };
+    assert_eq!(lending("old"), "request", "{plugins}");
+    assert_eq!(lending("new"), "call", "{plugins}");
 }

@@ -132,5 +132,6 @@ pub fn options() -> RuntimeOptions {
     RuntimeOptions {
         cache_dir: Some(cache_dir()),
         no_cache: false,
+        ..Default::default()
     }
 }

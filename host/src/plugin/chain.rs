@@ -43,27 +43,27 @@ pub enum RequestVerdict {
     },
 }
 
-/// What one request holds of its chain between `on-request` and `on-response`: the instances of
-/// plugins that will see the response. Dropping it gives them back, whether or not
-/// `on-response` ran (a client that went away, an upstream error).
+/// What one request holds of its chain between `on-request` and `on-response`: which plugins
+/// failed, and the instances of plugins that hold theirs across the upstream call. Dropping it
+/// gives those back, whether or not `on-response` ran (a client that went away, an upstream
+/// error).
 pub struct ChainState {
-    held: Vec<(Arc<ConfiguredPlugin>, Held)>,
+    plugins: Arc<[Arc<ConfiguredPlugin>]>,
+    held: Vec<Held>,
 }
 
 impl ChainState {
-    fn new(plugins: &[Arc<ConfiguredPlugin>]) -> Self {
+    fn new(plugins: &Arc<[Arc<ConfiguredPlugin>]>) -> Self {
         Self {
-            held: plugins
-                .iter()
-                .map(|p| (p.clone(), Held::default()))
-                .collect(),
+            plugins: plugins.clone(),
+            held: plugins.iter().map(|_| Held::default()).collect(),
         }
     }
 }
 
 impl Drop for ChainState {
     fn drop(&mut self) {
-        for (plugin, held) in &mut self.held {
+        for (plugin, held) in self.plugins.iter().zip(&mut self.held) {
             plugin.release(held);
         }
     }
@@ -72,7 +72,7 @@ impl Drop for ChainState {
 /// The plugins that run for one route.
 #[derive(Clone, Default)]
 pub struct Chain {
-    plugins: Vec<Arc<ConfiguredPlugin>>,
+    plugins: Arc<[Arc<ConfiguredPlugin>]>,
     needs: Needs,
 }
 
@@ -82,7 +82,10 @@ impl Chain {
         let needs = plugins
             .iter()
             .fold(Needs::empty(), |acc, p| acc | p.needs());
-        Self { plugins, needs }
+        Self {
+            plugins: plugins.into(),
+            needs,
+        }
     }
 
     /// The plugins, in order.
@@ -114,10 +117,11 @@ impl Chain {
     ) -> (Box<Exchange>, RequestVerdict, ChainState) {
         exchange.phase = Phase::Request;
         let mut state = ChainState::new(&self.plugins);
-        for (index, (plugin, held)) in state.held.iter_mut().enumerate() {
+        for (index, (plugin, held)) in self.plugins.iter().zip(&mut state.held).enumerate() {
             if !plugin.needs().contains(Needs::ON_REQUEST) {
                 continue;
             }
+            exchange.slot = index;
             let started = std::time::Instant::now();
             let (back, result) = plugin.call(exchange, Phase::Request, held).await;
             let elapsed = started.elapsed();
@@ -166,11 +170,13 @@ impl Chain {
     ) -> (Box<Exchange>, Result<(), ChainFailure>) {
         exchange.phase = Phase::Response;
         let ran = ran.min(state.held.len());
-        for (index, (plugin, held)) in state.held[..ran].iter_mut().enumerate().rev() {
+        let plugins = self.plugins.iter().zip(&mut state.held[..ran]);
+        for (index, (plugin, held)) in plugins.enumerate().rev() {
             // A plugin whose `on-request` failed (skipped under fail-open) is skipped here too.
             if !plugin.needs().contains(Needs::ON_RESPONSE) || held.failed() {
                 continue;
             }
+            exchange.slot = index;
             let started = std::time::Instant::now();
             let (back, result) = plugin.call(exchange, Phase::Response, held).await;
             metrics.plugin_call(index, Phase::Response, started.elapsed());

@@ -53,7 +53,7 @@ const WASI: &[&str] = &[
 struct Contract {
     /// `portcullis:plugin`.
     package: String,
-    /// `0.1.1`.
+    /// `0.1.2`.
     version: String,
     /// `http`, `context`, ...: every interface of the package a plugin may import.
     imports: Vec<String>,
@@ -114,7 +114,7 @@ impl Contract {
         }
     }
 
-    /// `portcullis:plugin/handler@0.1.1`.
+    /// `portcullis:plugin/handler@0.1.2`.
     fn qualified(&self, interface: &str) -> String {
         format!("{}/{interface}@{}", self.package, self.version)
     }
@@ -177,7 +177,7 @@ pub enum Problem {
     /// Its handler lacks functions of the contract.
     #[error("its `{export}` export lacks {}", list(.missing, "the function"))]
     MissingFunctions {
-        /// `portcullis:plugin/handler@0.1.1`.
+        /// `portcullis:plugin/handler@0.1.2`.
         export: String,
         /// The functions it lacks.
         missing: Vec<String>,
@@ -195,7 +195,7 @@ pub enum Problem {
         if .exports.is_empty() { "nothing".to_string() } else { list(.exports, "") }
     )]
     NoHandler {
-        /// `portcullis:plugin/handler@0.1.1`.
+        /// `portcullis:plugin/handler@0.1.2`.
         expected: String,
         /// The functions the handler has.
         functions: Vec<String>,

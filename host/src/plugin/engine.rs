@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
@@ -15,22 +13,43 @@ use wasmtime::{
 
 use super::conformance;
 use super::store::InstanceState;
+use super::ticker::Ticker;
 use crate::contract as bindings;
 
-/// How often the epoch advances: the granularity of CPU limits.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub use super::ticker::EPOCH_TICK;
 
 /// The largest linear memory any plugin may be given (the pooling allocator's slot size).
 pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
 
 /// How the engine is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// Where compiled components are cached between runs; `None` for the user's cache directory.
     pub cache_dir: Option<PathBuf>,
     /// Disable the disk cache (every start recompiles).
     pub no_cache: bool,
+    /// Most plugin instances alive at once in the process: the pooling allocator's slots.
+    pub instance_slots: u32,
 }
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            no_cache: false,
+            instance_slots: DEFAULT_INSTANCE_SLOTS,
+        }
+    }
+}
+
+/// Plugin instances alive at once in a process, by default. Each slot reserves address space
+/// for one largest memory plus guard pages (about 4 GiB), none of it resident until used: the
+/// default reserves about 4 TiB of the 128 TiB a process has. Tools that cap address space
+/// (valgrind gives a program 64 GiB) need a handful, `--plugin-instances 8`.
+pub const DEFAULT_INSTANCE_SLOTS: u32 = 1000;
+
+/// The most slots `--plugin-instances` may ask for (about 40 TiB of address space).
+pub const MAX_INSTANCE_SLOTS: u32 = 10_000;
 
 /// Errors setting up the engine or compiling a component.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +110,7 @@ pub struct Runtime {
     linker: Linker<InstanceState>,
     /// Compiled components by content hash: a reload recompiles only what changed.
     compiled: DashMap<Arc<str>, Component>,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
 }
 
 impl Runtime {
@@ -100,7 +119,9 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(
+            options.instance_slots.clamp(1, MAX_INSTANCE_SLOTS),
+        )));
         if !options.no_cache {
             let dir = options.cache_dir.clone().or_else(default_cache_dir);
             if let Some(dir) = dir {
@@ -117,19 +138,24 @@ impl Runtime {
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(EngineError::Setup)?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), ticker_stop.clone()).map_err(EngineError::Ticker)?;
+        // Without the ticker no deadline would fire, so failing to start it fails the runtime.
+        let ticker = Arc::new(Ticker::start(engine.clone()).map_err(EngineError::Ticker)?);
         Ok(Self {
             engine,
             linker,
             compiled: DashMap::new(),
-            ticker_stop,
+            ticker,
         })
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The epoch ticker, which every plugin call keeps running while it is in flight.
+    pub(crate) fn ticker(&self) -> &Arc<Ticker> {
+        &self.ticker
     }
 
     /// Links `component` against the host's imports and checks that it exports the handler.
@@ -191,19 +217,14 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Pooling allocator settings (measured in `docs/plugin-runtime.md`).
-fn pooling() -> PoolingAllocationConfig {
+/// Pooling allocator settings (measured in `docs/plugin-runtime.md`): `slots` instances of components, each with up to four core instances, one memory and two
+/// tables (what every plugin toolchain here produces).
+fn pooling(slots: u32) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(1000);
-    pool.total_core_instances(4000);
-    pool.total_memories(1000);
-    pool.total_tables(2000);
+    pool.total_component_instances(slots);
+    pool.total_core_instances(slots.saturating_mul(4));
+    pool.total_memories(slots);
+    pool.total_tables(slots.saturating_mul(2));
     pool.max_memory_size(MAX_PLUGIN_MEMORY);
     // Keep the first pages of each slot resident and zero them by hand instead of `madvise`:
     // without this a fresh instance costs three system calls that contend across cores.
@@ -214,20 +235,6 @@ fn pooling() -> PoolingAllocationConfig {
 
 fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|dir| dir.join("portcullis").join("wasmtime"))
-}
-
-/// Advances the epoch every [`EPOCH_TICK`] until `stop` is set. Without it no deadline would
-/// fire, so failing to start it fails the runtime.
-fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("portcullis-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        })
-        .map(drop)
 }
 
 /// Names a compile failure in the plugin author's terms: "not a component" is the usual

@@ -14,6 +14,8 @@ use http::HeaderMap;
 pub use crate::contract::Phase;
 pub use crate::message::Context;
 
+use super::scratch::Scratch;
+
 /// One request on its way through the chain, and later its response.
 #[derive(Debug)]
 pub struct Exchange {
@@ -39,6 +41,10 @@ pub struct Exchange {
     pub metrics: Arc<crate::observe::metrics::plugin::PluginMetrics>,
     /// The request's spans, when it is traced (`[tracing]`); each plugin call adds one.
     pub spans: Option<Box<crate::observe::otlp::RequestSpans>>,
+    /// What each plugin keeps for itself between its two calls (WIT `scratch`).
+    pub scratch: Scratch,
+    /// The position in the chain of the plugin being called: whose `scratch` the call sees.
+    pub slot: usize,
 }
 
 impl Exchange {
@@ -58,6 +64,8 @@ impl Exchange {
             phase: Phase::Request,
             metrics: Default::default(),
             spans: None,
+            scratch: Scratch::default(),
+            slot: 0,
         }
     }
 }

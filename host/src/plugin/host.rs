@@ -1,6 +1,6 @@
 //! The host side of the WIT imports, one file per interface of `wit/plugin.wit`: [`http`] (the
 //! request and response resources, whose header fields share one helper, [`fields`]),
-//! [`context`], [`log`], [`state`] and [`metrics`]. Each function reads or edits the exchange
+//! [`context`], [`scratch`], [`log`], [`state`] and [`metrics`]. Each function reads or edits the exchange
 //! lent to the store for the call in progress, or (`state`) the plugin's namespace of the shared
 //! state. wasmtime calls them through the linker built in `engine.rs`; nothing here is public.
 //!
@@ -20,6 +20,7 @@ mod fields;
 mod http;
 mod log;
 mod metrics;
+mod scratch;
 mod state;
 
 impl types::Host for InstanceState {}

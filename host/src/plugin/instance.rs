@@ -5,9 +5,15 @@
 //! validates the config and learns the plugin's needs); instances are created per request
 //! (`request` isolation) or kept warm and reused (`reuse`), on the pooling allocator, with an
 //! epoch deadline on every call.
+//!
+//! A reused instance is lent for one call: it goes back to the pool as soon as `on-request`
+//! returns, so a request waiting for its upstream holds no instance, and a few warm instances
+//! serve any number of requests in flight. Components built against contract 0.1.0 and 0.1.1
+//! were promised the same instance for both calls of a request ([`InstanceLending`]); theirs,
+//! and `request` isolation's own instance, are held from `on-request` to `on-response`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use wasmtime::component::{Resource, ResourceTableError};
@@ -17,19 +23,18 @@ use super::budget::MemoryBudget;
 use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
 use super::store::{Fault, InstanceState, MAX_HOST_HANDLES, PluginTag};
+use super::ticker::Ticker;
 use crate::config::{FailurePolicy, Isolation, PluginSpec};
-use crate::contract::Phase;
-use crate::contract::{self as bindings, Needs, RequestAction};
+use crate::contract::{self as bindings, InstanceLending, Needs, Phase, RequestAction};
 use crate::state::{Namespace, StateStore};
 
 mod error;
+mod pool;
 #[cfg(test)]
 mod tests;
 
 pub use error::{CallError, ConfigureError};
-
-/// Most warm instances kept idle per plugin; more are dropped when returned.
-const MAX_IDLE: usize = 64;
+use pool::Pool;
 
 /// What a successful call decided.
 #[derive(Debug)]
@@ -53,7 +58,7 @@ pub struct PluginStats {
     pub instantiations: AtomicU64,
     /// Time spent in calls (instantiation included when a call needed one), in nanoseconds.
     pub call_nanos: AtomicU64,
-    /// Reused instances dropped at the end of their request instead of kept idle, because their
+    /// Reused instances dropped at the end of their call instead of kept idle, because their
     /// memory had grown beyond `[plugin-runtime] idle-memory`.
     pub oversized_drops: AtomicU64,
 }
@@ -66,6 +71,8 @@ pub struct ConfiguredPlugin {
     needs: Needs,
     isolation: Isolation,
     failure: FailurePolicy,
+    /// Whether a request keeps its instance from `on-request` to `on-response`.
+    holds_across_calls: bool,
     memory: usize,
     cpu_ticks: u64,
     cpu: Duration,
@@ -75,13 +82,15 @@ pub struct ConfiguredPlugin {
     hash: Arc<str>,
     state: Namespace,
     budget: Arc<MemoryBudget>,
-    idle: Mutex<Vec<Warm>>,
+    ticker: Arc<Ticker>,
+    idle: Pool<Warm>,
     /// Counters for the admin API and metrics.
     pub stats: PluginStats,
 }
 
-/// The instance a request holds between its `on-request` and `on-response` calls, so a plugin
-/// sees one instance (one memory) for the whole request, in either isolation mode.
+/// What a request keeps of one plugin between its `on-request` and `on-response` calls: whether
+/// `on-request` failed, and the instance itself where the plugin was promised one instance per
+/// request (`request` isolation, components of contract 0.1.0 and 0.1.1).
 #[derive(Default)]
 pub struct Held {
     warm: Option<Warm>,
@@ -144,6 +153,7 @@ impl ConfiguredPlugin {
             needs: Needs::empty(),
             isolation: spec.isolation,
             failure: spec.failure,
+            holds_across_calls: false,
             memory: spec.limits.memory_bytes,
             cpu_ticks: u64::try_from(cpu_ticks).unwrap_or(u64::MAX),
             cpu: spec.limits.cpu,
@@ -156,16 +166,20 @@ impl ConfiguredPlugin {
             hash: compiled.hash.clone(),
             state: state.namespace(&spec.name, route),
             budget: budget.clone(),
-            idle: Mutex::new(Vec::new()),
+            ticker: runtime.ticker().clone(),
+            idle: Pool::new(),
             stats: PluginStats::default(),
         };
+        let lending = InstanceLending::of(runtime.engine(), &compiled.component);
         let (warm, needs) = plugin.instantiate().await.map_err(|e| match e {
             InitError::Rejected(message) => ConfigureError::Rejected(message),
             InitError::Failed(e) => ConfigureError::Init(e),
         })?;
         plugin.needs = needs;
+        plugin.holds_across_calls = needs.contains(Needs::ON_RESPONSE)
+            && (plugin.isolation == Isolation::Request || lending == InstanceLending::PerRequest);
         if plugin.isolation == Isolation::Reuse {
-            plugin.checkin(warm);
+            plugin.idle.seed(warm);
         }
         Ok(plugin)
     }
@@ -197,16 +211,23 @@ impl ConfiguredPlugin {
 
     /// Warm instances waiting in the pool now, and the linear memory they hold.
     pub fn idle_instances(&self) -> (usize, usize) {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        (idle.len(), idle.iter().map(Warm::memory).sum())
+        self.idle.idle(Warm::memory)
+    }
+
+    /// Whether a request holds this plugin's instance from `on-request` to `on-response`
+    /// (across the upstream call), rather than borrowing one per call.
+    pub fn holds_across_calls(&self) -> bool {
+        self.holds_across_calls
     }
 
     /// Runs one phase with `exchange` lent to the plugin. The exchange always comes back, whatever
     /// happened to the call.
     ///
     /// The instance comes from `held` when this request already has one, else from the pool (or
-    /// is created). After `on-request` a plugin with an `on-response` phase keeps it in `held`;
+    /// is created). After `on-request` a plugin that [holds across calls] keeps it in `held`;
     /// otherwise it goes back to the pool (`reuse`) or is dropped (`request`).
+    ///
+    /// [holds across calls]: Self::holds_across_calls
     pub async fn call(
         &self,
         exchange: Box<Exchange>,
@@ -214,6 +235,7 @@ impl ConfiguredPlugin {
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let _ticking = self.ticker.busy();
         let started = std::time::Instant::now();
         let result = self.call_timed(exchange, phase, held).await;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -232,8 +254,10 @@ impl ConfiguredPlugin {
             Some(warm) => warm,
             None => match self.checkout().await {
                 Ok(mut warm) => {
-                    // One use per request, counted when the request takes the instance.
-                    warm.uses += 1;
+                    // One use per request, counted at its first call.
+                    if on_request {
+                        warm.uses += 1;
+                    }
                     warm
                 }
                 Err(e) => {
@@ -259,7 +283,7 @@ impl ConfiguredPlugin {
             .exchange
             .take()
             .expect("the exchange stays in the store for the whole call");
-        let keep = on_request && self.needs.contains(Needs::ON_RESPONSE);
+        let keep = on_request && self.holds_across_calls;
         let error = match result {
             // The guest answered: its instance is sound.
             Ok(Ok(Ok(outcome))) => {
@@ -277,9 +301,16 @@ impl ConfiguredPlugin {
                 CallError::Plugin(message)
             }
             // A trapped instance cannot be entered again: `warm` is dropped here.
-            Ok(Err(error)) => self.classify(warm.store.data(), &error),
+            Ok(Err(error)) => {
+                let error = self.classify(warm.store.data(), &error);
+                self.forget(warm);
+                error
+            }
             // The call was abandoned mid-way: its instance is dropped too.
-            Err(_) => CallError::WallClock(self.wall),
+            Err(_) => {
+                self.forget(warm);
+                CallError::WallClock(self.wall)
+            }
         };
         held.failed = on_request;
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -327,45 +358,57 @@ impl ConfiguredPlugin {
         }
     }
 
+    /// An instance for a call: an idle one (`reuse`), else a new one.
     async fn checkout(&self) -> Result<Warm, CallError> {
-        if self.isolation == Isolation::Reuse {
-            let idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            if let Some(warm) = idle {
-                return Ok(warm);
-            }
+        if self.isolation == Isolation::Reuse
+            && let Some(warm) = self.idle.lend()
+        {
+            return Ok(warm);
         }
-        match self.instantiate().await {
+        let made = match self.instantiate().await {
             Ok((warm, _)) => Ok(warm),
             Err(InitError::Rejected(message)) => Err(CallError::Instantiate(format!(
                 "init rejected its config: {message}"
             ))),
             Err(InitError::Failed(e)) => Err(e),
+        };
+        if made.is_err() && self.isolation == Isolation::Reuse {
+            self.idle.forget_lent();
         }
+        made
     }
 
-    /// Keeps `warm` idle for the next request, unless it is done: `request` isolation, recycled
+    /// Keeps `warm` idle for the next call, unless it is done: `request` isolation, recycled
     /// after `max-requests`, or grown beyond the idle bound (one large request must not keep its
-    /// memory resident; the pooling allocator releases a dropped instance's pages).
+    /// memory resident; the pooling allocator releases a dropped instance's pages). Instances
+    /// that demand no longer needs are dropped here, outside the pool's lock.
     fn checkin(&self, warm: Warm) {
-        if self.isolation != Isolation::Reuse || warm.uses >= self.max_requests {
+        if self.isolation != Isolation::Reuse {
             return;
+        }
+        if warm.uses >= self.max_requests {
+            return self.forget(warm);
         }
         if warm.memory() > warm.baseline.max(self.budget.idle_memory()) {
             self.stats.oversized_drops.fetch_add(1, Ordering::Relaxed);
-            return;
+            return self.forget(warm);
         }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
-            idle.push(warm);
+        drop(self.idle.give_back(warm));
+    }
+
+    /// Drops an instance that was lent and will not come back (it trapped, was abandoned, or is
+    /// done).
+    fn forget(&self, warm: Warm) {
+        if self.isolation == Isolation::Reuse {
+            self.idle.forget_lent();
         }
+        drop(warm);
     }
 
     /// A new instance, with `init` called.
     async fn instantiate(&self) -> Result<(Warm, Needs), InitError> {
+        // Start-up code and `init` run guest code under the CPU limit too.
+        let _ticking = self.ticker.busy();
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(
             self.pre.engine(),

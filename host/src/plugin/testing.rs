@@ -25,6 +25,7 @@ pub(crate) fn runtime() -> &'static Runtime {
         Runtime::new(&RuntimeOptions {
             cache_dir: Some(cache),
             no_cache: false,
+            ..Default::default()
         })
         .expect("the test runtime starts")
     })

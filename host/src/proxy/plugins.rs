@@ -55,6 +55,8 @@ pub(super) async fn run(
         phase: Phase::Request,
         metrics: metrics.plugins().clone(),
         spans: record.spans.take(),
+        scratch: Default::default(),
+        slot: 0,
     });
     let plugins_started = Instant::now();
     let (mut exchange, verdict, state) = route.chain.on_request(exchange, route_metrics).await;

@@ -22,6 +22,7 @@ pub(crate) fn runtime() -> Arc<Runtime> {
                     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-wasm-cache"),
                 ),
                 no_cache: false,
+                ..Default::default()
             };
             Arc::new(Runtime::new(&options).expect("the Wasm runtime starts"))
         })

@@ -9,11 +9,9 @@
 mod config;
 mod headers;
 
-use std::cell::RefCell;
-
 use portcullis_sdk::state::{self, StateError};
 use portcullis_sdk::{
-    Action, Error, Needs, Plugin, Reply, Request, Response, context, export_plugin,
+    Action, Error, Needs, Plugin, Reply, Request, Response, context, export_plugin, scratch,
 };
 
 pub use config::{By, Config, Limit};
@@ -30,21 +28,18 @@ const MAX_KEY_PART: usize = 256;
 pub struct RateLimit {
     config: Config,
     limits: Vec<Limit>,
-    /// The header fields decided in `on_request`, for `on_response`. A request keeps its
-    /// instance from one phase to the other, so nothing of another request is seen here.
-    pending: RefCell<Vec<(&'static str, String)>>,
 }
+
+/// The scratch key of the header fields decided in `on_request`, for `on_response` (which may
+/// run on another instance): `name: value` lines.
+const PENDING_FIELDS: &str = "fields";
 
 impl Plugin for RateLimit {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, Error> {
         let limits = config.validate()?;
-        Ok(Self {
-            config,
-            limits,
-            pending: RefCell::new(Vec::new()),
-        })
+        Ok(Self { config, limits })
     }
 
     fn needs(&self) -> Needs {
@@ -56,7 +51,6 @@ impl Plugin for RateLimit {
     }
 
     fn on_request(&self, req: &Request) -> Result<Action, Error> {
-        self.pending.borrow_mut().clear();
         let client = match self.client_key(req) {
             Ok(client) => client,
             Err(message) => {
@@ -113,15 +107,22 @@ impl Plugin for RateLimit {
             }
             return Ok(Action::Respond(reply));
         }
-        if self.config.headers {
-            *self.pending.borrow_mut() = fields;
+        if self.config.headers && !fields.is_empty() {
+            let lines: Vec<String> = fields
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}"))
+                .collect();
+            scratch::set(PENDING_FIELDS, &lines.join("\n"));
         }
         Ok(Action::Continue)
     }
 
     fn on_response(&self, _req: &Request, resp: &Response) -> Result<(), Error> {
-        for (name, value) in self.pending.borrow_mut().drain(..) {
-            resp.set_header(name, &value)?;
+        let Some(lines) = scratch::get(PENDING_FIELDS) else {
+            return Ok(());
+        };
+        for (name, value) in lines.lines().filter_map(|line| line.split_once(": ")) {
+            resp.set_header(name, value)?;
         }
         Ok(())
     }

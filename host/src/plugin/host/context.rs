@@ -5,10 +5,11 @@
 use crate::contract::portcullis::plugin::context;
 use crate::plugin::store::InstanceState;
 
-/// Most key/values a plugin may keep in one request's context, and their sizes.
-const MAX_CONTEXT_KEYS: usize = 64;
-const MAX_CONTEXT_KEY: usize = 256;
-const MAX_CONTEXT_VALUE: usize = 4096;
+/// Most key/values a plugin may keep in one request's context, and their sizes (`scratch` has the
+/// same bounds).
+pub(super) const MAX_CONTEXT_KEYS: usize = 64;
+pub(super) const MAX_CONTEXT_KEY: usize = 256;
+pub(super) const MAX_CONTEXT_VALUE: usize = 4096;
 
 impl context::Host for InstanceState {
     fn get(&mut self, key: String) -> Option<String> {

@@ -145,3 +145,97 @@ async fn an_instance_stopped_at_its_memory_limit_is_dropped_and_the_next_request
     assert_eq!(instantiations(&plugin), 2);
     assert_eq!(plugin.stats.failures.load(Ordering::Relaxed), 1);
 }
+
+/// `rate-limit` allowing 10 requests a minute per client, with its `RateLimit-*` headers, in
+/// `reuse` isolation: its `on-response` writes what its `on-request` decided.
+async fn rate_limit() -> Arc<ConfiguredPlugin> {
+    let config = serde_json::json!({ "minute": 10, "by": ["header"], "header": "x-client" });
+    let mut spec = spec("rate-limit", "limit", config);
+    spec.isolation = Isolation::Reuse;
+    configure(&spec)
+        .await
+        .expect("rate-limit accepts its config")
+}
+
+#[tokio::test]
+async fn a_reused_instance_goes_back_to_the_pool_between_a_requests_two_calls() {
+    let plugin = rate_limit().await;
+    assert!(!plugin.holds_across_calls(), "built against contract 0.1.2");
+
+    let mut held = Held::default();
+    let (mut exchange, result) = plugin
+        .call(
+            request("/", &[("x-client", "a")]),
+            Phase::Request,
+            &mut held,
+        )
+        .await;
+    result.expect("on-request");
+
+    assert_eq!(
+        plugin.idle_instances().0,
+        1,
+        "while the upstream answers, the instance waits in the pool"
+    );
+    exchange.phase = Phase::Response;
+    exchange.response = Some(ok());
+    let (_, result) = plugin.call(exchange, Phase::Response, &mut held).await;
+    result.expect("on-response");
+    plugin.release(&mut held);
+    assert_eq!(instantiations(&plugin), 1, "one instance served both calls");
+}
+
+#[tokio::test]
+async fn interleaved_requests_each_get_their_own_scratch_values_back() {
+    let plugin = rate_limit().await;
+    let (mut held_a, mut held_b) = (Held::default(), Held::default());
+
+    // Client `a` spends three of its ten; then `b` spends one on the same instance, and only
+    // then do their responses come back, in the other order.
+    for _ in 0..2 {
+        let mut held = Held::default();
+        let (exchange, result) = plugin
+            .call(
+                request("/", &[("x-client", "a")]),
+                Phase::Request,
+                &mut held,
+            )
+            .await;
+        result.expect("on-request");
+        drop(exchange);
+        plugin.release(&mut held);
+    }
+    let (mut a, result) = plugin
+        .call(
+            request("/", &[("x-client", "a")]),
+            Phase::Request,
+            &mut held_a,
+        )
+        .await;
+    result.expect("a's on-request");
+    let (mut b, result) = plugin
+        .call(
+            request("/", &[("x-client", "b")]),
+            Phase::Request,
+            &mut held_b,
+        )
+        .await;
+    result.expect("b's on-request");
+    assert_eq!(
+        instantiations(&plugin),
+        1,
+        "one instance served all of them"
+    );
+
+    let mut remaining = Vec::new();
+    for (exchange, held) in [(&mut b, &mut held_b), (&mut a, &mut held_a)] {
+        let mut lent = std::mem::replace(exchange, request("/", &[]));
+        lent.phase = Phase::Response;
+        lent.response = Some(ok());
+        let (back, result) = plugin.call(lent, Phase::Response, held).await;
+        result.expect("on-response");
+        let headers = &back.response.as_ref().expect("a response").parts.headers;
+        remaining.push(crate::plugin::testing::values(headers, "ratelimit-remaining").join(","));
+    }
+    assert_eq!(remaining, ["9", "7"], "b's own figure, then a's");
+}

@@ -2,8 +2,8 @@
 //! (`wit/plugin.wit` beside this file is a copy of that version, before `metrics` was added),
 //! with wit-bindgen directly rather than the SDK, which follows the current WIT.
 //!
-//! It proves that the host keeps loading components built for 0.1.0: the host links the 0.1.1
-//! world, and wasmtime matches a `@0.1.0` import or export to the host's `@0.1.1` by semver.
+//! It proves that the host keeps loading components built for 0.1.0: the host links the 0.1.2
+//! world, and wasmtime matches a `@0.1.0` import or export to the host's `@0.1.2` by semver.
 //! It answers nothing itself: `on-request` sets `x-abi: 0.1.0` on the request, and
 //! `on-response` the same on the response.
 
