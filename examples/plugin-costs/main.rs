@@ -198,6 +198,7 @@ async fn measure(
         limits: Limits::default(),
         files: Vec::new(),
         span: 0..0,
+        rollout: Default::default(),
     };
     let state = StateStore::in_process();
     let budget = Arc::new(portcullis::plugin::MemoryBudget::new(&Default::default()));
@@ -234,7 +235,7 @@ async fn measure(
         .expect("the plugin accepts its config");
         let chain = Chain::new(vec![Arc::new(plugin)]);
         let metrics = portcullis::observe::metrics::Metrics::new()
-            .route("bench", chain.plugins().iter().map(|p| p.name()));
+            .route("bench", chain.steps().iter().map(|s| s.plugin().name()));
         let warmup = args.requests / 10;
         let mut times = Vec::with_capacity(args.requests);
         for i in 0..warmup + args.requests.max(1) {

@@ -8,7 +8,10 @@
 //!   the previous configuration keeps serving.
 //! - `GET /metrics`: every metric in the Prometheus text format (`docs/observability.md`).
 //! - `GET /routes`, `GET /upstreams`, `GET /plugins`: the routes with their chains, the
-//!   upstream targets with their health, each configured plugin with its hash and counters.
+//!   upstream targets with their health, each plugin entry with what each of its versions
+//!   costs and its canary, breaker and shadow (`plugins`).
+//! - `POST /plugins/<route>/<name>/canary/<promote|abort|reset>` and
+//!   `POST /plugins/<route>/<name>/breaker/reset`: an operator's decisions on a roll-out.
 //!
 //! Without a token (loopback only), a request must name the admin API in `Host` (no DNS
 //! rebinding), and a state-changing request from a web page of another origin is refused
@@ -156,7 +159,11 @@ async fn answer(
         }
         (&Method::GET, "/routes") => reply(StatusCode::OK, &routes(reloader)),
         (&Method::GET, "/upstreams") => reply(StatusCode::OK, &upstreams(reloader)),
-        (&Method::GET, "/plugins") => reply(StatusCode::OK, &plugins(reloader)),
+        (&Method::GET, "/plugins") => reply(StatusCode::OK, &plugins::list(reloader)),
+        (&Method::POST, path) if path.starts_with("/plugins/") => {
+            let (status, body) = plugins::act(reloader, path);
+            reply(status, &body)
+        }
         (&Method::POST, "/reload") => match reloader.reload(Trigger::Admin).await {
             Ok(version) => reply(
                 StatusCode::OK,
@@ -176,7 +183,9 @@ async fn answer(
             &json!({
                 "error": "method_not_allowed",
                 "detail": "GET /status, POST /reload, GET /metrics, GET /routes, \
-                           GET /upstreams, GET /plugins",
+                           GET /upstreams, GET /plugins, \
+                           POST /plugins/<route>/<name>/canary/<promote|abort|reset>, \
+                           POST /plugins/<route>/<name>/breaker/reset",
             }),
         ),
         (_, path) => reply(
@@ -350,13 +359,27 @@ fn routes(reloader: &Reloader) -> serde_json::Value {
         .map(|route| {
             let chain: Vec<_> = route
                 .chain
-                .plugins()
+                .steps()
                 .iter()
-                .map(|plugin| {
+                .map(|step| {
+                    let plugin = step.plugin();
                     json!({
                         "name": plugin.name(),
                         "global": plugin.route() == "*",
                         "hash": plugin.content_hash(),
+                        "version": &**plugin.version(),
+                        "canary": step.canary().map(|c| json!({
+                            "version": &**c.version.plugin.version(),
+                            "hash": c.version.plugin.content_hash(),
+                            "weight": c.weight,
+                            "state": c.state.phase().as_str(),
+                        })),
+                        "shadow": step.shadow().map(|s| json!({
+                            "version": &**s.plugin().version(),
+                            "hash": s.plugin().content_hash(),
+                            "sample": s.sample(),
+                        })),
+                        "breaker": step.stable().breaker.is_some(),
                     })
                 })
                 .collect();
@@ -397,47 +420,6 @@ fn upstreams(reloader: &Reloader) -> serde_json::Value {
     json!({ "version": snapshot.version, "upstreams": upstreams })
 }
 
-/// Each configured plugin once, with its content hash and what it has cost so far in this
-/// snapshot (counters start at zero when a reload configures the plugin anew).
-fn plugins(reloader: &Reloader) -> serde_json::Value {
-    use std::sync::atomic::Ordering::Relaxed;
-    let snapshot = reloader.current().load();
-    let mut seen = std::collections::HashSet::new();
-    let plugins: Vec<_> = snapshot
-        .routes
-        .iter()
-        .flat_map(|route| route.chain.plugins())
-        .filter(|plugin| seen.insert(Arc::as_ptr(plugin)))
-        .map(|plugin| {
-            let stats = &plugin.stats;
-            let calls = stats.calls.load(Relaxed);
-            let (idle, idle_bytes) = plugin.idle_instances();
-            let nanos = stats.call_nanos.load(Relaxed);
-            json!({
-                "name": plugin.name(),
-                "route": plugin.route(),
-                "hash": plugin.content_hash(),
-                "calls": calls,
-                "failures": stats.failures.load(Relaxed),
-                "fail_open_skips": stats.skipped.load(Relaxed),
-                "instantiations": stats.instantiations.load(Relaxed),
-                "lending": if plugin.holds_across_calls() { "request" } else { "call" },
-                "idle_instances": idle,
-                "idle_memory_bytes": idle_bytes,
-                "oversized_drops": stats.oversized_drops.load(Relaxed),
-                "call_time_us": nanos / 1_000,
-                "mean_call_us": if calls == 0 { 0.0 } else { nanos as f64 / calls as f64 / 1_000.0 },
-            })
-        })
-        .collect();
-    let memory = &snapshot.plugin_memory;
-    json!({
-        "version": snapshot.version,
-        "memory": { "used_bytes": memory.used(), "budget_bytes": memory.limit() },
-        "plugins": plugins,
-    })
-}
-
 fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
@@ -448,5 +430,6 @@ fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> 
     response
 }
 
+mod plugins;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! immutable model. Two stages: `raw` walks the document and deserializes each section with
 //! positions kept, then `validate` checks meaning. Each section has its own file, which holds
 //! its raw struct, its model type and its check (`listener`, `path`, `upstream` with `balance`,
-//! `health` and `connection`, `route`, `plugin` with `plugin_config`, `state`,
+//! `health` and `connection`, `route`, `plugin` with `plugin_config` and `rollout`, `state`,
 //! `plugin_runtime`, `admin`, `observe`, `limits`); `validate` walks them and checks what spans
 //! sections; `units` holds what they share (durations, sizes, ranges, names). Every error is
 //! collected, sorted and rendered against the text by `diagnostic`. Pure: no I/O but reading
@@ -25,6 +25,7 @@ mod plugin;
 mod plugin_config;
 mod plugin_runtime;
 mod raw;
+mod rollout;
 mod route;
 mod spanned;
 mod state;
@@ -47,8 +48,9 @@ pub use listener::{
 pub use observe::{
     AccessLogConfig, AccessLogDestination, AccessLogFormat, OtlpConfig, TracingConfig,
 };
-pub use plugin::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
+pub use plugin::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec, Rollout};
 pub use plugin_runtime::PluginRuntimeConfig;
+pub use rollout::{BreakerSpec, CanarySpec, GuardSpec, ShadowSpec, Sticky};
 pub use route::{RetryPolicy, Route};
 pub use state::{StateBackend, StateConfig};
 pub use upstream::{RetryBudget, Upstream, UpstreamLimits};

@@ -9,10 +9,14 @@
 //! - `exchange`: the request and response lent to a plugin for one call, with `scratch`, what
 //!   each plugin keeps for the request between its two calls.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
+//! - `account`: what each plugin version costs (calls, CPU and wall time, failures, memory).
 //! - `chain`: the ordered plugins of a route, with failure policies.
+//! - `rollout`: what one entry of a chain runs: canary, breaker, shadow; `kept`: what the
+//!   runtime keeps of them, and of the figures, across reloads.
 //! - `reply`: a plugin's reply as the `http` response the proxy sends.
 //! - `catalog`: the prebuilt plugins embedded in the binary.
 
+pub mod account;
 pub mod budget;
 pub mod catalog;
 pub mod chain;
@@ -21,8 +25,10 @@ pub mod engine;
 pub mod exchange;
 mod host;
 pub mod instance;
+pub mod kept;
 mod output;
 pub mod reply;
+pub mod rollout;
 pub mod scratch;
 mod store;
 #[cfg(test)]
@@ -35,3 +41,4 @@ pub use engine::{CompileError, Compiled, EngineError, LinkError, Runtime, Runtim
 pub use exchange::{Context, Exchange, ResponseState};
 pub use instance::{CallError, ConfigureError, ConfiguredPlugin};
 pub use reply::{InvalidReply, ReplyError};
+pub use rollout::{Role, Step};

@@ -16,6 +16,7 @@ use crate::upstream::Upstream;
 mod build;
 mod current;
 mod load;
+mod plugin_readings;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
@@ -49,7 +50,7 @@ impl RouteRuntime {
     /// snapshot, so that a request allocates nothing to be counted.
     pub fn metrics<'a>(&'a self, metrics: &Metrics) -> &'a RouteMetrics {
         self.metrics.get_or_init(|| {
-            let plugins = self.chain.plugins().iter().map(|p| p.name());
+            let plugins = self.chain.steps().iter().map(|s| s.plugin().name());
             metrics.route(&self.id, plugins)
         })
     }
@@ -114,6 +115,7 @@ impl Snapshot {
             plugin_memory_used: self.plugin_memory.used() as u64,
             plugin_memory_limit: self.plugin_memory.limit() as u64,
             state: Arc::downgrade(&state),
+            plugins: self.plugin_readings(),
         }
     }
 }

@@ -72,6 +72,7 @@ async fn run(calls: usize) {
             },
             files: Vec::new(),
             span: 0..0,
+            rollout: Default::default(),
         };
         let state = portcullis::state::StateStore::in_process();
         let budget =

@@ -35,6 +35,7 @@ fn spec(name: &str, source: PluginSource, config: serde_json::Value) -> PluginSp
         limits: Limits::default(),
         files: Vec::new(),
         span: 0..0,
+        rollout: Default::default(),
     }
 }
 
@@ -75,7 +76,7 @@ async fn marker(name: &str) -> Arc<ConfiguredPlugin> {
 }
 
 fn metrics(chain: &Chain) -> RouteMetrics {
-    Metrics::new().route("api", chain.plugins().iter().map(|p| p.name()))
+    Metrics::new().route("api", chain.steps().iter().map(|s| s.plugin().name()))
 }
 
 fn request() -> Box<Exchange> {

@@ -38,6 +38,7 @@ mod request_transformer;
 mod request_validator;
 mod response_transformer;
 mod retries;
+mod rollouts;
 mod sandbox;
 mod shutdown;
 mod state;

@@ -14,12 +14,13 @@ use toml::Spanned;
 use super::PluginCatalog;
 use super::diagnostic::Diagnostic;
 use super::plugin_config;
+use super::rollout::{self, BreakerSpec, CanarySpec, RawBreakerChoice, RawVariant, ShadowSpec};
 use super::spanned::Entry;
 use super::suggest;
 use super::units::{SIZE_HELP, Text, check_name, duration, parse_size};
 
 /// A `[[plugins]]` or `[[routes.<id>.plugins]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawPlugin {
     pub(super) plugin: Option<Spanned<String>>,
@@ -36,6 +37,12 @@ pub(super) struct RawPlugin {
     /// Config keys whose value is a binary file in base64
     /// (`config-files-base64 = { descriptor-set = "api.pb" }`).
     pub(super) config_files_base64: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// A candidate version taking a share of requests (`rollout`).
+    pub(super) canary: Option<Spanned<RawVariant>>,
+    /// A candidate run on copies of requests, never applied (`rollout`).
+    pub(super) shadow: Option<Spanned<RawVariant>>,
+    /// When to stop calling a failing plugin, or `false` (`rollout`).
+    pub(super) breaker: Option<Spanned<RawBreakerChoice>>,
 }
 
 /// One plugin entry, global or in a route.
@@ -57,6 +64,19 @@ pub struct PluginSpec {
     pub files: Vec<PathBuf>,
     /// The whole entry in the manifest.
     pub span: Range<usize>,
+    /// Its canary, breaker and shadow, if any.
+    pub rollout: Rollout,
+}
+
+/// The safe roll-out keys of an entry (`docs/rollouts.md`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rollout {
+    /// `canary`: a candidate taking a share of requests.
+    pub canary: Option<Box<CanarySpec>>,
+    /// `breaker` (or `[plugin-runtime] breaker`): when calls stop.
+    pub breaker: Option<BreakerSpec>,
+    /// `shadow`: a candidate run on copies.
+    pub shadow: Option<Box<ShadowSpec>>,
 }
 
 /// Where a plugin's component comes from.
@@ -113,8 +133,54 @@ impl Default for Limits {
 const MIN_MEMORY: u64 = 64 << 10;
 const MAX_MEMORY: u64 = 1 << 30;
 
-/// The validated entry, or `None` with its errors pushed.
+/// The validated entry with its canary, shadow and breaker (`default_breaker` when it sets
+/// none), or `None` with its errors pushed.
 pub(super) fn spec(
+    entry: Entry<RawPlugin>,
+    base: &Path,
+    catalog: &dyn PluginCatalog,
+    default_breaker: Option<&BreakerSpec>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<PluginSpec> {
+    let Entry {
+        span,
+        value: mut raw,
+    } = entry;
+    let (canary, shadow, breaker) = (raw.canary.take(), raw.shadow.take(), raw.breaker.take());
+    let candidate = |variant: &Spanned<RawVariant>, errors: &mut Vec<Diagnostic>| {
+        let overlaid = rollout::overlay(&raw, variant.get_ref());
+        let entry = Entry {
+            span: variant.span(),
+            value: overlaid,
+        };
+        one(entry, base, catalog, errors)
+    };
+    let canary = canary.map(|c| (candidate(&c, errors), c));
+    let shadow = shadow.map(|s| (candidate(&s, errors), s));
+    let mut spec = one(Entry { span, value: raw }, base, catalog, errors)?;
+    let what = format!("plugin `{}`", spec.name);
+    if let Some((plugin, raw)) = canary {
+        let mut plugin = plugin?;
+        plugin.name = spec.name.clone();
+        let canary = rollout::canary(&raw, plugin, &what, errors)?;
+        spec.rollout.canary = Some(Box::new(canary));
+    }
+    if let Some((plugin, raw)) = shadow {
+        let mut plugin = plugin?;
+        // Its state and metrics are its own: a shadow must not count against the live limits.
+        plugin.name = format!("{}.shadow", spec.name);
+        let shadow = rollout::shadow(&raw, plugin, &what, errors)?;
+        spec.rollout.shadow = Some(Box::new(shadow));
+    }
+    spec.rollout.breaker = match breaker {
+        None => default_breaker.copied(),
+        Some(raw) => rollout::breaker_choice(&raw, &what, errors)?,
+    };
+    Some(spec)
+}
+
+/// One entry's own keys (a candidate's are the entry's with its overrides), checked.
+fn one(
     entry: Entry<RawPlugin>,
     base: &Path,
     catalog: &dyn PluginCatalog,
@@ -205,6 +271,7 @@ pub(super) fn spec(
         limits,
         files,
         span,
+        rollout: Rollout::default(),
     })
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::diagnostic::Diagnostic;
+use super::rollout::{self, BreakerSpec, RawBreaker};
 use super::units::{SIZE_HELP, Text, parse_size};
 
 /// The top-level `[plugin-runtime]` table: bounds on all plugin instances together.
@@ -14,10 +15,11 @@ use super::units::{SIZE_HELP, Text, parse_size};
 pub(super) struct RawPluginRuntime {
     pub(super) memory_budget: Option<Spanned<Text>>,
     pub(super) idle_memory: Option<Spanned<Text>>,
+    pub(super) breaker: Option<Spanned<RawBreaker>>,
 }
 
 /// The `[plugin-runtime]` table (see `docs/plugin-runtime.md`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginRuntimeConfig {
     /// `memory-budget`: the most linear memory all plugin instances together may have; `None`
     /// for half the memory of the machine (or of its container, when it has a cgroup limit).
@@ -26,6 +28,9 @@ pub struct PluginRuntimeConfig {
     /// beyond its size after `init` when that is larger, is dropped when its request ends
     /// instead of waiting idle in the pool.
     pub idle_memory: usize,
+    /// `breaker`: the circuit breaker of every plugin entry that sets none (`None`: no breaker
+    /// unless an entry sets one).
+    pub breaker: Option<BreakerSpec>,
 }
 
 impl Default for PluginRuntimeConfig {
@@ -33,6 +38,7 @@ impl Default for PluginRuntimeConfig {
         Self {
             memory_budget: None,
             idle_memory: 64 << 20,
+            breaker: None,
         }
     }
 }
@@ -66,9 +72,13 @@ pub(super) fn config(raw: RawPluginRuntime, errors: &mut Vec<Diagnostic>) -> Plu
             )
         })
         .unwrap_or(defaults.idle_memory);
+    let breaker = raw
+        .breaker
+        .map(|b| rollout::breaker(b.get_ref(), "`[plugin-runtime] breaker`", errors));
     PluginRuntimeConfig {
         memory_budget,
         idle_memory,
+        breaker,
     }
 }
 

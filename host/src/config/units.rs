@@ -13,7 +13,7 @@ use super::diagnostic::Diagnostic;
 use super::spanned::Span;
 
 /// A duration or size: a string, or for sizes an integer, kept as text until validation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Text(pub(super) String);
 
 impl<'de> Deserialize<'de> for Text {

@@ -11,8 +11,8 @@ use super::route::{RawRoute, Route};
 use super::spanned::Named;
 use super::upstream::Upstream;
 use super::{
-    Manifest, PluginCatalog, admin, limits, listener, observe, plugin, plugin_runtime, route,
-    state, suggest, upstream,
+    Manifest, PluginCatalog, PluginSpec, admin, limits, listener, observe, plugin, plugin_runtime,
+    route, state, suggest, upstream,
 };
 use crate::router::Router;
 
@@ -43,18 +43,25 @@ pub(super) fn manifest(
         .into_iter()
         .map(|u| upstream::upstream(u, base, errors))
         .collect();
-    let global_plugins = raw
+    let plugin_runtime = raw
+        .plugin_runtime
+        .map(|table| plugin_runtime::config(table, errors))
+        .unwrap_or_default();
+    let breaker = plugin_runtime.breaker.as_ref();
+    let global_plugins: Vec<_> = raw
         .plugins
         .into_iter()
-        .filter_map(|p| plugin::spec(p, base, catalog, errors))
+        .filter_map(|p| plugin::spec(p, base, catalog, breaker, errors))
         .collect();
+    unique_rollout_names(&global_plugins, "the global plugins", errors);
     let mut routes = Vec::new();
     let mut complete = true;
     for (section, entries) in raw.routes {
-        let plugins = entries
+        let plugins: Vec<_> = entries
             .into_iter()
-            .filter_map(|p| plugin::spec(p, base, catalog, errors))
+            .filter_map(|p| plugin::spec(p, base, catalog, breaker, errors))
             .collect();
+        unique_rollout_names(&plugins, &format!("route `{}`", section.name), errors);
         let upstream = named_upstream(&section, &upstreams, &raw.declared_upstreams, errors);
         match route::route(section, upstream, plugins, errors) {
             Some(route) => routes.push(route),
@@ -65,10 +72,6 @@ pub(super) fn manifest(
     let state = raw
         .state
         .map(|(span, state)| state::config(span, state, errors))
-        .unwrap_or_default();
-    let plugin_runtime = raw
-        .plugin_runtime
-        .map(|table| plugin_runtime::config(table, errors))
         .unwrap_or_default();
     let admin = raw
         .admin
@@ -146,5 +149,28 @@ fn conflicts(routes: &[Route], errors: &mut Vec<Diagnostic>) {
             ),
             "make one of them more specific (`host`, `path`, `methods` or `headers`) or remove one",
         ));
+    }
+}
+
+/// An entry with a canary or a shadow is named in the admin API's URLs (`/plugins/<route>/<name>`)
+/// and its state is kept by that name: no other entry of its route may share it.
+fn unique_rollout_names(plugins: &[PluginSpec], what: &str, errors: &mut Vec<Diagnostic>) {
+    for (i, spec) in plugins.iter().enumerate() {
+        let rolled = spec.rollout.canary.is_some() || spec.rollout.shadow.is_some();
+        if rolled
+            && plugins[..i]
+                .iter()
+                .chain(&plugins[i + 1..])
+                .any(|p| p.name == spec.name)
+        {
+            errors.push(Diagnostic::new(
+                spec.span.clone(),
+                format!(
+                    "two plugins of {what} are named `{}`, and this one has a canary or a shadow",
+                    spec.name
+                ),
+                "give it a name of its own with `name = \"...\"`: the admin API finds its roll-out by name",
+            ));
+        }
     }
 }

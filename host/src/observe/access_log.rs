@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::message::Context;
+use crate::message::{Context, ServedVersions};
 
 /// Lines waiting for the writer before new ones are dropped.
 pub const CHANNEL_CAPACITY: usize = 8192;
@@ -149,6 +149,8 @@ pub struct Entry {
     pub plugin_duration: Duration,
     /// What plugins chose to expose.
     pub context: Context,
+    /// Which version of each entry with a canary served the request.
+    pub versions: ServedVersions,
 }
 
 /// An upstream target by name: what an access line says of where a request went.
@@ -176,7 +178,7 @@ impl Entry {
             .iter()
             .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
             .collect();
-        serde_json::json!({
+        let mut line = serde_json::json!({
             "time": rfc3339(self.time),
             "request_id": &*self.request_id,
             "trace_id": Hex(&self.trace_id).to_string(),
@@ -195,7 +197,22 @@ impl Entry {
             "upstream_ms": self.upstream_duration.map(millis),
             "plugins_ms": millis(self.plugin_duration),
             "context": context,
-        })
+        });
+        if !self.versions.0.is_empty() {
+            let versions: serde_json::Map<_, _> = self
+                .versions
+                .0
+                .iter()
+                .map(|v| {
+                    (
+                        v.plugin.to_string(),
+                        format!("{}@{}", v.role, v.version).into(),
+                    )
+                })
+                .collect();
+            line["plugin_versions"] = versions.into();
+        }
+        line
     }
 
     /// The entry in the common log format, then `key=value` fields.
@@ -227,6 +244,12 @@ impl Entry {
         }
         for (key, value) in self.context.iter() {
             line.push_str(&format!(" {key}={value:?}"));
+        }
+        for v in &self.versions.0 {
+            line.push_str(&format!(
+                " plugin_version.{}={}@{}",
+                v.plugin, v.role, v.version
+            ));
         }
         line
     }

@@ -8,6 +8,7 @@
 
 pub mod exposition;
 pub mod plugin;
+pub mod plugin_cost;
 mod route;
 pub mod state;
 
@@ -21,6 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+pub use self::plugin_cost::{PluginCost, PluginReadings, RolloutFigures};
 pub use self::route::RouteMetrics;
 pub use self::state::{NamespaceUsage, StateUsage};
 
@@ -189,6 +191,7 @@ pub struct Metrics {
     connections: ConnectionFamilies,
     plugins: Arc<plugin::PluginMetrics>,
     state: Arc<state::StateMetrics>,
+    plugin_costs: Arc<plugin_cost::PluginCostMetrics>,
     unmatched: OnceLock<RouteMetrics>,
 }
 
@@ -305,6 +308,8 @@ impl Metrics {
         registry.register_collector(Box::new(plugins.clone()));
         let state = Arc::new(state::StateMetrics::default());
         registry.register_collector(Box::new(state.clone()));
+        let plugin_costs = Arc::new(plugin_cost::PluginCostMetrics::default());
+        registry.register_collector(Box::new(plugin_costs.clone()));
         Self {
             registry,
             requests,
@@ -325,6 +330,7 @@ impl Metrics {
             connections,
             plugins,
             state,
+            plugin_costs,
             unmatched: OnceLock::new(),
         }
     }
@@ -436,6 +442,7 @@ impl Metrics {
         self.plugin_memory_budget
             .set(i64::try_from(now.plugin_memory_limit).unwrap_or(i64::MAX));
         self.state.observe(now.state);
+        self.plugin_costs.observe(now.plugins);
         let mut text = String::new();
         // Writing to a `String` cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -454,6 +461,8 @@ pub struct Readings {
     pub plugin_memory_limit: u64,
     /// The state store in service, read while the scrape encodes.
     pub state: std::sync::Weak<dyn StateUsage>,
+    /// Every plugin version's cost and every roll-out's state.
+    pub plugins: PluginReadings,
 }
 
 /// One upstream target's health, for the `target_healthy` gauge.

@@ -192,6 +192,7 @@ mod tests {
         budget.configure(&PluginRuntimeConfig {
             memory_budget: Some(4 << 20),
             idle_memory: 1 << 20,
+            ..PluginRuntimeConfig::default()
         });
 
         assert_eq!(budget.used(), 6 << 20);

@@ -1,11 +1,15 @@
 //! A route's chain: the global plugins, then the route's own, in manifest order. `on-request`
 //! runs front to back and may stop early with a reply; `on-response` runs back to front for the
-//! plugins that ran, as in Envoy and Pingora. Failure policies are applied here.
+//! plugins that ran, as in Envoy and Pingora. Failure policies are applied here, and each
+//! entry's roll-out (`rollout`): the version that serves the request, its breaker, the copies
+//! for its shadow.
 
 use std::sync::Arc;
 
 use super::exchange::Exchange;
 use super::instance::{CallError, ConfiguredPlugin, Held, Outcome};
+use super::rollout::shadow::Capture;
+use super::rollout::{Admission, Role, Step, Version};
 use crate::config::FailurePolicy;
 use crate::contract::Phase;
 use crate::contract::{Needs, RequestAction};
@@ -43,28 +47,39 @@ pub enum RequestVerdict {
     },
 }
 
-/// What one request holds of its chain between `on-request` and `on-response`: which plugins
-/// failed, and the instances of plugins that hold theirs across the upstream call. Dropping it
-/// gives those back, whether or not `on-response` ran (a client that went away, an upstream
-/// error).
+/// What one request holds of its chain between `on-request` and `on-response`: for each
+/// entry, the version that serves the request, whether its `on-request` failed, the instance of
+/// a plugin that holds its own across the upstream call, and the copies a shadow runs on.
+/// Dropping it gives the instances back and queues the shadow runs, whether or not
+/// `on-response` ran (a client that went away, an upstream error).
 pub struct ChainState {
-    plugins: Arc<[Arc<ConfiguredPlugin>]>,
-    held: Vec<Held>,
+    steps: Arc<[Step]>,
+    slots: Vec<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    role: Role,
+    held: Held,
+    capture: Option<Box<Capture>>,
 }
 
 impl ChainState {
-    fn new(plugins: &Arc<[Arc<ConfiguredPlugin>]>) -> Self {
+    fn new(steps: &Arc<[Step]>) -> Self {
         Self {
-            plugins: plugins.clone(),
-            held: plugins.iter().map(|_| Held::default()).collect(),
+            steps: steps.clone(),
+            slots: steps.iter().map(|_| Slot::default()).collect(),
         }
     }
 }
 
 impl Drop for ChainState {
     fn drop(&mut self) {
-        for (plugin, held) in self.plugins.iter().zip(&mut self.held) {
-            plugin.release(held);
+        for (step, slot) in self.steps.iter().zip(&mut self.slots) {
+            step.version(slot.role).plugin.release(&mut slot.held);
+            if let (Some(shadow), Some(capture)) = (step.shadow(), slot.capture.take()) {
+                shadow.submit(*capture);
+            }
         }
     }
 }
@@ -72,25 +87,42 @@ impl Drop for ChainState {
 /// The plugins that run for one route.
 #[derive(Clone, Default)]
 pub struct Chain {
-    plugins: Arc<[Arc<ConfiguredPlugin>]>,
+    steps: Arc<[Step]>,
     needs: Needs,
+    /// Whether an entry has a canary or a shadow: the slower walk that records them.
+    rolled: bool,
 }
 
 impl Chain {
-    /// A chain of `plugins`, in order.
+    /// A chain of `plugins`, in order, none with a canary, breaker or shadow.
     pub fn new(plugins: Vec<Arc<ConfiguredPlugin>>) -> Self {
-        let needs = plugins
+        Self::of_steps(plugins.into_iter().map(Step::plain).collect())
+    }
+
+    /// A chain of `steps`, in order.
+    pub fn of_steps(steps: Vec<Step>) -> Self {
+        let needs = steps
             .iter()
+            .flat_map(Step::plugins)
             .fold(Needs::empty(), |acc, p| acc | p.needs());
+        let rolled = steps
+            .iter()
+            .any(|s| s.canary().is_some() || s.shadow().is_some());
         Self {
-            plugins: plugins.into(),
+            steps: steps.into(),
             needs,
+            rolled,
         }
     }
 
-    /// The plugins, in order.
-    pub fn plugins(&self) -> &[Arc<ConfiguredPlugin>] {
-        &self.plugins
+    /// The entries, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Every plugin the chain may call (stable, candidates and shadows), entry by entry.
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<ConfiguredPlugin>> {
+        self.steps.iter().flat_map(Step::plugins)
     }
 
     /// Whether some plugin reads the request body (so it must be buffered).
@@ -116,17 +148,37 @@ impl Chain {
         metrics: &RouteMetrics,
     ) -> (Box<Exchange>, RequestVerdict, ChainState) {
         exchange.phase = Phase::Request;
-        let mut state = ChainState::new(&self.plugins);
-        for (index, (plugin, held)) in self.plugins.iter().zip(&mut state.held).enumerate() {
+        let mut state = ChainState::new(&self.steps);
+        for (index, (step, slot)) in self.steps.iter().zip(&mut state.slots).enumerate() {
+            slot.role = step.choose(&exchange);
+            let version = step.version(slot.role);
+            let plugin = &version.plugin;
+            if self.rolled {
+                note_version(&mut exchange, step, slot.role);
+                if step.shadow().is_some_and(|shadow| shadow.sampled()) {
+                    slot.capture = Some(Box::new(Capture::before_request(&exchange)));
+                }
+            }
             if !plugin.needs().contains(Needs::ON_REQUEST) {
+                // The live plugin let the request through untouched: what its shadow is
+                // compared with.
+                if let Some(capture) = slot.capture.as_mut() {
+                    capture.after_request(&exchange, &Ok(Outcome::Response));
+                }
                 continue;
             }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result) = plugin.call(exchange, Phase::Request, held).await;
+            let (back, result) = call(version, exchange, Phase::Request, &mut slot.held).await;
             let elapsed = started.elapsed();
             metrics.plugin_call(index, Phase::Request, elapsed);
             exchange = back;
+            if let Some(canary) = step.canary() {
+                canary.state.call(slot.role, elapsed, result.is_err());
+            }
+            if let Some(capture) = slot.capture.as_mut() {
+                capture.after_request(&exchange, &result);
+            }
             trace_call(&mut exchange, plugin, Phase::Request, started, &result);
             match result {
                 Ok(Outcome::Request(RequestAction::Continue)) | Ok(Outcome::Response) => {}
@@ -169,38 +221,99 @@ impl Chain {
         metrics: &RouteMetrics,
     ) -> (Box<Exchange>, Result<(), ChainFailure>) {
         exchange.phase = Phase::Response;
-        let ran = ran.min(state.held.len());
-        let plugins = self.plugins.iter().zip(&mut state.held[..ran]);
-        for (index, (plugin, held)) in plugins.enumerate().rev() {
+        let ran = ran.min(state.slots.len());
+        let mut outcome = Ok(());
+        let steps = self.steps.iter().zip(&mut state.slots[..ran]);
+        for (index, (step, slot)) in steps.enumerate().rev() {
+            let version = step.version(slot.role);
+            let plugin = &version.plugin;
             // A plugin whose `on-request` failed (skipped under fail-open) is skipped here too.
-            if !plugin.needs().contains(Needs::ON_RESPONSE) || held.failed() {
+            if !plugin.needs().contains(Needs::ON_RESPONSE) || slot.held.failed() {
                 continue;
+            }
+            if let Some(capture) = slot.capture.as_mut() {
+                capture.before_response(&exchange);
             }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result) = plugin.call(exchange, Phase::Response, held).await;
-            metrics.plugin_call(index, Phase::Response, started.elapsed());
+            let (back, result) = call(version, exchange, Phase::Response, &mut slot.held).await;
+            let elapsed = started.elapsed();
+            metrics.plugin_call(index, Phase::Response, elapsed);
             exchange = back;
+            if let Some(canary) = step.canary() {
+                canary.state.call(slot.role, elapsed, result.is_err());
+            }
+            if let Some(capture) = slot.capture.as_mut() {
+                capture.after_response(&exchange, &result);
+            }
             trace_call(&mut exchange, plugin, Phase::Response, started, &result);
             if let Err(error) = result
                 && let Some(failure) =
                     apply_policy(plugin, "on-response", error, &exchange, metrics)
             {
-                return (exchange, Err(failure));
+                outcome = Err(failure);
+                break;
             }
         }
-        (exchange, Ok(()))
+        if self.rolled {
+            // The guard compares the answers each version's requests got.
+            let error = outcome.is_err()
+                || exchange
+                    .response
+                    .as_ref()
+                    .is_some_and(|r| r.parts.status.is_server_error());
+            for (step, slot) in self.steps.iter().zip(&state.slots) {
+                if let Some(canary) = step.canary() {
+                    canary.state.answer(slot.role, error);
+                }
+            }
+        }
+        (exchange, outcome)
     }
 
-    /// The number of plugins in the chain.
+    /// The number of entries in the chain.
     pub fn len(&self) -> usize {
-        self.plugins.len()
+        self.steps.len()
     }
 
     /// Whether the chain has no plugin.
     pub fn is_empty(&self) -> bool {
-        self.plugins.is_empty()
+        self.steps.is_empty()
     }
+}
+
+/// Calls `version` unless its breaker is open, and tells the breaker how it went. An open
+/// breaker fails the call at once, as [`CallError::BreakerOpen`], for the failure policy.
+async fn call(
+    version: &Version,
+    exchange: Box<Exchange>,
+    phase: Phase,
+    held: &mut Held,
+) -> (Box<Exchange>, Result<Outcome, CallError>) {
+    let Some(breaker) = &version.breaker else {
+        return version.plugin.call(exchange, phase, held).await;
+    };
+    let admission = breaker.admit();
+    if admission == Admission::Refuse {
+        held.refused(phase);
+        return (exchange, Err(CallError::BreakerOpen));
+    }
+    let (exchange, result) = version.plugin.call(exchange, phase, held).await;
+    breaker.record(admission, result.is_err());
+    (exchange, result)
+}
+
+/// Notes, for the access log, which version of an entry with a canary served the request.
+fn note_version(exchange: &mut Exchange, step: &Step, role: Role) {
+    if step.canary().is_none() {
+        return;
+    }
+    let plugin = &step.version(role).plugin;
+    exchange.versions.push(crate::message::ServedVersion {
+        plugin: plugin.name().into(),
+        role: role.as_str(),
+        version: plugin.version().clone(),
+    });
 }
 
 /// Adds the span of a plugin call that began at `started` to a traced request.
@@ -247,7 +360,22 @@ fn apply_policy(
         CallError::Instantiate(_) => FailurePolicy::FailClosed,
         _ => plugin.failure_policy(),
     };
+    // An open breaker logged once, when it opened; each request it turns away is counted.
+    let quiet = error == CallError::BreakerOpen;
     match policy {
+        FailurePolicy::FailOpen if quiet => {
+            plugin.record_skip();
+            metrics.plugin_failed(name, error.kind(), true);
+            None
+        }
+        FailurePolicy::FailClosed if quiet => {
+            metrics.plugin_failed(name, error.kind(), false);
+            Some(ChainFailure {
+                plugin: name.to_owned(),
+                phase,
+                error,
+            })
+        }
         FailurePolicy::FailOpen => {
             plugin.record_skip();
             metrics.plugin_failed(name, error.kind(), true);

@@ -111,6 +111,8 @@ pub struct Runtime {
     /// Compiled components by content hash: a reload recompiles only what changed.
     compiled: DashMap<Arc<str>, Component>,
     ticker: Arc<Ticker>,
+    /// What outlives a snapshot: figures, breakers, canaries, shadows.
+    kept: super::kept::Registry,
 }
 
 impl Runtime {
@@ -145,12 +147,18 @@ impl Runtime {
             linker,
             compiled: DashMap::new(),
             ticker,
+            kept: super::kept::Registry::default(),
         })
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// What the runtime keeps across snapshots (`kept`).
+    pub fn kept(&self) -> &super::kept::Registry {
+        &self.kept
     }
 
     /// The epoch ticker, which every plugin call keeps running while it is in flight.

@@ -45,6 +45,8 @@ pub struct Exchange {
     pub scratch: Scratch,
     /// The position in the chain of the plugin being called: whose `scratch` the call sees.
     pub slot: usize,
+    /// Which version served each entry with a canary (empty without canaries).
+    pub versions: Vec<crate::message::ServedVersion>,
 }
 
 impl Exchange {
@@ -66,6 +68,7 @@ impl Exchange {
             spans: None,
             scratch: Scratch::default(),
             slot: 0,
+            versions: Vec::new(),
         }
     }
 }

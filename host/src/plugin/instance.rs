@@ -13,12 +13,13 @@
 //! and `request` isolation's own instance, are held from `on-request` to `on-response`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use wasmtime::component::{Resource, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::account::{Alive, OnCpu, PluginStats};
 use super::budget::MemoryBudget;
 use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
@@ -45,24 +46,6 @@ pub enum Outcome {
     Response,
 }
 
-/// Counters per configured plugin.
-#[derive(Debug, Default)]
-pub struct PluginStats {
-    /// Calls made.
-    pub calls: AtomicU64,
-    /// Calls that failed, of any kind.
-    pub failures: AtomicU64,
-    /// Failures skipped under `fail-open`.
-    pub skipped: AtomicU64,
-    /// Instances created.
-    pub instantiations: AtomicU64,
-    /// Time spent in calls (instantiation included when a call needed one), in nanoseconds.
-    pub call_nanos: AtomicU64,
-    /// Reused instances dropped at the end of their call instead of kept idle, because their
-    /// memory had grown beyond `[plugin-runtime] idle-memory`.
-    pub oversized_drops: AtomicU64,
-}
-
 /// A plugin as configured on one route (or globally).
 pub struct ConfiguredPlugin {
     tag: Arc<PluginTag>,
@@ -84,8 +67,10 @@ pub struct ConfiguredPlugin {
     budget: Arc<MemoryBudget>,
     ticker: Arc<Ticker>,
     idle: Pool<Warm>,
-    /// Counters for the admin API and metrics.
-    pub stats: PluginStats,
+    /// The version: the component's hash and what it is configured with, digested.
+    version: Arc<str>,
+    /// What the version costs on this route, kept across reloads (`account`).
+    pub stats: Arc<PluginStats>,
 }
 
 /// What a request keeps of one plugin between its `on-request` and `on-response` calls: whether
@@ -103,6 +88,11 @@ impl Held {
     pub fn failed(&self) -> bool {
         self.failed
     }
+
+    /// Notes a call of `phase` that was not made (its breaker is open).
+    pub fn refused(&mut self, phase: Phase) {
+        self.failed |= matches!(phase, Phase::Request);
+    }
 }
 
 /// A live instance with its store.
@@ -112,6 +102,8 @@ struct Warm {
     uses: u64,
     /// Its linear memory right after `init`: what any instance of the plugin needs.
     baseline: usize,
+    /// Counts it in its plugin's live instances.
+    _alive: Alive,
 }
 
 impl Warm {
@@ -143,6 +135,11 @@ impl ConfiguredPlugin {
             .link(&compiled.component)
             .map_err(ConfigureError::Link)?;
         let cpu_ticks = (spec.limits.cpu.as_micros() / EPOCH_TICK.as_micros()).max(1);
+        let version = version_of(&compiled.hash, spec);
+        let stats = runtime.kept().stats.get_or_insert_with(
+            format!("{route}\0{}\0{version}", spec.name),
+            PluginStats::default,
+        );
         let mut plugin = Self {
             tag: Arc::new(PluginTag {
                 plugin: spec.name.as_str().into(),
@@ -168,7 +165,8 @@ impl ConfiguredPlugin {
             budget: budget.clone(),
             ticker: runtime.ticker().clone(),
             idle: Pool::new(),
-            stats: PluginStats::default(),
+            version,
+            stats,
         };
         let lending = InstanceLending::of(runtime.engine(), &compiled.component);
         let (warm, needs) = plugin.instantiate().await.map_err(|e| match e {
@@ -209,6 +207,27 @@ impl ConfiguredPlugin {
         &self.hash
     }
 
+    /// The version: 12 hex digits of a digest of the component's hash, its config, isolation,
+    /// failure policy and limits. Two entries that would behave the same share it.
+    pub fn version(&self) -> &Arc<str> {
+        &self.version
+    }
+
+    /// How it is isolated.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// Its CPU limit per call.
+    pub fn cpu_limit(&self) -> Duration {
+        self.cpu
+    }
+
+    /// Its memory limit per instance, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory
+    }
+
     /// Warm instances waiting in the pool now, and the linear memory they hold.
     pub fn idle_instances(&self) -> (usize, usize) {
         self.idle.idle(Warm::memory)
@@ -234,13 +253,15 @@ impl ConfiguredPlugin {
         phase: Phase,
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
-        self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let _ticking = self.ticker.busy();
         let started = std::time::Instant::now();
-        let result = self.call_timed(exchange, phase, held).await;
-        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.stats.call_nanos.fetch_add(nanos, Ordering::Relaxed);
-        result
+        let timed = std::pin::pin!(self.call_timed(exchange, phase, held));
+        let ((exchange, result), on_cpu) = OnCpu::new(timed).await;
+        self.stats.record_call(started.elapsed(), on_cpu);
+        if let Err(error) = &result {
+            self.stats.record_failure(error.kind());
+        }
+        (exchange, result)
     }
 
     async fn call_timed(
@@ -261,7 +282,6 @@ impl ConfiguredPlugin {
                     warm
                 }
                 Err(e) => {
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     held.failed = on_request;
                     return (exchange, Err(e));
                 }
@@ -313,7 +333,6 @@ impl ConfiguredPlugin {
             }
         };
         held.failed = on_request;
-        self.stats.failures.fetch_add(1, Ordering::Relaxed);
         (exchange, Err(error))
     }
 
@@ -383,6 +402,7 @@ impl ConfiguredPlugin {
     /// memory resident; the pooling allocator releases a dropped instance's pages). Instances
     /// that demand no longer needs are dropped here, outside the pool's lock.
     fn checkin(&self, warm: Warm) {
+        self.stats.saw_memory(warm.memory());
         if self.isolation != Isolation::Reuse {
             return;
         }
@@ -399,6 +419,7 @@ impl ConfiguredPlugin {
     /// Drops an instance that was lent and will not come back (it trapped, was abandoned, or is
     /// done).
     fn forget(&self, warm: Warm) {
+        self.stats.saw_memory(warm.memory());
         if self.isolation == Isolation::Reuse {
             self.idle.forget_lent();
         }
@@ -442,6 +463,7 @@ impl ConfiguredPlugin {
                 plugin,
                 uses: 0,
                 baseline: 0,
+                _alive: Alive::new(&self.stats),
             },
             Err(e) => {
                 let error = match store.data().fault {
@@ -462,6 +484,21 @@ impl ConfiguredPlugin {
             Err(e) => Err(InitError::Failed(self.classify(warm.store.data(), &e))),
         }
     }
+}
+
+/// The version of a plugin entry: what makes two configured plugins behave alike.
+fn version_of(hash: &str, spec: &PluginSpec) -> Arc<str> {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(hash.as_bytes());
+    digest.update(spec.config.to_string().as_bytes());
+    digest.update(format!("{:?}{:?}{:?}", spec.isolation, spec.failure, spec.limits).as_bytes());
+    let bytes = digest.finalize();
+    bytes[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into()
 }
 
 enum InitError {

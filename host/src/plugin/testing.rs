@@ -43,6 +43,7 @@ pub(crate) fn spec(prebuilt: &str, name: &str, config: serde_json::Value) -> Plu
         limits: Limits::default(),
         files: Vec::new(),
         span: 0..0,
+        rollout: Default::default(),
     }
 }
 
@@ -105,7 +106,7 @@ pub(crate) fn large_body() -> Box<Exchange> {
 
 /// Metrics for `chain` on [`ROUTE`], kept nowhere.
 pub(crate) fn metrics(chain: &Chain) -> RouteMetrics {
-    Metrics::new().route(ROUTE, chain.plugins().iter().map(|p| p.name()))
+    Metrics::new().route(ROUTE, chain.steps().iter().map(|s| s.plugin().name()))
 }
 
 /// `GET path` with `headers`, from 127.0.0.1, as the chain gets it.

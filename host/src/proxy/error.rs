@@ -226,7 +226,14 @@ impl ProxyError {
     /// A fail-closed plugin failed (`failure`, which the chain logged): answered as `kind`. The
     /// client learns the plugin's name, never its trap or error text.
     pub fn plugin_failed(kind: ErrorKind, failure: ChainFailure) -> Self {
-        let message = format!("plugin `{}` failed", failure.plugin);
+        let message = if failure.error == crate::plugin::CallError::BreakerOpen {
+            format!(
+                "plugin `{}` is unavailable: its circuit breaker is open",
+                failure.plugin
+            )
+        } else {
+            format!("plugin `{}` failed", failure.plugin)
+        };
         ProxyError::new(kind, message).caused_by(PluginFailure(failure))
     }
 }

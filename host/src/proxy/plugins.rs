@@ -57,6 +57,7 @@ pub(super) async fn run(
         spans: record.spans.take(),
         scratch: Default::default(),
         slot: 0,
+        versions: Vec::new(),
     });
     let plugins_started = Instant::now();
     let (mut exchange, verdict, state) = route.chain.on_request(exchange, route_metrics).await;
@@ -114,7 +115,7 @@ pub(super) async fn run(
         RequestVerdict::Fail { failure, ran } => {
             // No instance to be had is overload, not a broken plugin: 503, try again later.
             let kind = match failure.error {
-                CallError::Instantiate(_) => ErrorKind::PluginUnavailable,
+                CallError::Instantiate(_) | CallError::BreakerOpen => ErrorKind::PluginUnavailable,
                 _ => ErrorKind::PluginFailed,
             };
             let error = ProxyError::plugin_failed(kind, failure);
@@ -230,6 +231,7 @@ fn respond_after_chain(
         response,
         request,
         context,
+        versions,
         ..
     } = *exchange;
     let Some(ResponseState {
@@ -264,6 +266,11 @@ fn respond_after_chain(
     if !context.is_empty() {
         // Carried to the record, which writes it in the access log and drops it.
         response.extensions_mut().insert(context);
+    }
+    if !versions.is_empty() {
+        response
+            .extensions_mut()
+            .insert(crate::message::ServedVersions(versions));
     }
     Ok(response)
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, Request, Response, StatusCode, Version};
 
-use crate::message::Context;
 use crate::message::body::{self, Ending, ProxyBody};
 use crate::message::request_id;
+use crate::message::{Context, ServedVersions};
 use crate::observe::access_log::{Entry, Tried};
 use crate::observe::otlp::{RequestSpans, Served, Tracer, UpstreamCall};
 use crate::observe::trace::TraceContext;
@@ -102,6 +102,10 @@ impl Record {
             .extensions_mut()
             .remove::<Context>()
             .unwrap_or_default();
+        let versions = response
+            .extensions_mut()
+            .remove::<ServedVersions>()
+            .unwrap_or_default();
         let elapsed = self.started.elapsed();
         let status = response.status().as_u16();
         let route = self.route.and_then(|i| snapshot.routes.get(i));
@@ -145,6 +149,7 @@ impl Record {
             upstream_duration: self.upstream_duration,
             plugin_duration: self.plugin_duration,
             context,
+            versions,
         };
         let received = self.received;
         let access_log = current.access_log();

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use super::{LoadError, RouteRuntime, Snapshot};
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
+use crate::plugin::rollout::{Breaker, Canary, CanaryState, Shadow, ShadowState, Version};
 use crate::plugin::{
-    Chain, ConfigureError, ConfiguredPlugin, EngineError, MemoryBudget, Runtime, catalog,
+    Chain, ConfigureError, ConfiguredPlugin, EngineError, MemoryBudget, Runtime, Step, catalog,
 };
 use crate::router::Router;
 use crate::state::StateStore;
@@ -76,9 +77,13 @@ impl Snapshot {
         };
         let mut global = Vec::new();
         for spec in &manifest.global_plugins {
-            match configure(runtime, spec, "*", &state, &plugin_memory).await {
-                Ok(plugin) => global.push(Arc::new(plugin)),
-                Err(error) => diagnose(&spec.span, error.to_string(), error.help()),
+            match step(runtime, spec, "*", &state, &plugin_memory).await {
+                Ok(step) => global.push(step),
+                Err(failed) => {
+                    for (span, error) in failed {
+                        diagnose(&span, error.to_string(), error.help());
+                    }
+                }
             }
         }
 
@@ -86,15 +91,19 @@ impl Snapshot {
         for route in &manifest.routes {
             let mut chain = global.clone();
             for spec in &route.plugins {
-                match configure(runtime, spec, &route.id, &state, &plugin_memory).await {
-                    Ok(plugin) => chain.push(Arc::new(plugin)),
-                    Err(error) => diagnose(&spec.span, error.to_string(), error.help()),
+                match step(runtime, spec, &route.id, &state, &plugin_memory).await {
+                    Ok(step) => chain.push(step),
+                    Err(failed) => {
+                        for (span, error) in failed {
+                            diagnose(&span, error.to_string(), error.help());
+                        }
+                    }
                 }
             }
             if let Some(upstream) = upstreams.get(route.upstream) {
                 routes.push(RouteRuntime {
                     id: route.id.as_str().into(),
-                    chain: Chain::new(chain),
+                    chain: Chain::of_steps(chain),
                     upstream: upstream.clone(),
                     timeout: route.timeout,
                     try_timeout: route.try_timeout.unwrap_or(route.timeout),
@@ -212,6 +221,92 @@ fn on(route: &str) -> String {
     } else {
         format!("on route `{route}`")
     }
+}
+
+/// One entry of `route` ready to run: its stable version, and its canary, breakers and shadow
+/// with their state found again when a snapshot in service holds it. Every version that fails
+/// is reported, with the span of its table.
+async fn step(
+    runtime: &Runtime,
+    spec: &PluginSpec,
+    route: &str,
+    state: &Arc<StateStore>,
+    budget: &Arc<MemoryBudget>,
+) -> Result<Step, Vec<(std::ops::Range<usize>, PluginError)>> {
+    let kept = runtime.kept();
+    let mut failed = Vec::new();
+    let breaker = |plugin: &ConfiguredPlugin| {
+        spec.rollout.breaker.map(|breaker| {
+            let who = format!("plugin `{}` {}", spec.name, on(route));
+            kept.breakers.get_or_insert_with(
+                format!("{route}\0{}\0{}\0{breaker:?}", spec.name, plugin.version()),
+                || Breaker::new(breaker, who),
+            )
+        })
+    };
+    let stable = configure(runtime, spec, route, state, budget)
+        .await
+        .map(Arc::new)
+        .map_err(|e| failed.push((spec.span.clone(), e)))
+        .ok();
+    let mut candidate = None;
+    if let Some(canary) = &spec.rollout.canary {
+        match configure(runtime, &canary.plugin, route, state, budget).await {
+            Ok(plugin) => candidate = Some((Arc::new(plugin), canary)),
+            Err(error) => failed.push((canary.plugin.span.clone(), error)),
+        }
+    }
+    let mut shadow = None;
+    if let Some(spec) = &spec.rollout.shadow {
+        match configure(runtime, &spec.plugin, route, state, &kept.shadow_budget).await {
+            Ok(plugin) => shadow = Some((Arc::new(plugin), spec.sample)),
+            Err(error) => failed.push((spec.plugin.span.clone(), error)),
+        }
+    }
+    let Some(stable) = stable.filter(|_| failed.is_empty()) else {
+        return Err(failed);
+    };
+    let canary = candidate.map(|(plugin, canary)| {
+        let who = format!("plugin `{}` {}", spec.name, on(route));
+        let key = format!(
+            "{route}\0{}\0{}\0{}\0{:?}",
+            spec.name,
+            stable.version(),
+            plugin.version(),
+            canary.guard
+        );
+        Canary {
+            version: Version {
+                breaker: breaker(&plugin),
+                plugin,
+            },
+            weight: canary.weight,
+            sticky: canary.sticky.clone(),
+            state: kept
+                .canaries
+                .get_or_insert_with(key, || CanaryState::new(canary.guard, who)),
+        }
+    });
+    let shadow = shadow.map(|(plugin, sample)| {
+        let key = format!(
+            "{route}\0{}\0{}\0{}",
+            spec.name,
+            stable.version(),
+            plugin.version()
+        );
+        let state = kept.shadows.get_or_insert_with(key, ShadowState::default);
+        Arc::new(Shadow::new(
+            plugin,
+            sample,
+            state,
+            kept.shadow_runner.clone(),
+        ))
+    });
+    let stable = Version {
+        breaker: breaker(&stable),
+        plugin: stable,
+    };
+    Ok(Step::new(stable, canary, shadow))
 }
 
 /// Compiles and configures one plugin entry of `route` (`*` for a global one).

@@ -249,6 +249,7 @@ pub async fn run_text(
         limits: Limits::default(),
         files: Vec::new(),
         span: 0..0,
+        rollout: Default::default(),
     };
     let state = StateStore::in_process();
     let budget = Arc::new(crate::plugin::MemoryBudget::new(&Default::default()));
@@ -261,7 +262,7 @@ pub async fn run_text(
             })?;
     let chain = Chain::new(vec![Arc::new(plugin)]);
     let metrics = crate::observe::metrics::Metrics::new()
-        .route("fixtures", chain.plugins().iter().map(|p| p.name()));
+        .route("fixtures", chain.steps().iter().map(|s| s.plugin().name()));
     let mut report = Report::default();
     for case in fixtures.cases {
         let failure = run_case(&chain, &metrics, &case).await.err();

@@ -37,6 +37,7 @@ fn entry() -> Entry {
         upstream_duration: None,
         plugin_duration: Duration::from_micros(311),
         context,
+        versions: Default::default(),
     }
 }
 

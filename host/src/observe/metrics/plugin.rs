@@ -59,11 +59,25 @@ pub const BUCKETS: [f64; 18] = [
 ];
 
 /// Names the gateway itself exports under `portcullis_plugin_`: a plugin may not take them.
-const RESERVED: [&str; 4] = [
+const RESERVED: [&str; 17] = [
     "duration_seconds",
     "failures",
     "fail_open_skips",
     "metrics_dropped",
+    // The host's accounting and roll-outs (`plugin_cost`).
+    "calls",
+    "cpu_seconds",
+    "traps",
+    "instances",
+    "memory_high_water_bytes",
+    "breaker_state",
+    "breaker_opened",
+    "breaker_refused",
+    "canary_state",
+    "canary_rollbacks",
+    "canary_requests",
+    "shadow_runs",
+    "shadow_divergences",
 ];
 
 /// Labels the host sets on every sample, and the one Prometheus gives histogram buckets.

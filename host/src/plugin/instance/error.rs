@@ -57,6 +57,9 @@ pub enum CallError {
     /// No instance could be created (the pool is exhausted, or instantiation failed).
     #[error("could not be instantiated: {0}")]
     Instantiate(String),
+    /// The plugin's circuit breaker is open: no call was made.
+    #[error("was not called: its circuit breaker is open")]
+    BreakerOpen,
 }
 
 impl CallError {
@@ -71,6 +74,7 @@ impl CallError {
             CallError::WallClock(_) => "wall-clock",
             CallError::Trap(_) => "trap",
             CallError::Instantiate(_) => "instantiate",
+            CallError::BreakerOpen => "breaker-open",
         }
     }
 }

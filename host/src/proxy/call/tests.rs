@@ -208,6 +208,7 @@ impl Setup {
             plugin_memory_used: 0,
             plugin_memory_limit: 0,
             state,
+            plugins: Default::default(),
         };
         let text = self.metrics.encode(readings);
         text.lines().any(|l| l == line)

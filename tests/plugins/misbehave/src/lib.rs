@@ -21,6 +21,10 @@
 //! so resident) on every request, for the gateway's memory budget and idle bounds; `handles`
 //! creates `count` WASI pollables (clock subscriptions) on every request and never drops them,
 //! for the bound on host handles.
+//!
+//! Two more serve the roll-out tests: `burn` keeps the CPU busy for `micros` microseconds
+//! (by the monotonic clock) on every request, for the cost accounting and a slow canary;
+//! `deny` answers `status` (403 by default) to every request, for a shadow that disagrees.
 
 // Only the component is ever used; a native build (clippy, `cargo test --workspace`) sees no caller.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -52,6 +56,8 @@ enum Mode {
     Context,
     Grow,
     Handles,
+    Burn,
+    Deny,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +72,12 @@ struct Config {
     /// `handles`: pollables created per request.
     #[serde(default)]
     count: usize,
+    /// `burn`: microseconds of CPU per request.
+    #[serde(default)]
+    micros: u64,
+    /// `deny`: the status of the answer.
+    #[serde(default)]
+    status: Option<u16>,
 }
 
 struct Misbehave {
@@ -73,6 +85,8 @@ struct Misbehave {
     after: Option<u64>,
     mib: usize,
     count: usize,
+    micros: u64,
+    status: u16,
     /// `grow`: what it keeps.
     hoard: RefCell<Vec<Vec<u8>>>,
     requests: Cell<u64>,
@@ -94,6 +108,8 @@ impl Plugin for Misbehave {
             after: config.after,
             mib: config.mib,
             count: config.count,
+            micros: config.micros,
+            status: config.status.unwrap_or(403),
             hoard: RefCell::new(Vec::new()),
             requests: Cell::new(0),
             shared: RefCell::new(None),
@@ -179,6 +195,11 @@ impl Plugin for Misbehave {
                 leak_pollables(self.count);
                 Ok(Action::Continue)
             }
+            Mode::Burn => {
+                burn(self.micros);
+                Ok(Action::Continue)
+            }
+            Mode::Deny => Ok(Action::Respond(portcullis_sdk::Reply::new(self.status))),
             Mode::Memory => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -215,7 +236,9 @@ impl Plugin for Misbehave {
 
     fn needs(&self) -> Needs {
         match self.mode {
-            Mode::None | Mode::ReadOne | Mode::ReadAll => Needs::ON_REQUEST,
+            Mode::None | Mode::ReadOne | Mode::ReadAll | Mode::Burn | Mode::Deny => {
+                Needs::ON_REQUEST
+            }
             Mode::Bodies => {
                 Needs::ON_REQUEST | Needs::ON_RESPONSE | Needs::REQUEST_BODY | Needs::RESPONSE_BODY
             }
@@ -236,6 +259,19 @@ fn leak_pollables(count: usize) {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn leak_pollables(_count: usize) {}
+
+/// Spins until `micros` microseconds have passed on the monotonic clock.
+#[cfg(target_arch = "wasm32")]
+fn burn(micros: u64) {
+    let until = wasip2::clocks::monotonic_clock::now() + micros * 1_000;
+    let mut x: u64 = 0;
+    while wasip2::clocks::monotonic_clock::now() < until {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn burn(_micros: u64) {}
 
 #[cfg(target_arch = "wasm32")]
 fn trap() -> ! {

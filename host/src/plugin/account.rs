@@ -1,0 +1,193 @@
+//! What each configured plugin costs, measured by the host without any plugin code: calls, CPU
+//! and wall time per call, failures by kind, instances alive and the largest memory one of them
+//! reached.
+//!
+//! CPU time is the time spent polling the call: running guest code and the host functions it
+//! calls, but not waiting for the host's I/O (a state backend, an outbound request) or a timer.
+//! It costs two clock reads per poll (a plain call is one poll), where a thread CPU clock is a
+//! system call per read on Linux; it counts the rare preemption of the thread by the kernel,
+//! which a thread clock would not. The figures are kept per version of a plugin (its
+//! [`version`](super::ConfiguredPlugin::version): the component and what it was configured
+//! with), in a registry that a reload of an unchanged entry finds again, so they run on across
+//! reloads like counters should.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub mod histogram;
+
+use histogram::Histogram;
+
+/// The kinds of failure counted apart, in the order of [`FailureKind`].
+pub const FAILURE_KINDS: [&str; 8] = [
+    "error",
+    "trap",
+    "cpu-limit",
+    "memory-limit",
+    "memory-budget",
+    "handle-limit",
+    "wall-clock",
+    "instantiate",
+];
+
+/// A failure's place in [`FAILURE_KINDS`].
+pub type FailureKind = usize;
+
+/// The figures of one plugin version on one route.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Calls that failed, of any kind.
+    pub failures: AtomicU64,
+    /// Failures by kind, in the order of [`FAILURE_KINDS`].
+    pub failures_by_kind: [AtomicU64; FAILURE_KINDS.len()],
+    /// Failures skipped under `fail-open`.
+    pub skipped: AtomicU64,
+    /// Instances created.
+    pub instantiations: AtomicU64,
+    /// Instances alive now (idle or in a call).
+    pub live_instances: AtomicI64,
+    /// The largest linear memory an instance has had, in bytes.
+    pub memory_high_water: AtomicUsize,
+    /// Time spent in calls (instantiation included when a call needed one), in nanoseconds.
+    pub call_nanos: AtomicU64,
+    /// Reused instances dropped at the end of their call instead of kept idle, because their
+    /// memory had grown beyond `[plugin-runtime] idle-memory`.
+    pub oversized_drops: AtomicU64,
+    /// Time on CPU per call.
+    pub cpu: Histogram,
+    /// Wall-clock time per call.
+    pub wall: Histogram,
+}
+
+impl PluginStats {
+    /// Records a finished call: its wall time and its time on CPU.
+    pub fn record_call(&self, wall: Duration, cpu: Duration) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
+        self.call_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.wall.record(wall);
+        self.cpu.record(cpu);
+    }
+
+    /// Counts a failure of `kind`.
+    pub fn record_failure(&self, kind: &str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = FAILURE_KINDS.iter().position(|k| *k == kind) {
+            self.failures_by_kind[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes an instance's memory, for the high-water mark.
+    pub fn saw_memory(&self, bytes: usize) {
+        self.memory_high_water.fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    /// A copy of the figures now.
+    pub fn figures(&self) -> Figures {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let cpu = self.cpu.counts();
+        let wall = self.wall.counts();
+        Figures {
+            calls: load(&self.calls),
+            failures: load(&self.failures),
+            failures_by_kind: std::array::from_fn(|i| load(&self.failures_by_kind[i])),
+            skipped: load(&self.skipped),
+            instantiations: load(&self.instantiations),
+            live_instances: u64::try_from(self.live_instances.load(Ordering::Relaxed)).unwrap_or(0),
+            memory_high_water: self.memory_high_water.load(Ordering::Relaxed) as u64,
+            oversized_drops: load(&self.oversized_drops),
+            cpu_p50: histogram::quantile(cpu.iter().copied(), 0.5),
+            cpu_p99: histogram::quantile(cpu.iter().copied(), 0.99),
+            wall_p50: histogram::quantile(wall.iter().copied(), 0.5),
+            wall_p99: histogram::quantile(wall.iter().copied(), 0.99),
+            cpu_total: self.cpu.sum(),
+            wall_total: self.wall.sum(),
+            cpu_buckets: cpu,
+            wall_buckets: wall,
+        }
+    }
+}
+
+/// A copy of [`PluginStats`] at one moment, for the admin API and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// Calls made.
+    pub calls: u64,
+    /// Failed calls.
+    pub failures: u64,
+    /// Failed calls by kind, in the order of [`FAILURE_KINDS`].
+    pub failures_by_kind: [u64; FAILURE_KINDS.len()],
+    /// Failures skipped under `fail-open`.
+    pub skipped: u64,
+    /// Instances created.
+    pub instantiations: u64,
+    /// Instances alive now.
+    pub live_instances: u64,
+    /// The largest linear memory an instance has had.
+    pub memory_high_water: u64,
+    /// Instances dropped for their size.
+    pub oversized_drops: u64,
+    /// CPU time per call, median.
+    pub cpu_p50: Option<Duration>,
+    /// CPU time per call, 99th percentile.
+    pub cpu_p99: Option<Duration>,
+    /// Wall time per call, median.
+    pub wall_p50: Option<Duration>,
+    /// Wall time per call, 99th percentile.
+    pub wall_p99: Option<Duration>,
+    /// CPU time of every call.
+    pub cpu_total: Duration,
+    /// Wall time of every call.
+    pub wall_total: Duration,
+    /// CPU time per call, counts per bucket of [`histogram`].
+    pub cpu_buckets: [u64; histogram::BUCKETS],
+    /// Wall time per call, counts per bucket.
+    pub wall_buckets: [u64; histogram::BUCKETS],
+}
+
+/// Counts an instance alive from its creation to its drop.
+pub(crate) struct Alive(std::sync::Arc<PluginStats>);
+
+impl Alive {
+    pub(crate) fn new(stats: &std::sync::Arc<PluginStats>) -> Self {
+        stats.live_instances.fetch_add(1, Ordering::Relaxed);
+        Self(stats.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.live_instances.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Measures the time a future spends being polled: its time on CPU, for a plugin call.
+pub(crate) struct OnCpu<F> {
+    inner: F,
+    spent: Duration,
+}
+
+impl<F> OnCpu<F> {
+    pub(crate) fn new(inner: F) -> Self {
+        Self {
+            inner,
+            spent: Duration::ZERO,
+        }
+    }
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for OnCpu<F> {
+    type Output = (F::Output, Duration);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let started = std::time::Instant::now();
+        let polled = std::pin::Pin::new(&mut self.inner).poll(cx);
+        self.spent += started.elapsed();
+        polled.map(|output| (output, self.spent))
+    }
+}
