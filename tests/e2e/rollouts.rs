@@ -410,6 +410,15 @@ match.path-prefix = "/trap"
 name = "trapper"
 wasm = "@MISBEHAVE@"
 config = { mode = "trap" }
+
+[routes.panic]
+upstream = "echo"
+match.path-prefix = "/panic"
+
+[[routes.panic.plugins]]
+name = "panicker"
+wasm = "@MISBEHAVE@"
+config = { mode = "panic" }
 "#;
     let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
     let client = gateway.client();
@@ -418,6 +427,7 @@ config = { mode = "trap" }
     }
     for _ in 0..3 {
         assert_eq!(client.get("/trap").await.status, 500);
+        assert_eq!(client.get("/panic").await.status, 500);
     }
     let burner = plugin(&gateway, "burner").await;
     assert_eq!(burner["calls"], 30);
@@ -430,6 +440,8 @@ config = { mode = "trap" }
     assert!(burner["memory_high_water_bytes"].as_u64() > Some(0));
     let trapper = plugin(&gateway, "trapper").await;
     assert_eq!(trapper["failures_by_kind"]["trap"], 3);
+    let panicker = plugin(&gateway, "panicker").await;
+    assert_eq!((&panicker["failures_by_kind"]["panic"], &panicker["failures_by_kind"]["trap"]), (&3.into(), &0.into()));
 
     let samples = scrape(&gateway).await;
     let version = burner["version"].as_str().expect("a version");

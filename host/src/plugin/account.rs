@@ -18,9 +18,11 @@ pub mod histogram;
 
 use histogram::Histogram;
 
-/// The kinds of failure counted apart, in the order of [`FailureKind`].
-pub const FAILURE_KINDS: [&str; 8] = [
+/// The kinds of failure counted apart. A trap whose guest left a Rust panic message on stderr
+/// counts as `panic`; every other kind is [`CallError::kind`](super::CallError::kind).
+pub const FAILURE_KINDS: [&str; 9] = [
     "error",
+    "panic",
     "trap",
     "cpu-limit",
     "memory-limit",
@@ -29,9 +31,6 @@ pub const FAILURE_KINDS: [&str; 8] = [
     "wall-clock",
     "instantiate",
 ];
-
-/// A failure's place in [`FAILURE_KINDS`].
-pub type FailureKind = usize;
 
 /// The figures of one plugin version on one route.
 #[derive(Debug, Default)]
@@ -71,8 +70,12 @@ impl PluginStats {
         self.cpu.record(cpu);
     }
 
-    /// Counts a failure of `kind`.
-    pub fn record_failure(&self, kind: &str) {
+    /// Counts a failed call.
+    pub fn record_failure(&self, error: &super::CallError) {
+        let kind = match error {
+            super::CallError::Trap(text) if text.contains("panicked") => "panic",
+            other => other.kind(),
+        };
         self.failures.fetch_add(1, Ordering::Relaxed);
         if let Some(i) = FAILURE_KINDS.iter().position(|k| *k == kind) {
             self.failures_by_kind[i].fetch_add(1, Ordering::Relaxed);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::exchange::Exchange;
 use super::instance::{CallError, ConfiguredPlugin, Held, Outcome};
 use super::rollout::shadow::Capture;
-use super::rollout::{Admission, Role, Step, Version};
+use super::rollout::{Admission, Role, Step, Version, breaker};
 use crate::config::FailurePolicy;
 use crate::contract::Phase;
 use crate::contract::{Needs, RequestAction};
@@ -60,6 +60,8 @@ pub struct ChainState {
 #[derive(Default)]
 struct Slot {
     role: Role,
+    /// The request reached this entry (an earlier plugin did not answer or fail first).
+    reached: bool,
     held: Held,
     capture: Option<Box<Capture>>,
 }
@@ -151,6 +153,7 @@ impl Chain {
         let mut state = ChainState::new(&self.steps);
         for (index, (step, slot)) in self.steps.iter().zip(&mut state.slots).enumerate() {
             slot.role = step.choose(&exchange);
+            slot.reached = true;
             let version = step.version(slot.role);
             let plugin = &version.plugin;
             if self.rolled {
@@ -262,7 +265,8 @@ impl Chain {
                     .response
                     .as_ref()
                     .is_some_and(|r| r.parts.status.is_server_error());
-            for (step, slot) in self.steps.iter().zip(&state.slots) {
+            let reached = self.steps.iter().zip(&state.slots).filter(|(_, s)| s.reached);
+            for (step, slot) in reached {
                 if let Some(canary) = step.canary() {
                     canary.state.answer(slot.role, error);
                 }
@@ -298,8 +302,18 @@ async fn call(
         held.refused(phase);
         return (exchange, Err(CallError::BreakerOpen));
     }
+    // A call abandoned half way (the client left) still ends its probe.
+    let mut pending = breaker::Pending::new(breaker, admission);
     let (exchange, result) = version.plugin.call(exchange, phase, held).await;
-    breaker.record(admission, result.is_err());
+    // The gateway's own capacity (no instance to be had, the memory budget spent) says
+    // nothing of the plugin: overload must not open every breaker.
+    let failed = result.as_ref().is_err_and(|error| {
+        !matches!(
+            error,
+            CallError::Instantiate(_) | CallError::MemoryBudget(_)
+        )
+    });
+    pending.record(failed);
     (exchange, result)
 }
 

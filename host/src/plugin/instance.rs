@@ -259,7 +259,7 @@ impl ConfiguredPlugin {
         let ((exchange, result), on_cpu) = OnCpu::new(timed).await;
         self.stats.record_call(started.elapsed(), on_cpu);
         if let Err(error) = &result {
-            self.stats.record_failure(error.kind());
+            self.stats.record_failure(error);
         }
         (exchange, result)
     }
