@@ -304,7 +304,11 @@ mod tests {
         let admission = b.admit();
         assert_eq!(admission, Admission::Probe);
         drop(Pending::new(&b, admission));
-        assert_eq!(b.admit(), Admission::Probe, "the abandoned probe gave its turn back");
+        assert_eq!(
+            b.admit(),
+            Admission::Probe,
+            "the abandoned probe gave its turn back"
+        );
     }
 
     #[test]
