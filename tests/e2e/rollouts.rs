@@ -437,8 +437,10 @@ config = { mode = "panic" }
     assert_eq!(burner["calls"], 30);
     let cpu = burner["cpu_us"]["p50"].as_f64().expect("a p50");
     let wall = burner["wall_us"]["p50"].as_f64().expect("a p50");
-    // 3 ms spun per call, read within the histogram's 12% and the noise of a shared machine.
-    assert!((2_500.0..4_500.0).contains(&cpu), "CPU p50 {cpu} us");
+    // 3 ms spun per call, read within the histogram's 12%, and within what the epoch bound
+    // allows on a loaded 2-core machine (a poll counts for at most 1.5 ticks: a late ticker
+    // reads low, a preemption high).
+    assert!((1_500.0..6_000.0).contains(&cpu), "CPU p50 {cpu} us");
     assert!(wall >= cpu * 0.9, "wall {wall} us, CPU {cpu} us");
     assert!(burner["live_instances"].as_u64() >= Some(1));
     assert!(burner["memory_high_water_bytes"].as_u64() > Some(0));
@@ -471,7 +473,7 @@ config = { mode = "panic" }
     );
     let sum =
         metrics::value(&samples, "portcullis_plugin_cpu_seconds_sum", &labels).expect("a sum");
-    assert!((0.075..0.135).contains(&sum), "30 calls of 3 ms: {sum} s");
+    assert!((0.045..0.18).contains(&sum), "30 calls of 3 ms: {sum} s");
     let trap = [("plugin", "trapper"), ("route", "trap"), ("kind", "trap")];
     assert_eq!(
         metrics::value(&samples, "portcullis_plugin_traps_total", &trap),
