@@ -83,7 +83,7 @@ enum Command {
         #[arg(long, default_value = "30s", value_parser = parse_timeout)]
         shutdown_timeout: Duration,
         /// Do not reload when the manifest or the files it names change; reload only on SIGHUP
-        /// or `POST /reload` on the admin API.
+        /// or `POST /reload` on the admin API. A manifest from etcd is followed regardless.
         #[arg(long)]
         no_watch: bool,
         /// Where access lines go: `log` (the `access` target of the log), `stdout`, or a file

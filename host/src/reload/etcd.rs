@@ -323,19 +323,29 @@ pub fn follow(
             source,
             cache,
             seen,
+            backoff: FIRST_BACKOFF,
+            failures: 0,
         };
-        let mut backoff = FIRST_BACKOFF;
         loop {
-            let error = follower.session(&mut backoff).await;
+            let error = follower.session().await;
             follower.reloader.set_remote_connected(false, None);
-            tracing::warn!(
-                endpoints = follower.source.endpoints.join(","),
-                error = %error,
-                retry_in_ms = backoff.as_millis() as u64,
-                "etcd: not watching the manifest; the configuration in service keeps serving"
-            );
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            follower.failures += 1;
+            let endpoints = follower.source.endpoints.join(",");
+            let retry_in_ms = follower.backoff.as_millis() as u64;
+            // The first failure, then about once a minute: an outage is not a flood of lines.
+            if follower.failures % 12 == 1 {
+                tracing::warn!(
+                    endpoints,
+                    error = %error,
+                    retry_in_ms,
+                    failures = follower.failures,
+                    "etcd: not watching the manifest; the configuration in service keeps serving"
+                );
+            } else {
+                tracing::debug!(endpoints, error = %error, retry_in_ms, "etcd: still unreachable");
+            }
+            tokio::time::sleep(follower.backoff).await;
+            follower.backoff = (follower.backoff * 2).min(MAX_BACKOFF);
         }
     })
 }
@@ -347,15 +357,19 @@ struct Follower {
     cache: Option<ManifestCache>,
     /// The last revision of the key seen (applied or refused).
     seen: i64,
+    /// The pause before the next connection attempt.
+    backoff: Duration,
+    /// Connection attempts failed since the last watch was established.
+    failures: u32,
 }
 
 impl Follower {
     /// One connection: read the key, apply it if it changed, watch from after the read until
     /// the connection fails. Returns why it ended; a session that got as far as watching
-    /// resets `backoff`.
-    async fn session(&mut self, backoff: &mut Duration) -> EtcdError {
+    /// resets the backoff.
+    async fn session(&mut self) -> EtcdError {
         loop {
-            match self.watch_once(backoff).await {
+            match self.watch_once().await {
                 // Compacted or cancelled: read again at once.
                 Ok(()) => continue,
                 Err(error) => return error,
@@ -363,7 +377,7 @@ impl Follower {
         }
     }
 
-    async fn watch_once(&mut self, backoff: &mut Duration) -> Result<(), EtcdError> {
+    async fn watch_once(&mut self) -> Result<(), EtcdError> {
         let mut client = connect(&self.source).await?;
         let fetched = fetch(&mut client, &self.source).await?;
         // etcd answers: say so before applying what it holds, and confirm a manifest served
@@ -383,7 +397,11 @@ impl Follower {
         }
         let options = WatchOptions::new().with_start_revision(fetched.revision + 1);
         let mut stream = bounded(client.watch(self.source.manifest_key(), Some(options))).await?;
-        *backoff = FIRST_BACKOFF;
+        self.backoff = FIRST_BACKOFF;
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "etcd: reachable again");
+        }
+        self.failures = 0;
         tracing::info!(
             key = self.source.manifest_key(),
             from_revision = fetched.revision + 1,
