@@ -6,12 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use portcullis::config::EtcdSource;
+use portcullis::config::{EtcdSource, EtcdTls};
 use portcullis::gateway::Running;
 use portcullis::observe::access_log::Overrides;
 use portcullis::reload::etcd;
 use portcullis_tests::etcd::EtcdServer;
 use portcullis_tests::gateway::runtime;
+use portcullis_tests::tls::TestCa;
 use portcullis_tests::{Client, EchoUpstream};
 use tokio::time::Instant;
 
@@ -46,18 +47,28 @@ fn source(etcd: &EtcdServer) -> EtcdSource {
 /// `portcullis config push`: checks `text` as `check` does, writes it only if valid; the new
 /// revision.
 async fn push(etcd: &EtcdServer, text: &str) -> Result<i64, String> {
+    push_as(&source(etcd), text).await
+}
+
+/// [`push`] with `source`'s credentials.
+async fn push_as(source: &EtcdSource, text: &str) -> Result<i64, String> {
     let dir = tempfile::tempdir().expect("a directory");
     let file = dir.path().join("manifest.toml");
     std::fs::write(&file, text).expect("written");
-    etcd::push(&runtime(), &source(etcd), &file)
+    etcd::push(&runtime(), source, &file)
         .await
         .map_err(|e| e.to_string())
 }
 
 async fn start(etcd: &EtcdServer, cache: &Path) -> Result<Running, String> {
+    start_as(source(etcd), cache).await
+}
+
+/// [`start`] with `source`'s credentials.
+async fn start_as(source: EtcdSource, cache: &Path) -> Result<Running, String> {
     Running::start_etcd(
         runtime(),
-        source(etcd),
+        source,
         Some(cache.to_owned()),
         Overrides::default(),
     )
@@ -286,4 +297,103 @@ async fn a_gateway_restarted_while_etcd_is_down_serves_its_cached_manifest() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn with_etcd_authentication_a_gateway_reads_as_a_read_only_user() {
+    let etcd = EtcdServer::start();
+    let upstream = EchoUpstream::start("backend").await;
+    let caches = tempfile::tempdir().expect("a directory");
+    // The layout of docs/fleet.md: gateways may read the prefix, the deploying user may write.
+    let mut client = etcd::connect(&source(&etcd)).await.expect("connected");
+    client
+        .user_add("root", "root-secret", None)
+        .await
+        .expect("root");
+    client
+        .user_grant_role("root", "root")
+        .await
+        .expect("granted");
+    client.role_add("portcullis-gateway").await.expect("a role");
+    let read = etcd_client::Permission::read("/fleet/").with_prefix();
+    client
+        .role_grant_permission("portcullis-gateway", read)
+        .await
+        .expect("granted");
+    client
+        .user_add("gateway", "gateway-secret", None)
+        .await
+        .expect("a user");
+    client
+        .user_grant_role("gateway", "portcullis-gateway")
+        .await
+        .expect("granted");
+    client.auth_enable().await.expect("auth on");
+    let mut deployer = source(&etcd);
+    deployer.user = Some(("root".into(), "root-secret".into()));
+    let mut gateway_user = source(&etcd);
+    gateway_user.user = Some(("gateway".into(), "gateway-secret".into()));
+
+    push_as(&deployer, &manifest(&upstream, &["/v1"]))
+        .await
+        .expect("the deployer writes");
+    let gateway = start_as(gateway_user.clone(), &caches.path().join("a"))
+        .await
+        .expect("the gateway reads as its user");
+    assert_eq!(public(&gateway).get("/v1").await.status, 200);
+    let refused = push_as(&gateway_user, &manifest(&upstream, &["/v1", "/v2"])).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("permission denied")),
+        "{refused:?}"
+    );
+    push_as(&deployer, &manifest(&upstream, &["/v1", "/v2"]))
+        .await
+        .expect("the deployer writes");
+    eventually(Duration::from_secs(2), "the change arrives", || async {
+        public(&gateway).get("/v2").await.status == 200
+    })
+    .await;
+
+    let mut wrong = source(&etcd);
+    wrong.user = Some(("gateway".into(), "wrong".into()));
+    let error = start_as(wrong, &caches.path().join("b"))
+        .await
+        .err()
+        .expect("a wrong password: no start without a cache");
+    assert!(error.contains("authentication failed"), "{error}");
+}
+
+#[tokio::test]
+async fn over_tls_a_gateway_presents_its_client_certificate_and_checks_etcds() {
+    let ca = TestCa::new("etcd test CA");
+    let etcd = EtcdServer::start_tls(&ca);
+    let upstream = EchoUpstream::start("backend").await;
+    let caches = tempfile::tempdir().expect("a directory");
+    let files = tempfile::tempdir().expect("a directory");
+    ca.client("gateway", "gateway")
+        .write(files.path(), "client");
+    let mut tls = source(&etcd);
+    tls.tls = Some(EtcdTls {
+        ca: Some(etcd.dir().join("ca.pem")),
+        cert: Some(files.path().join("client.pem")),
+        key: Some(files.path().join("client.key")),
+    });
+
+    push_as(&tls, &manifest(&upstream, &["/v1"]))
+        .await
+        .expect("pushed over TLS");
+    let gateway = start_as(tls.clone(), &caches.path().join("a"))
+        .await
+        .expect("the gateway reads over TLS");
+    assert_eq!(public(&gateway).get("/v1").await.status, 200);
+
+    // Without a client certificate, etcd refuses the connection.
+    let mut anonymous = tls.clone();
+    anonymous.tls = Some(EtcdTls {
+        ca: Some(etcd.dir().join("ca.pem")),
+        ..EtcdTls::default()
+    });
+    assert!(start_as(anonymous, &caches.path().join("b")).await.is_err());
 }
