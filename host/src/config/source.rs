@@ -17,8 +17,8 @@ pub enum ConfigSource {
 }
 
 /// The manifest in etcd: where the cluster is, the prefix the manifest's key is under, and how
-/// to authenticate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// to authenticate. Its `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EtcdSource {
     /// `HOST:PORT` of each member, as given.
     pub endpoints: Vec<String>,
@@ -28,6 +28,20 @@ pub struct EtcdSource {
     pub tls: Option<EtcdTls>,
     /// A user of etcd's authentication, and its password.
     pub user: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for EtcdSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSource")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.prefix)
+            .field("tls", &self.tls)
+            .field(
+                "user",
+                &self.user.as_ref().map(|(user, _)| (user, "<hidden>")),
+            )
+            .finish()
+    }
 }
 
 /// TLS settings for etcd: the CA that signed its members' certificates, and the gateway's

@@ -370,8 +370,9 @@ impl Follower {
     async fn session(&mut self) -> EtcdError {
         loop {
             match self.watch_once().await {
-                // Compacted or cancelled: read again at once.
-                Ok(()) => continue,
+                // Compacted or cancelled: read again, after a pause so that a watch etcd keeps
+                // cancelling does not spin.
+                Ok(()) => tokio::time::sleep(FIRST_BACKOFF).await,
                 Err(error) => return error,
             }
         }
@@ -388,6 +389,19 @@ impl Follower {
             None => None,
         };
         self.reloader.set_remote_connected(true, holds);
+        if let Some(held) = holds
+            && held < self.seen
+        {
+            // Revisions only grow in one etcd cluster: a smaller one means the cluster was
+            // replaced or restored from a backup. Its manifest is the truth from now on.
+            tracing::warn!(
+                revision = held,
+                seen = self.seen,
+                "etcd: the manifest's revision went back (a new or restored etcd cluster?); \
+                 following it from here"
+            );
+            self.seen = held - 1;
+        }
         match fetched.manifest {
             Some(manifest) => self.offer(manifest).await,
             None => tracing::warn!(

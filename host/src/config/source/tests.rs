@@ -65,3 +65,14 @@ fn malformed_urls_are_refused_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn the_password_stays_out_of_debug_output() {
+    let mut etcd = EtcdSource::parse("etcd://127.0.0.1:2379/p").expect("a valid URL");
+    etcd.user = Some(("gateway".into(), "s3cret".into()));
+    let shown = format!("{etcd:?}");
+    assert!(
+        shown.contains("gateway") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+}
