@@ -1,3 +1,5 @@
+//! The etcd URL as `--config` takes it, and what each mistake in one is told.
+
 use super::*;
 
 #[test]
