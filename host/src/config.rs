@@ -52,9 +52,11 @@ pub use listener::{
 pub use observe::{
     AccessLogConfig, AccessLogDestination, AccessLogFormat, OtlpConfig, TracingConfig,
 };
-pub use plugin::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec, Rollout};
+pub use plugin::{
+    CanarySpec, FailurePolicy, Isolation, Limits, PluginSource, PluginSpec, Rollout, ShadowSpec,
+};
 pub use plugin_runtime::PluginRuntimeConfig;
-pub use rollout::{BreakerSpec, CanarySpec, GuardSpec, ShadowSpec, Sticky};
+pub use rollout::{BreakerSpec, GuardSpec, Sticky};
 pub use route::{RetryPolicy, Route};
 pub use source::{ConfigSource, EtcdSource, EtcdTls, MANIFEST_KEY, SourceError};
 pub use state::{StateBackend, StateConfig};

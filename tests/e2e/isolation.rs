@@ -1,5 +1,7 @@
 //! Isolation modes: `request` gives every request a fresh instance, so nothing a plugin keeps
 //! in memory survives it; `reuse` keeps warm instances and recycles them after `max-requests`.
+//! The count is the one `on-request` saw (sent upstream): since contract 0.1.2 a request's
+//! `on-response` may be served by another instance.
 
 use portcullis_tests::manifest::one_route;
 use portcullis_tests::{EchoUpstream, TestGateway};
@@ -22,12 +24,8 @@ async fn counts(gateway: &TestGateway, n: usize) -> Vec<String> {
     for _ in 0..n {
         let response = client.get("/").await;
         assert_eq!(response.status, 200);
-        seen.push(
-            response
-                .header("x-count")
-                .expect("the plugin's counter")
-                .to_owned(),
-        );
+        let count = response.upstream_saw_header("x-count");
+        seen.push(count.first().expect("the plugin's counter").clone());
     }
     seen
 }

@@ -422,7 +422,9 @@ async fn every_endpoint_in_the_openapi_file_answers_on_the_admin_api() {
             "/metrics",
             "/routes",
             "/upstreams",
-            "/plugins"
+            "/plugins",
+            "/plugins/{route}/{name}/canary/{action}",
+            "/plugins/{route}/{name}/breaker/reset",
         ]
     );
 
@@ -431,6 +433,25 @@ async fn every_endpoint_in_the_openapi_file_answers_on_the_admin_api() {
     let admin = admin(&gateway);
     for (method, path) in &endpoints {
         let method = Method::from_bytes(method.as_bytes()).expect("a method");
+        if path.contains('{') {
+            // A roll-out action on an entry the manifest does not have: the endpoint answers
+            // that it has no such plugin (an unknown endpoint would say so instead).
+            let path = path
+                .replace("{route}", "api")
+                .replace("{name}", "nobody")
+                .replace("{action}", "promote");
+            let response = admin.send(method.clone(), &path, &[], Bytes::new()).await;
+            assert_eq!(response.status, 404, "{method} {path}");
+            let detail = response.json()["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                detail.starts_with("no plugin `nobody`"),
+                "{method} {path}: {detail}"
+            );
+            continue;
+        }
         let response = admin.send(method.clone(), path, &[], Bytes::new()).await;
         assert_eq!(response.status, 200, "{method} {path}: {}", response.text());
     }

@@ -183,7 +183,7 @@ async fn a_canary_three_times_slower_at_p99_is_rolled_back_without_failing_a_req
 name = "slow"
 wasm = "@MISBEHAVE@"
 config = { mode = "burn", micros = 2000 }
-canary = { config = { mode = "burn", micros = 6000 }, weight = 50, guard = { min-calls = 20, max-p99-ratio = 2.0 } }
+canary = { config = { mode = "burn", micros = 6000 }, weight = 50, guard = { min-calls = 20, max-p99-ratio = 1.5 } }
 "#;
     let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
     let client = gateway.client();
@@ -193,7 +193,11 @@ canary = { config = { mode = "burn", micros = 6000 }, weight = 50, guard = { min
             assert_eq!(client.get("/").await.status, 200);
         }
         sent += 10;
-        assert!(sent <= 300, "not rolled back after {sent} requests");
+        assert!(
+            sent <= 300,
+            "not rolled back after {sent} requests: {}",
+            plugin(&gateway, "slow").await
+        );
     }
     let canary = plugin(&gateway, "slow").await["canary"].clone();
     assert_eq!(canary["state"], "rolled-back");
@@ -410,6 +414,15 @@ match.path-prefix = "/trap"
 name = "trapper"
 wasm = "@MISBEHAVE@"
 config = { mode = "trap" }
+
+[routes.panic]
+upstream = "echo"
+match.path-prefix = "/panic"
+
+[[routes.panic.plugins]]
+name = "panicker"
+wasm = "@MISBEHAVE@"
+config = { mode = "panic" }
 "#;
     let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
     let client = gateway.client();
@@ -418,18 +431,29 @@ config = { mode = "trap" }
     }
     for _ in 0..3 {
         assert_eq!(client.get("/trap").await.status, 500);
+        assert_eq!(client.get("/panic").await.status, 500);
     }
     let burner = plugin(&gateway, "burner").await;
     assert_eq!(burner["calls"], 30);
     let cpu = burner["cpu_us"]["p50"].as_f64().expect("a p50");
     let wall = burner["wall_us"]["p50"].as_f64().expect("a p50");
-    // 3 ms spun per call, read within the histogram's 12% and the noise of a shared machine.
-    assert!((2_500.0..4_500.0).contains(&cpu), "CPU p50 {cpu} us");
+    // 3 ms spun per call, read within the histogram's 12%, and within what the epoch bound
+    // allows on a loaded 2-core machine (a poll counts for at most 1.5 ticks: a late ticker
+    // reads low, a preemption high).
+    assert!((1_500.0..6_000.0).contains(&cpu), "CPU p50 {cpu} us");
     assert!(wall >= cpu * 0.9, "wall {wall} us, CPU {cpu} us");
     assert!(burner["live_instances"].as_u64() >= Some(1));
     assert!(burner["memory_high_water_bytes"].as_u64() > Some(0));
     let trapper = plugin(&gateway, "trapper").await;
     assert_eq!(trapper["failures_by_kind"]["trap"], 3);
+    let panicker = plugin(&gateway, "panicker").await;
+    assert_eq!(
+        (
+            &panicker["failures_by_kind"]["panic"],
+            &panicker["failures_by_kind"]["trap"]
+        ),
+        (&3.into(), &0.into())
+    );
 
     let samples = scrape(&gateway).await;
     let version = burner["version"].as_str().expect("a version");
@@ -449,7 +473,7 @@ config = { mode = "trap" }
     );
     let sum =
         metrics::value(&samples, "portcullis_plugin_cpu_seconds_sum", &labels).expect("a sum");
-    assert!((0.075..0.135).contains(&sum), "30 calls of 3 ms: {sum} s");
+    assert!((0.045..0.18).contains(&sum), "30 calls of 3 ms: {sum} s");
     let trap = [("plugin", "trapper"), ("route", "trap"), ("kind", "trap")];
     assert_eq!(
         metrics::value(&samples, "portcullis_plugin_traps_total", &trap),

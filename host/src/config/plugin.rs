@@ -15,7 +15,7 @@ use super::PluginCatalog;
 use super::base::Base;
 use super::diagnostic::Diagnostic;
 use super::plugin_config;
-use super::rollout::{self, BreakerSpec, CanarySpec, RawBreakerChoice, RawVariant, ShadowSpec};
+use super::rollout::{self, BreakerSpec, GuardSpec, RawBreakerChoice, RawVariant, Sticky};
 use super::spanned::Entry;
 use super::suggest;
 use super::units::{SIZE_HELP, Text, check_name, duration, parse_size};
@@ -67,6 +67,28 @@ pub struct PluginSpec {
     pub span: Range<usize>,
     /// Its canary, breaker and shadow, if any.
     pub rollout: Rollout,
+}
+
+/// A candidate version taking a share of an entry's requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanarySpec {
+    /// The entry with the canary's keys laid over it.
+    pub plugin: PluginSpec,
+    /// Percentage of requests (0 to 100) that take the candidate.
+    pub weight: f64,
+    /// What keeps one caller on one version; `None` draws per request.
+    pub sticky: Option<Sticky>,
+    /// When the candidate is rolled back.
+    pub guard: GuardSpec,
+}
+
+/// A candidate run on copies of the live plugin's requests and responses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowSpec {
+    /// The entry with the shadow's keys laid over it.
+    pub plugin: PluginSpec,
+    /// The share of requests copied to it (0 to 1).
+    pub sample: f64,
 }
 
 /// The safe roll-out keys of an entry (`docs/rollouts.md`).
@@ -149,7 +171,7 @@ pub(super) fn spec(
     } = entry;
     let (canary, shadow, breaker) = (raw.canary.take(), raw.shadow.take(), raw.breaker.take());
     let candidate = |variant: &Spanned<RawVariant>, errors: &mut Vec<Diagnostic>| {
-        let overlaid = rollout::overlay(&raw, variant.get_ref());
+        let overlaid = overlay(&raw, variant.get_ref());
         let entry = Entry {
             span: variant.span(),
             value: overlaid,
@@ -163,21 +185,50 @@ pub(super) fn spec(
     if let Some((plugin, raw)) = canary {
         let mut plugin = plugin?;
         plugin.name = spec.name.clone();
-        let canary = rollout::canary(&raw, plugin, &what, errors)?;
-        spec.rollout.canary = Some(Box::new(canary));
+        let keys = rollout::canary(&raw, &what, errors)?;
+        spec.rollout.canary = Some(Box::new(CanarySpec {
+            plugin,
+            weight: keys.weight,
+            sticky: keys.sticky,
+            guard: keys.guard,
+        }));
     }
     if let Some((plugin, raw)) = shadow {
         let mut plugin = plugin?;
         // Its state and metrics are its own: a shadow must not count against the live limits.
         plugin.name = format!("{}.shadow", spec.name);
-        let shadow = rollout::shadow(&raw, plugin, &what, errors)?;
-        spec.rollout.shadow = Some(Box::new(shadow));
+        let sample = rollout::shadow(&raw, &what, errors)?;
+        spec.rollout.shadow = Some(Box::new(ShadowSpec { plugin, sample }));
     }
     spec.rollout.breaker = match breaker {
         None => default_breaker.copied(),
         Some(raw) => rollout::breaker_choice(&raw, &what, errors)?,
     };
     Some(spec)
+}
+
+/// The entry's raw table with `variant`'s keys laid over it (its own keys left out).
+fn overlay(base: &RawPlugin, variant: &RawVariant) -> RawPlugin {
+    let mut raw = base.clone();
+    let v = variant.clone();
+    if v.plugin.is_some() || v.wasm.is_some() {
+        raw.plugin = v.plugin;
+        raw.wasm = v.wasm;
+    }
+    raw.isolation = v.isolation.or(raw.isolation);
+    raw.failure = v.failure.or(raw.failure);
+    raw.memory = v.memory.or(raw.memory);
+    raw.cpu = v.cpu.or(raw.cpu);
+    raw.max_requests = v.max_requests.or(raw.max_requests);
+    if v.config.is_some() || v.config_files.is_some() || v.config_files_base64.is_some() {
+        raw.config = v.config;
+        raw.config_files = v.config_files;
+        raw.config_files_base64 = v.config_files_base64;
+    }
+    raw.canary = None;
+    raw.shadow = None;
+    raw.breaker = None;
+    raw
 }
 
 /// One entry's own keys (a candidate's are the entry's with its overrides), checked.

@@ -2,9 +2,10 @@
 //! version taking a share of requests, watched by its `guard`), `breaker` (stop calling a
 //! plugin that keeps failing) and `shadow` (a candidate run on copies, never applied).
 //!
-//! A candidate is the entry itself with some keys overridden: its raw table is the entry's
-//! with the candidate's keys laid over it, checked by the entry's own check, so every error of
-//! a plugin entry reads the same in a candidate and points at the key that caused it.
+//! This file reads the keys of its own (weight, sticky, guard, sample, the breaker's); the
+//! candidate itself is the entry with some keys overridden, which `plugin` lays over the
+//! entry's table and checks with the entry's own check, so every error of a plugin entry reads
+//! the same in a candidate and points at the key that caused it.
 
 use std::time::Duration;
 
@@ -12,31 +13,31 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::diagnostic::Diagnostic;
-use super::plugin::{PluginSpec, RawPlugin};
 use super::units::{Text, duration};
 
 /// A `canary` or `shadow` table: the entry's keys it overrides, and its own.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawVariant {
-    plugin: Option<Spanned<String>>,
-    wasm: Option<Spanned<String>>,
-    isolation: Option<Spanned<String>>,
-    failure: Option<Spanned<String>>,
-    memory: Option<Spanned<Text>>,
-    cpu: Option<Spanned<Text>>,
-    max_requests: Option<Spanned<i64>>,
-    config: Option<Spanned<toml::Table>>,
-    config_files: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
-    config_files_base64: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub(super) plugin: Option<Spanned<String>>,
+    pub(super) wasm: Option<Spanned<String>>,
+    pub(super) isolation: Option<Spanned<String>>,
+    pub(super) failure: Option<Spanned<String>>,
+    pub(super) memory: Option<Spanned<Text>>,
+    pub(super) cpu: Option<Spanned<Text>>,
+    pub(super) max_requests: Option<Spanned<i64>>,
+    pub(super) config: Option<Spanned<toml::Table>>,
+    pub(super) config_files: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub(super) config_files_base64:
+        Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
     /// `canary`: the percentage of requests it takes.
-    weight: Option<Spanned<Number>>,
+    pub(super) weight: Option<Spanned<Number>>,
     /// `canary`: what keeps one caller on one version.
-    sticky: Option<Spanned<String>>,
+    pub(super) sticky: Option<Spanned<String>>,
     /// `canary`: when it is rolled back.
-    guard: Option<Spanned<RawGuard>>,
+    pub(super) guard: Option<Spanned<RawGuard>>,
     /// `shadow`: the share of requests copied to it.
-    sample: Option<Spanned<Text>>,
+    pub(super) sample: Option<Spanned<Text>>,
 }
 
 /// A canary's `guard` table.
@@ -122,17 +123,12 @@ impl<'de> Deserialize<'de> for Number {
     }
 }
 
-/// A candidate version taking a share of an entry's requests.
+/// A canary's own keys (its plugin is the entry's, overlaid: `plugin::CanarySpec`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CanarySpec {
-    /// The entry with the canary's keys laid over it.
-    pub plugin: PluginSpec,
-    /// Percentage of requests (0 to 100) that take the candidate.
-    pub weight: f64,
-    /// What keeps one caller on one version; `None` draws per request.
-    pub sticky: Option<Sticky>,
-    /// When the candidate is rolled back.
-    pub guard: GuardSpec,
+pub(super) struct CanaryKeys {
+    pub(super) weight: f64,
+    pub(super) sticky: Option<Sticky>,
+    pub(super) guard: GuardSpec,
 }
 
 /// What a sticky canary hashes to choose a version.
@@ -209,49 +205,15 @@ impl Default for BreakerSpec {
     }
 }
 
-/// A candidate run on copies of the live plugin's requests and responses.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShadowSpec {
-    /// The entry with the shadow's keys laid over it.
-    pub plugin: PluginSpec,
-    /// The share of requests copied to it (0 to 1).
-    pub sample: f64,
-}
-
 /// What a help line says a percentage looks like.
 const PERCENT_HELP: &str = "write a percentage as a string, e.g. \"1%\" or \"0.5%\"";
 
-/// The entry's raw table with `variant`'s keys laid over it (its own keys left out).
-pub(super) fn overlay(base: &RawPlugin, variant: &RawVariant) -> RawPlugin {
-    let mut raw = base.clone();
-    let v = variant.clone();
-    if v.plugin.is_some() || v.wasm.is_some() {
-        raw.plugin = v.plugin;
-        raw.wasm = v.wasm;
-    }
-    raw.isolation = v.isolation.or(raw.isolation);
-    raw.failure = v.failure.or(raw.failure);
-    raw.memory = v.memory.or(raw.memory);
-    raw.cpu = v.cpu.or(raw.cpu);
-    raw.max_requests = v.max_requests.or(raw.max_requests);
-    if v.config.is_some() || v.config_files.is_some() || v.config_files_base64.is_some() {
-        raw.config = v.config;
-        raw.config_files = v.config_files;
-        raw.config_files_base64 = v.config_files_base64;
-    }
-    raw.canary = None;
-    raw.shadow = None;
-    raw.breaker = None;
-    raw
-}
-
-/// The canary's own keys, checked; `None` with errors pushed. `plugin` is the candidate's spec.
+/// The canary's own keys, checked; `None` with errors pushed.
 pub(super) fn canary(
     raw: &Spanned<RawVariant>,
-    plugin: PluginSpec,
     what: &str,
     errors: &mut Vec<Diagnostic>,
-) -> Option<CanarySpec> {
+) -> Option<CanaryKeys> {
     let before = errors.len();
     let table = raw.get_ref();
     if let Some(sample) = &table.sample {
@@ -287,21 +249,19 @@ pub(super) fn canary(
         None => GuardSpec::default(),
         Some(g) => guard(g.get_ref(), &format!("the canary guard of {what}"), errors),
     };
-    (errors.len() == before).then_some(CanarySpec {
-        plugin,
+    (errors.len() == before).then_some(CanaryKeys {
         weight,
         sticky,
         guard,
     })
 }
 
-/// The shadow's own keys, checked; `None` with errors pushed.
+/// The shadow's own key, `sample` (0 to 1), checked; `None` with errors pushed.
 pub(super) fn shadow(
     raw: &Spanned<RawVariant>,
-    plugin: PluginSpec,
     what: &str,
     errors: &mut Vec<Diagnostic>,
-) -> Option<ShadowSpec> {
+) -> Option<f64> {
     let before = errors.len();
     let table = raw.get_ref();
     for (key, span) in [
@@ -328,7 +288,7 @@ pub(super) fn shadow(
         }
         Some(s) => percent(s, &format!("the shadow `sample` of {what}"), errors).unwrap_or(0.0),
     };
-    (errors.len() == before).then_some(ShadowSpec { plugin, sample })
+    (errors.len() == before).then_some(sample)
 }
 
 /// A `breaker` key: `Some(Some(spec))` for a table, `Some(None)` for `false`, `None` on error.

@@ -52,7 +52,7 @@ pub(super) fn manifest(
         .into_iter()
         .filter_map(|p| plugin::spec(p, base, catalog, breaker, errors))
         .collect();
-    unique_rollout_names(&global_plugins, "the global plugins", errors);
+    unique_rollout_names(&global_plugins, "`[[plugins]]`", errors);
     let mut routes = Vec::new();
     let mut complete = true;
     for (section, entries) in raw.routes {

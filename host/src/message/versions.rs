@@ -1,5 +1,5 @@
-//! Which version of a plugin entry with a canary served a request: put on the response by the
-//! plugin branch, written in the access line, so that an operator can tell the candidate's
+//! Which version of a plugin entry with a canary served a request: noted by the chain, kept in
+//! the request's record, written in the access line, so that an operator can tell the candidate's
 //! requests from the stable version's. Entries without a canary are not listed: a request
 //! through them allocates nothing here.
 

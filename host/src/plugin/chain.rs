@@ -5,11 +5,12 @@
 //! for its shadow.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::exchange::Exchange;
 use super::instance::{CallError, ConfiguredPlugin, Held, Outcome};
 use super::rollout::shadow::Capture;
-use super::rollout::{Admission, Role, Step, Version};
+use super::rollout::{Admission, Role, Step, Version, breaker};
 use crate::config::FailurePolicy;
 use crate::contract::Phase;
 use crate::contract::{Needs, RequestAction};
@@ -60,6 +61,8 @@ pub struct ChainState {
 #[derive(Default)]
 struct Slot {
     role: Role,
+    /// The request reached this entry (an earlier plugin did not answer or fail first).
+    reached: bool,
     held: Held,
     capture: Option<Box<Capture>>,
 }
@@ -151,6 +154,7 @@ impl Chain {
         let mut state = ChainState::new(&self.steps);
         for (index, (step, slot)) in self.steps.iter().zip(&mut state.slots).enumerate() {
             slot.role = step.choose(&exchange);
+            slot.reached = true;
             let version = step.version(slot.role);
             let plugin = &version.plugin;
             if self.rolled {
@@ -169,12 +173,11 @@ impl Chain {
             }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result) = call(version, exchange, Phase::Request, &mut slot.held).await;
-            let elapsed = started.elapsed();
-            metrics.plugin_call(index, Phase::Request, elapsed);
+            let (back, result, cpu) = call(version, exchange, Phase::Request, &mut slot.held).await;
+            metrics.plugin_call(index, Phase::Request, started.elapsed());
             exchange = back;
             if let Some(canary) = step.canary() {
-                canary.state.call(slot.role, elapsed, result.is_err());
+                canary.state.call(slot.role, cpu, result.is_err());
             }
             if let Some(capture) = slot.capture.as_mut() {
                 capture.after_request(&exchange, &result);
@@ -236,12 +239,12 @@ impl Chain {
             }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result) = call(version, exchange, Phase::Response, &mut slot.held).await;
-            let elapsed = started.elapsed();
-            metrics.plugin_call(index, Phase::Response, elapsed);
+            let (back, result, cpu) =
+                call(version, exchange, Phase::Response, &mut slot.held).await;
+            metrics.plugin_call(index, Phase::Response, started.elapsed());
             exchange = back;
             if let Some(canary) = step.canary() {
-                canary.state.call(slot.role, elapsed, result.is_err());
+                canary.state.call(slot.role, cpu, result.is_err());
             }
             if let Some(capture) = slot.capture.as_mut() {
                 capture.after_response(&exchange, &result);
@@ -262,7 +265,12 @@ impl Chain {
                     .response
                     .as_ref()
                     .is_some_and(|r| r.parts.status.is_server_error());
-            for (step, slot) in self.steps.iter().zip(&state.slots) {
+            let reached = self
+                .steps
+                .iter()
+                .zip(&state.slots)
+                .filter(|(_, s)| s.reached);
+            for (step, slot) in reached {
                 if let Some(canary) = step.canary() {
                     canary.state.answer(slot.role, error);
                 }
@@ -282,25 +290,36 @@ impl Chain {
     }
 }
 
-/// Calls `version` unless its breaker is open, and tells the breaker how it went. An open
-/// breaker fails the call at once, as [`CallError::BreakerOpen`], for the failure policy.
+/// Calls `version` unless its breaker is open, and tells the breaker how it went; with the
+/// call's time on CPU. An open breaker fails the call at once, as [`CallError::BreakerOpen`],
+/// for the failure policy.
 async fn call(
     version: &Version,
     exchange: Box<Exchange>,
     phase: Phase,
     held: &mut Held,
-) -> (Box<Exchange>, Result<Outcome, CallError>) {
+) -> (Box<Exchange>, Result<Outcome, CallError>, Duration) {
     let Some(breaker) = &version.breaker else {
-        return version.plugin.call(exchange, phase, held).await;
+        return version.plugin.call_costed(exchange, phase, held).await;
     };
     let admission = breaker.admit();
     if admission == Admission::Refuse {
         held.refused(phase);
-        return (exchange, Err(CallError::BreakerOpen));
+        return (exchange, Err(CallError::BreakerOpen), Duration::ZERO);
     }
-    let (exchange, result) = version.plugin.call(exchange, phase, held).await;
-    breaker.record(admission, result.is_err());
-    (exchange, result)
+    // A call abandoned half way (the client left) still ends its probe.
+    let mut pending = breaker::Pending::new(breaker, admission);
+    let (exchange, result, cpu) = version.plugin.call_costed(exchange, phase, held).await;
+    // The gateway's own capacity (no instance to be had, the memory budget spent) says
+    // nothing of the plugin: overload must not open every breaker.
+    let failed = result.as_ref().is_err_and(|error| {
+        !matches!(
+            error,
+            CallError::Instantiate(_) | CallError::MemoryBudget(_)
+        )
+    });
+    pending.record(failed);
+    (exchange, result, cpu)
 }
 
 /// Notes, for the access log, which version of an entry with a canary served the request.

@@ -253,15 +253,26 @@ impl ConfiguredPlugin {
         phase: Phase,
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
+        let (exchange, result, _) = self.call_costed(exchange, phase, held).await;
+        (exchange, result)
+    }
+
+    /// Like [`call`](Self::call), with the call's time on CPU (see `account`).
+    pub async fn call_costed(
+        &self,
+        exchange: Box<Exchange>,
+        phase: Phase,
+        held: &mut Held,
+    ) -> (Box<Exchange>, Result<Outcome, CallError>, Duration) {
         let _ticking = self.ticker.busy();
         let started = std::time::Instant::now();
         let timed = std::pin::pin!(self.call_timed(exchange, phase, held));
-        let ((exchange, result), on_cpu) = OnCpu::new(timed).await;
+        let ((exchange, result), on_cpu) = OnCpu::new(timed, EPOCH_TICK * 3 / 2).await;
         self.stats.record_call(started.elapsed(), on_cpu);
         if let Err(error) = &result {
-            self.stats.record_failure(error.kind());
+            self.stats.record_failure(error);
         }
-        (exchange, result)
+        (exchange, result, on_cpu)
     }
 
     async fn call_timed(

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::account::PluginStats;
 use super::budget::MemoryBudget;
-use super::rollout::shadow::Runner;
-use super::rollout::{Breaker, CanaryState, ShadowState};
+use super::rollout::breaker::Breaker;
+use super::rollout::canary::CanaryState;
+use super::rollout::shadow::state::ShadowState;
 use crate::config::PluginRuntimeConfig;
 
 /// The memory all shadow instances together may hold: apart from the live plugins' budget, so
@@ -26,8 +27,6 @@ pub struct Registry {
     pub canaries: Kept<CanaryState>,
     /// Shadows' comparisons per entry and versions.
     pub shadows: Kept<ShadowState>,
-    /// The thread shadow runs take turns on.
-    pub shadow_runner: Arc<Runner>,
     /// The memory budget of shadow instances.
     pub shadow_budget: Arc<MemoryBudget>,
 }
@@ -39,7 +38,6 @@ impl Default for Registry {
             breakers: Kept::default(),
             canaries: Kept::default(),
             shadows: Kept::default(),
-            shadow_runner: Arc::default(),
             shadow_budget: Arc::new(MemoryBudget::new(&PluginRuntimeConfig {
                 memory_budget: Some(SHADOW_BUDGET),
                 ..PluginRuntimeConfig::default()

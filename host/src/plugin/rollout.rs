@@ -110,8 +110,8 @@ impl Step {
         };
         let point = canary.sticky.as_ref().map(|sticky| {
             let mut ip = String::new();
-            // A request without the sticky value is not pinned: it takes the stable version,
-            // so a caller never flips between versions as it gains or loses the value.
+            // A request without the sticky value takes the stable version: a caller that has
+            // the value stays on its version, one that lacks it is never split at random.
             canary::sticky_value(sticky, exchange, &mut ip).map(canary::sticky_point)
         });
         match point {

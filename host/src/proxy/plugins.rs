@@ -113,11 +113,7 @@ pub(super) async fn run(
             (ran, None)
         }
         RequestVerdict::Fail { failure, ran } => {
-            // No instance to be had is overload, not a broken plugin: 503, try again later.
-            let kind = match failure.error {
-                CallError::Instantiate(_) | CallError::BreakerOpen => ErrorKind::PluginUnavailable,
-                _ => ErrorKind::PluginFailed,
-            };
+            let kind = failure_kind(&failure.error);
             let error = ProxyError::plugin_failed(kind, failure);
             exchange.response = Some(error_state(&error, id));
             (ran, None)
@@ -131,6 +127,7 @@ pub(super) async fn run(
         .await;
     record.plugin_duration += plugins_started.elapsed();
     record.spans = exchange.spans.take();
+    record.versions.0 = std::mem::take(&mut exchange.versions);
     respond_after_chain(exchange, result.err(), streaming)
 }
 
@@ -225,13 +222,13 @@ fn respond_after_chain(
     streaming: Option<ProxyBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     if let Some(failure) = failure {
-        return Err(ProxyError::plugin_failed(ErrorKind::PluginFailed, failure));
+        let kind = failure_kind(&failure.error);
+        return Err(ProxyError::plugin_failed(kind, failure));
     }
     let Exchange {
         response,
         request,
         context,
-        versions,
         ..
     } = *exchange;
     let Some(ResponseState {
@@ -267,10 +264,15 @@ fn respond_after_chain(
         // Carried to the record, which writes it in the access log and drops it.
         response.extensions_mut().insert(context);
     }
-    if !versions.is_empty() {
-        response
-            .extensions_mut()
-            .insert(crate::message::ServedVersions(versions));
-    }
+
     Ok(response)
+}
+
+/// How a fail-closed plugin's failure is answered: no instance to be had (overload) and an
+/// open breaker are 503, try again later; anything the plugin did is 500.
+fn failure_kind(error: &CallError) -> ErrorKind {
+    match error {
+        CallError::Instantiate(_) | CallError::BreakerOpen => ErrorKind::PluginUnavailable,
+        _ => ErrorKind::PluginFailed,
+    }
 }

@@ -44,6 +44,8 @@ pub(super) struct Record {
     pub upstream_sent: Option<Instant>,
     /// The request's spans, when it is traced; lent to the exchange while plugins run.
     pub spans: Option<Box<RequestSpans>>,
+    /// Which version served each plugin entry with a canary.
+    pub versions: ServedVersions,
 }
 
 impl Record {
@@ -85,6 +87,7 @@ impl Record {
             plugin_duration: Duration::ZERO,
             upstream_sent: None,
             spans,
+            versions: ServedVersions::default(),
         }
     }
 
@@ -101,10 +104,6 @@ impl Record {
         let context = response
             .extensions_mut()
             .remove::<Context>()
-            .unwrap_or_default();
-        let versions = response
-            .extensions_mut()
-            .remove::<ServedVersions>()
             .unwrap_or_default();
         let elapsed = self.started.elapsed();
         let status = response.status().as_u16();
@@ -149,7 +148,7 @@ impl Record {
             upstream_duration: self.upstream_duration,
             plugin_duration: self.plugin_duration,
             context,
-            versions,
+            versions: self.versions,
         };
         let received = self.received;
         let access_log = current.access_log();

@@ -112,7 +112,14 @@ fn files_of(manifest: &Manifest) -> BTreeSet<PathBuf> {
         .global_plugins
         .iter()
         .chain(manifest.routes.iter().flat_map(|r| &r.plugins));
-    for plugin in plugins {
+    // An entry's canary and shadow are plugins too, with files of their own.
+    let versions = plugins.flat_map(|plugin| {
+        let rollout = &plugin.rollout;
+        std::iter::once(plugin)
+            .chain(rollout.canary.as_ref().map(|c| &c.plugin))
+            .chain(rollout.shadow.as_ref().map(|s| &s.plugin))
+    });
+    for plugin in versions {
         if let PluginSource::File(path) = &plugin.source {
             files.insert(absolute(path));
         }

@@ -295,12 +295,7 @@ async fn step(
             plugin.version()
         );
         let state = kept.shadows.get_or_insert_with(key, ShadowState::default);
-        Arc::new(Shadow::new(
-            plugin,
-            sample,
-            state,
-            kept.shadow_runner.clone(),
-        ))
+        Arc::new(Shadow::new(plugin, sample, state))
     });
     let stable = Version {
         breaker: breaker(&stable),

@@ -197,8 +197,8 @@ impl Collector for PluginCostMetrics {
         }
         let mut family = encoder.encode_descriptor(
             "plugin_traps",
-            "Failed plugin calls by plugin, route, version, role and kind (error, trap, cpu-limit, \
-             memory-limit, memory-budget, handle-limit, wall-clock, instantiate)",
+            "Failed plugin calls by plugin, route, version, role and kind (error, panic, trap, \
+             cpu-limit, memory-limit, memory-budget, handle-limit, wall-clock, instantiate)",
             None,
             MetricType::Counter,
         )?;

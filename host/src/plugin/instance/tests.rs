@@ -148,9 +148,11 @@ async fn an_instance_stopped_at_its_memory_limit_is_dropped_and_the_next_request
 
 /// `rate-limit` allowing 10 requests a minute per client, with its `RateLimit-*` headers, in
 /// `reuse` isolation: its `on-response` writes what its `on-request` decided.
-async fn rate_limit() -> Arc<ConfiguredPlugin> {
+/// `rate-limit` as `name`: each test names its own, since a plugin's figures are kept per
+/// route, name and version in the runtime the tests share.
+async fn rate_limit(name: &str) -> Arc<ConfiguredPlugin> {
     let config = serde_json::json!({ "minute": 10, "by": ["header"], "header": "x-client" });
-    let mut spec = spec("rate-limit", "limit", config);
+    let mut spec = spec("rate-limit", name, config);
     spec.isolation = Isolation::Reuse;
     configure(&spec)
         .await
@@ -159,7 +161,7 @@ async fn rate_limit() -> Arc<ConfiguredPlugin> {
 
 #[tokio::test]
 async fn a_reused_instance_goes_back_to_the_pool_between_a_requests_two_calls() {
-    let plugin = rate_limit().await;
+    let plugin = rate_limit("pooled").await;
     assert!(!plugin.holds_across_calls(), "built against contract 0.1.2");
 
     let mut held = Held::default();
@@ -187,7 +189,7 @@ async fn a_reused_instance_goes_back_to_the_pool_between_a_requests_two_calls() 
 
 #[tokio::test]
 async fn interleaved_requests_each_get_their_own_scratch_values_back() {
-    let plugin = rate_limit().await;
+    let plugin = rate_limit("interleaved").await;
     let (mut held_a, mut held_b) = (Held::default(), Held::default());
 
     // Client `a` spends three of its ten; then `b` spends one on the same instance, and only

@@ -179,6 +179,13 @@ impl Breaker {
         self.state.store(OPEN, Ordering::Release);
     }
 
+    /// Gives up a probe whose call never finished, so the next call may probe.
+    fn abandon(&self, admission: Admission) {
+        if admission == Admission::Probe {
+            self.lock().probing = false;
+        }
+    }
+
     /// Closes it now (an operator's reset).
     pub fn reset(&self) {
         let mut inner = self.lock();
@@ -202,6 +209,39 @@ impl Breaker {
             last_opened: inner.last_opened.clone(),
             window_calls: totals.calls,
             window_failures: totals.failures,
+        }
+    }
+}
+
+/// An admitted call in flight: reports its outcome, or, dropped before it finished (its request
+/// was abandoned), gives its probe back.
+pub struct Pending<'a> {
+    breaker: &'a Breaker,
+    admission: Admission,
+    done: bool,
+}
+
+impl<'a> Pending<'a> {
+    /// A call `admission` let through.
+    pub fn new(breaker: &'a Breaker, admission: Admission) -> Self {
+        Self {
+            breaker,
+            admission,
+            done: false,
+        }
+    }
+
+    /// Reports how the call went.
+    pub fn record(&mut self, failed: bool) {
+        self.done = true;
+        self.breaker.record(self.admission, failed);
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.abandon(self.admission);
         }
     }
 }
@@ -252,6 +292,23 @@ mod tests {
         }
         assert_eq!(b.view().state, "closed");
         assert_eq!(b.admit(), Admission::Call);
+    }
+
+    #[test]
+    fn a_probe_abandoned_before_it_finished_lets_the_next_call_probe() {
+        let b = breaker(Duration::from_millis(1));
+        for _ in 0..4 {
+            b.record(Admission::Call, true);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let admission = b.admit();
+        assert_eq!(admission, Admission::Probe);
+        drop(Pending::new(&b, admission));
+        assert_eq!(
+            b.admit(),
+            Admission::Probe,
+            "the abandoned probe gave its turn back"
+        );
     }
 
     #[test]

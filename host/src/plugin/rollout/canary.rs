@@ -163,14 +163,16 @@ impl CanaryState {
         role
     }
 
-    /// Counts a call of `role` and judges the candidate.
-    pub fn call(&self, role: Role, elapsed: Duration, failed: bool) {
+    /// Counts a call of `role` that took `cpu` on CPU, and judges the candidate. The p99 rule
+    /// compares CPU time: what the candidate's code costs, which a busy machine or a slow
+    /// network inflates for neither version.
+    pub fn call(&self, role: Role, cpu: Duration, failed: bool) {
         if self.phase() != Phase::Active {
             return;
         }
         let now = Instant::now();
         let mut inner = self.lock();
-        inner.windows[role.index()].call(now, elapsed, failed);
+        inner.windows[role.index()].call(now, cpu, failed);
         if role == Role::Candidate {
             self.judge(&mut inner, now);
         }
@@ -238,7 +240,7 @@ impl CanaryState {
                 && cp.as_secs_f64() > sp.as_secs_f64() * guard.max_p99_ratio
             {
                 reason = Some(format!(
-                    "its p99 call time {cp:?} is more than max-p99-ratio {} times the stable \
+                    "its p99 CPU time per call {cp:?} is more than max-p99-ratio {} times the stable \
                      version's {sp:?}",
                     guard.max_p99_ratio
                 ));

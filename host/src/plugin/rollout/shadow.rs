@@ -10,9 +10,8 @@
 //! memory from a budget of its own, and its state and metrics from namespaces apart (its name
 //! is the entry's with `.shadow`), so it takes nothing the live calls need.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -23,65 +22,26 @@ use crate::contract::{Phase, RequestAction};
 
 mod compare;
 mod runner;
+pub mod state;
 
 pub use compare::{DIVERGENCE_KINDS, Divergence};
 pub use runner::Runner;
-
-/// Divergences kept for the admin API, per shadow.
-const SAMPLES: usize = 32;
-
-/// What a shadow has compared so far.
-#[derive(Default)]
-pub struct ShadowState {
-    /// Runs made.
-    pub runs: AtomicU64,
-    /// Runs that agreed with the live plugin in everything.
-    pub agreed: AtomicU64,
-    /// Runs dropped because the queue was full.
-    pub dropped: AtomicU64,
-    /// Divergences by kind, in the order of [`DIVERGENCE_KINDS`].
-    pub divergences: [AtomicU64; DIVERGENCE_KINDS.len()],
-    samples: Mutex<VecDeque<Divergence>>,
-}
-
-impl ShadowState {
-    fn diverged(&self, divergence: Divergence) {
-        self.divergences[divergence.kind].fetch_add(1, Ordering::Relaxed);
-        let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
-        if samples.len() == SAMPLES {
-            samples.pop_front();
-        }
-        samples.push_back(divergence);
-    }
-
-    /// The last divergences, oldest first.
-    pub fn samples(&self) -> Vec<Divergence> {
-        let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
-        samples.iter().cloned().collect()
-    }
-}
+pub use state::ShadowState;
 
 /// A shadow of one entry.
 pub struct Shadow {
     plugin: Arc<ConfiguredPlugin>,
     sample: f64,
     state: Arc<ShadowState>,
-    runner: Arc<Runner>,
 }
 
 impl Shadow {
-    /// A shadow running `plugin` on `sample` (0 to 1) of requests on `runner`.
-    pub fn new(
-        plugin: Arc<ConfiguredPlugin>,
-        sample: f64,
-        state: Arc<ShadowState>,
-        runner: Arc<Runner>,
-    ) -> Self {
+    /// A shadow running `plugin` on `sample` (0 to 1) of requests, on the process's runner.
+    pub fn new(plugin: Arc<ConfiguredPlugin>, sample: f64, state: Arc<ShadowState>) -> Self {
         Self {
             plugin,
             sample,
             state,
-            runner,
         }
     }
 
@@ -107,7 +67,7 @@ impl Shadow {
 
     /// Queues a finished capture for a run; a full queue drops it.
     pub(crate) fn submit(self: &Arc<Self>, capture: Capture) {
-        if !self.runner.submit(Job {
+        if !Runner::global().submit(Job {
             shadow: self.clone(),
             capture,
         }) {

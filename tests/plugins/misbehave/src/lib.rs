@@ -1,7 +1,7 @@
 //! A test-only plugin that misbehaves on purpose, in each of the ways a plugin can, so the tests
 //! can prove the gateway contains it: `trap`, `panic`, `error`, `loop`, `memory`,
-//! `reject-config`; `stateful` counts requests in plugin memory (to tell isolation modes
-//! apart); `none` behaves. With `after = N` it misbehaves only on every N-th request.
+//! `reject-config`; `stateful` counts requests in plugin memory and sends the count upstream
+//! in `x-count` (to tell isolation modes apart); `none` behaves. With `after = N` it misbehaves only on every N-th request.
 //!
 //! Two more modes serve the plugin-cost benchmark (`tests/benches/plugin_cost.rs`): `read-one`
 //! reads one header through the host, `read-all` copies every header into the guest. `bodies`
@@ -127,7 +127,13 @@ impl Plugin for Misbehave {
             return Ok(Action::Continue);
         }
         match self.mode {
-            Mode::None | Mode::Stateful | Mode::RejectConfig => Ok(Action::Continue),
+            Mode::None | Mode::RejectConfig => Ok(Action::Continue),
+            Mode::Stateful => {
+                // The count as this instance has it, on the request: a request's `on-response`
+                // may be served by another instance.
+                req.set_header("x-count", &n.to_string())?;
+                Ok(Action::Continue)
+            }
             Mode::Shared => {
                 let count = state::increment("requests", 1, None)?;
                 let previous = state::get("previous-path")?
@@ -227,9 +233,6 @@ impl Plugin for Misbehave {
         if let Some((count, previous)) = self.shared.borrow_mut().take() {
             resp.set_header("x-shared-count", &count.to_string())?;
             resp.set_header("x-previous-path", &previous)?;
-        }
-        if self.mode == Mode::Stateful {
-            resp.set_header("x-count", &self.requests.get().to_string())?;
         }
         Ok(())
     }

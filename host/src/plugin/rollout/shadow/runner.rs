@@ -16,15 +16,15 @@ pub struct Runner {
     queue: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
-impl Default for Runner {
-    fn default() -> Self {
-        Self {
-            queue: Mutex::new(None),
-        }
-    }
-}
-
 impl Runner {
+    /// The process's runner (its thread starts with the first run).
+    pub fn global() -> &'static Runner {
+        static RUNNER: Runner = Runner {
+            queue: Mutex::new(None),
+        };
+        &RUNNER
+    }
+
     /// Queues `job`; `false` when the queue is full (or the thread could not start).
     pub(crate) fn submit(&self, job: Job) -> bool {
         let mut queue = self
