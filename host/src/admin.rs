@@ -343,6 +343,7 @@ fn status(reloader: &Reloader) -> serde_json::Value {
     json!({
         "pid": std::process::id(),
         "manifest": reloader.path().display().to_string(),
+        "source": reloader.source_status(),
         "version": snapshot.version,
         "loaded_at": loaded_at,
         "plugins": plugins,

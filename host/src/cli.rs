@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::ConfigSource;
 use crate::gateway::Running;
 use crate::observe::access_log;
 use crate::observe::logging::{self, LogFormat};
 use crate::plugin::engine::{DEFAULT_INSTANCE_SLOTS, MAX_INSTANCE_SLOTS};
 use crate::plugin::{Runtime, RuntimeOptions};
 
+mod config;
 mod plugin;
 
 /// Portcullis: an API gateway in which every policy is a sandboxed WebAssembly component.
@@ -60,16 +62,28 @@ struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the gateway described by a manifest.
+    /// Serve the gateway described by a manifest: a file, or a key in etcd that every gateway
+    /// of a fleet watches (docs/fleet.md).
     Run {
-        /// The manifest (TOML).
-        manifest: PathBuf,
+        /// The manifest: a TOML file, or etcd://HOST:PORT[,HOST:PORT]/PREFIX (the key
+        /// PREFIX/manifest).
+        #[arg(required_unless_present = "config", conflicts_with = "config")]
+        manifest: Option<String>,
+        /// The manifest, as a flag: a file or an etcd URL.
+        #[arg(long, value_name = "FILE|etcd://HOST:PORT/PREFIX")]
+        config: Option<String>,
+        #[command(flatten)]
+        etcd: config::EtcdArgs,
+        /// Where the last good manifest from etcd is kept, to serve from when etcd cannot be
+        /// reached at start (default: `portcullis/manifests` in the user's cache directory).
+        #[arg(long, value_name = "DIR", env = "PORTCULLIS_MANIFEST_CACHE")]
+        manifest_cache: Option<PathBuf>,
         /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish before their
         /// connections are closed (`500ms`, `30s`, `2m`).
         #[arg(long, default_value = "30s", value_parser = parse_timeout)]
         shutdown_timeout: Duration,
         /// Do not reload when the manifest or the files it names change; reload only on SIGHUP
-        /// or `POST /reload` on the admin API.
+        /// or `POST /reload` on the admin API. A manifest from etcd is followed regardless.
         #[arg(long)]
         no_watch: bool,
         /// Where access lines go: `log` (the `access` target of the log), `stdout`, or a file
@@ -81,6 +95,11 @@ enum Command {
         /// `[access-log] format`; else that, else `json`.
         #[arg(long, value_enum, env = "PORTCULLIS_ACCESS_LOG_FORMAT")]
         access_log_format: Option<access_log::Format>,
+    },
+    /// The manifest of a fleet, in etcd: push one (checked first), or print the one stored.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
     },
     /// Tools for plugin authors, in any language.
     Plugin {
@@ -120,20 +139,34 @@ impl Cli {
         match self.command {
             Command::Run {
                 manifest,
+                config,
+                etcd,
+                manifest_cache,
                 shutdown_timeout,
                 no_watch,
                 access_log,
                 access_log_format,
-            } => runtime.block_on(run(
-                manifest,
-                options,
-                shutdown_timeout,
-                !no_watch,
-                access_log::Overrides {
-                    destination: access_log,
-                    format: access_log_format,
-                },
-            )),
+            } => {
+                let source = match config::run_source(manifest, config, &etcd) {
+                    Ok(source) => source,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                runtime.block_on(run(
+                    source,
+                    config::cache_dir(manifest_cache),
+                    options,
+                    shutdown_timeout,
+                    !no_watch,
+                    access_log::Overrides {
+                        destination: access_log,
+                        format: access_log_format,
+                    },
+                ))
+            }
+            Command::Config { command } => runtime.block_on(command.run(options)),
             Command::Check { manifest } => runtime.block_on(check(manifest, options)),
             Command::Plugin { command } => runtime.block_on(command.run(options)),
         }
@@ -141,13 +174,24 @@ impl Cli {
 }
 
 async fn run(
-    manifest: PathBuf,
+    source: ConfigSource,
+    manifest_cache: Option<PathBuf>,
     options: RuntimeOptions,
     shutdown_timeout: Duration,
     watch: bool,
     access_log: access_log::Overrides,
 ) -> ExitCode {
-    let mut running = match Running::start(&manifest, &options, access_log).await {
+    let started = match &source {
+        ConfigSource::File(manifest) => Running::start(manifest, &options, access_log).await,
+        ConfigSource::Etcd(etcd) => match Runtime::new(&options) {
+            Ok(runtime) => {
+                let runtime = std::sync::Arc::new(runtime);
+                Running::start_etcd(runtime, etcd.clone(), manifest_cache, access_log).await
+            }
+            Err(e) => Err(e.into()),
+        },
+    };
+    let mut running = match started {
         Ok(running) => running,
         Err(e) => {
             eprintln!("{e}");
@@ -161,7 +205,7 @@ async fn run(
         tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
     }
     let _on_sighup = reload_on_sighup(running.reloader().clone());
-    tracing::info!(manifest = %manifest.display(), "portcullis is serving");
+    tracing::info!(manifest = %source.describe(), "portcullis is serving");
     wait_for_signal().await;
     tracing::info!(timeout = ?shutdown_timeout, "shutting down: draining requests in flight");
     running.stop_within(shutdown_timeout).await;

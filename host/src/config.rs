@@ -14,6 +14,7 @@
 
 mod admin;
 mod balance;
+mod base;
 mod connection;
 mod diagnostic;
 mod health;
@@ -27,6 +28,7 @@ mod plugin_runtime;
 mod raw;
 mod rollout;
 mod route;
+mod source;
 mod spanned;
 mod state;
 mod suggest;
@@ -35,6 +37,8 @@ mod upstream;
 mod validate;
 
 use std::path::Path;
+
+use base::Base;
 
 pub use admin::Admin;
 pub use balance::{Balance, HashOn};
@@ -54,6 +58,7 @@ pub use plugin::{
 pub use plugin_runtime::PluginRuntimeConfig;
 pub use rollout::{BreakerSpec, GuardSpec, Sticky};
 pub use route::{RetryPolicy, Route};
+pub use source::{ConfigSource, EtcdSource, EtcdTls, MANIFEST_KEY, SourceError};
 pub use state::{StateBackend, StateConfig};
 pub use upstream::{RetryBudget, Upstream, UpstreamLimits};
 
@@ -165,6 +170,16 @@ impl Manifest {
         }
     }
 
+    /// Validates `text`, read from `name` (a key in etcd, shown in messages as the file would
+    /// be), which has no directory: every path in it must be absolute (see `base`).
+    pub fn parse_detached(
+        name: &str,
+        text: &str,
+        plugins: &dyn PluginCatalog,
+    ) -> Result<Self, Diagnostics> {
+        Self::parse_with(Source::new(name, text), Base::Detached, plugins)
+    }
+
     /// Validates `text`, read from `path` (shown in messages; `wasm` paths are relative to its
     /// directory). Reports every error found, sorted by position.
     pub fn parse(
@@ -172,7 +187,17 @@ impl Manifest {
         text: &str,
         plugins: &dyn PluginCatalog,
     ) -> Result<Self, Diagnostics> {
-        let source = Source::new(path, text);
+        let base = path.parent().unwrap_or(Path::new(""));
+        Self::parse_with(Source::new(path, text), Base::Dir(base), plugins)
+    }
+
+    fn parse_with(
+        source: Source,
+        base: Base<'_>,
+        plugins: &dyn PluginCatalog,
+    ) -> Result<Self, Diagnostics> {
+        let text = source.text.clone();
+        let text = &*text;
         let mut errors = Vec::new();
         if text.len() > MAX_MANIFEST_BYTES {
             return Err(Diagnostics::new(source, vec![too_large("")]));
@@ -190,7 +215,6 @@ impl Manifest {
             return Err(Diagnostics::new(source, errors));
         }
         let raw = raw::split(doc.into_inner(), &mut errors);
-        let base = path.parent().unwrap_or(Path::new(""));
         let manifest = validate::manifest(raw, source.clone(), base, plugins, &mut errors);
         match manifest {
             Some(manifest) if errors.is_empty() => Ok(manifest),

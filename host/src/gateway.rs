@@ -1,17 +1,20 @@
-//! The gateway as a whole: load a manifest into a snapshot, bind its listeners, serve.
-//! Used by the CLI, the quickstart example and the tests alike.
+//! The gateway as a whole: load a manifest (a file, or a key in etcd) into a snapshot, bind its
+//! listeners, serve. Used by the CLI, the quickstart example and the tests alike.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::admin;
+use crate::config::EtcdSource;
 use crate::observe::access_log::{AccessLog, Overrides};
 use crate::plugin::{Runtime, RuntimeOptions};
 use crate::reload::AccessLogSource;
+use crate::reload::cache::ManifestCache;
+use crate::reload::etcd;
 use crate::reload::{Reloader, Trigger};
 use crate::snapshot::Current;
 
@@ -21,6 +24,9 @@ pub enum StartError {
     /// The manifest, a listener or the access log stopped the start.
     #[error(transparent)]
     Serve(#[from] crate::reload::StartError),
+    /// The manifest could not be read from etcd, nor from the cache.
+    #[error(transparent)]
+    Etcd(#[from] crate::reload::etcd::InitialError),
     /// The Wasm engine could not be set up.
     #[error(transparent)]
     Engine(#[from] crate::plugin::EngineError),
@@ -45,6 +51,7 @@ pub struct Running {
     runtime: Arc<Runtime>,
     admin: Option<(SocketAddr, AbortOnDrop)>,
     watcher: Option<AbortOnDrop>,
+    etcd: Option<AbortOnDrop>,
 }
 
 impl Running {
@@ -77,6 +84,44 @@ impl Running {
         Self::start_from(runtime, path, AccessLogSource::Fixed(access_log)).await
     }
 
+    /// Reads the manifest from etcd (or, when etcd cannot be reached, from the cache of the
+    /// last good one in `cache_dir`), starts serving it, and follows its key: every change
+    /// reloads (see `reload::etcd`). `cache_dir` `None` keeps no cache.
+    pub async fn start_etcd(
+        runtime: Arc<Runtime>,
+        source: EtcdSource,
+        cache_dir: Option<PathBuf>,
+        overrides: Overrides,
+    ) -> Result<Self, StartError> {
+        // Before the listeners: the default connection cap follows the raised limit.
+        crate::listener::raise_open_file_limit();
+        let cache = cache_dir.map(|dir| ManifestCache::new(&dir, &source));
+        let manifest = etcd::initial(&source, cache.as_ref()).await?;
+        let origin = (source.url(), source.manifest_key());
+        let reloader = Reloader::start_remote(
+            runtime.clone(),
+            manifest.clone(),
+            origin,
+            DEFAULT_SHUTDOWN_TIMEOUT,
+            AccessLogSource::Configured(overrides),
+        )
+        .await?;
+        if !manifest.from_cache
+            && let Some(cache) = &cache
+            && let Err(e) = cache.store(&manifest)
+        {
+            tracing::warn!(
+                cache = %cache.path().display(),
+                error = %e,
+                "cannot cache the manifest; a restart without etcd would not find it"
+            );
+        }
+        let mut running = Self::serve(runtime, Arc::new(reloader)).await?;
+        let task = etcd::follow(running.reloader.clone(), source, cache, manifest.revision);
+        running.etcd = Some(AbortOnDrop(task));
+        Ok(running)
+    }
+
     async fn start_from(
         runtime: Arc<Runtime>,
         path: &Path,
@@ -87,6 +132,11 @@ impl Running {
         let reloader = Arc::new(
             Reloader::start(runtime.clone(), path, DEFAULT_SHUTDOWN_TIMEOUT, access_log).await?,
         );
+        Self::serve(runtime, reloader).await
+    }
+
+    /// Starts the admin API, when the manifest has `[admin]`, beside a started reloader.
+    async fn serve(runtime: Arc<Runtime>, reloader: Arc<Reloader>) -> Result<Self, StartError> {
         let limits = reloader.current().load().manifest.limits;
         tracing::info!(
             max_connections = limits
@@ -116,6 +166,7 @@ impl Running {
             runtime,
             admin,
             watcher: None,
+            etcd: None,
         })
     }
 
@@ -181,6 +232,7 @@ impl Running {
     /// drops those still open.
     pub async fn stop_within(self, timeout: Duration) {
         drop(self.watcher);
+        drop(self.etcd);
         drop(self.admin);
         self.reloader.stop(Instant::now() + timeout).await;
     }

@@ -1,8 +1,9 @@
 //! Hot reload: build a complete new snapshot away from the request path and swap it in at
 //! once, or refuse it and keep serving the old one.
 //!
-//! Every trigger (a file change seen by `watch`, SIGHUP, `POST /reload` on the admin API, a
-//! call from a test) goes through [`Reloader::reload`], which runs one reload at a time:
+//! Every trigger (a file change seen by `watch`, a change of the manifest's key in etcd seen by
+//! `etcd`, SIGHUP, `POST /reload` on the admin API, a call from a test) goes through
+//! [`Reloader::reload`], which runs one reload at a time:
 //!
 //! 1. parse and validate the manifest; compile the components whose content changed (the
 //!    others come from the runtime's cache, and compiling happens on a blocking thread); init
@@ -16,8 +17,11 @@
 //! Any failure before the swap leaves the old snapshot serving; the errors (file, line and
 //! column, or plugin and route) are logged and kept as the last outcome for the admin API.
 
+pub mod cache;
 mod error;
+pub mod etcd;
 mod listeners;
+mod source;
 #[cfg(test)]
 mod tests;
 pub mod watch;
@@ -33,9 +37,12 @@ use self::listeners::Listeners;
 use crate::listener::ConnectionCap;
 use crate::observe::access_log::{AccessLog, Overrides, Settings};
 use crate::plugin::Runtime;
-use crate::snapshot::{self, Current, Snapshot};
+use crate::snapshot::{self, Current, ManifestInput, Snapshot};
 
 pub use error::{Refusal, ReloadError, StartError};
+pub use source::{RemoteManifest, SourceStatus};
+
+use self::source::Origin;
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -43,6 +50,8 @@ pub use error::{Refusal, ReloadError, StartError};
 pub enum Trigger {
     /// A watched file changed.
     FileChange,
+    /// The manifest's key in etcd changed.
+    Etcd,
     /// SIGHUP.
     Signal,
     /// `POST /reload` on the admin API.
@@ -89,7 +98,10 @@ pub enum AccessLogSource {
 pub struct Reloader {
     /// For a configured access log: the flags, and the settings in force.
     access: Mutex<Option<(Overrides, Settings)>>,
-    path: PathBuf,
+    origin: Origin,
+    /// How messages name the source (the path, or `etcd:/prefix/manifest`).
+    label: PathBuf,
+    source_status: Mutex<SourceStatus>,
     runtime: Arc<Runtime>,
     current: Arc<Current>,
     listeners: tokio::sync::Mutex<Listeners>,
@@ -110,7 +122,43 @@ impl Reloader {
         drain_timeout: Duration,
         access_log: AccessLogSource,
     ) -> Result<Self, StartError> {
-        let snapshot = snapshot::load(&runtime, path, 1, None).await?;
+        let status = SourceStatus::File {
+            path: path.display().to_string(),
+        };
+        let origin = Origin::File(path.to_owned());
+        Self::start_from(runtime, origin, status, drain_timeout, access_log).await
+    }
+
+    /// Like [`Reloader::start`], with a manifest from etcd (or its cache): `url` and `key` say
+    /// where it lives, for `GET /status`. Later reloads load what
+    /// [`Reloader::reload_remote`] last gave.
+    pub async fn start_remote(
+        runtime: Arc<Runtime>,
+        manifest: RemoteManifest,
+        (url, key): (String, String),
+        drain_timeout: Duration,
+        access_log: AccessLogSource,
+    ) -> Result<Self, StartError> {
+        let status = SourceStatus::Etcd {
+            url,
+            key,
+            revision: manifest.revision,
+            from_cache: manifest.from_cache,
+            connected: !manifest.from_cache,
+        };
+        let origin = Origin::Remote(Mutex::new(manifest));
+        Self::start_from(runtime, origin, status, drain_timeout, access_log).await
+    }
+
+    async fn start_from(
+        runtime: Arc<Runtime>,
+        origin: Origin,
+        source_status: SourceStatus,
+        drain_timeout: Duration,
+        access_log: AccessLogSource,
+    ) -> Result<Self, StartError> {
+        let (input, _) = origin.input();
+        let snapshot = snapshot::load_from(&runtime, &input, 1, None).await?;
         let (access_log, access) = match access_log {
             AccessLogSource::Fixed(log) => (log, None),
             AccessLogSource::Configured(overrides) => {
@@ -133,7 +181,9 @@ impl Reloader {
         let connection_cap = listeners.cap.clone();
         let reloader = Self {
             access: Mutex::new(access),
-            path: path.to_owned(),
+            label: origin.label(),
+            origin,
+            source_status: Mutex::new(source_status),
             runtime,
             current,
             addresses: Mutex::new(listeners.addresses()),
@@ -155,9 +205,79 @@ impl Reloader {
         &self.current
     }
 
-    /// The manifest's path.
+    /// The manifest's path, or for a manifest from etcd its name (`etcd:/prefix/manifest`).
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.label
+    }
+
+    /// The manifest file, when the manifest is one (not when it comes from etcd).
+    pub fn manifest_file(&self) -> Option<&Path> {
+        self.origin.file()
+    }
+
+    /// Where the manifest in service came from, as `GET /status` shows it.
+    pub fn source_status(&self) -> SourceStatus {
+        match self.source_status.lock() {
+            Ok(status) => status.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Records whether the etcd watch is connected; once connected, etcd has confirmed that
+    /// the manifest in service is its `revision` (or a reload follows), so it no longer counts
+    /// as served from the cache when `revision` is the one in service.
+    pub fn set_remote_connected(&self, connected: bool, revision: Option<i64>) {
+        if let Ok(mut status) = self.source_status.lock()
+            && let SourceStatus::Etcd {
+                connected: now,
+                from_cache,
+                revision: serving,
+                ..
+            } = &mut *status
+        {
+            *now = connected;
+            if revision == Some(*serving) {
+                *from_cache = false;
+            }
+        }
+    }
+
+    /// Makes `manifest` (from etcd) the one to load, and reloads: the same path as a file
+    /// reload, so an invalid manifest is refused and the one in service keeps serving.
+    pub async fn reload_remote(
+        &self,
+        manifest: RemoteManifest,
+        trigger: Trigger,
+    ) -> Result<u64, ReloadError> {
+        if let Origin::Remote(latest) = &self.origin {
+            match latest.lock() {
+                Ok(mut latest) => *latest = manifest,
+                Err(poisoned) => *poisoned.into_inner() = manifest,
+            }
+        }
+        self.reload(trigger).await
+    }
+
+    /// Records a reload refused before loading (a value in etcd that is not UTF-8 text), as
+    /// the history and metrics record any refusal.
+    pub fn record_refusal(&self, trigger: Trigger, error: String) {
+        let serving = self.current.load().version;
+        tracing::error!(
+            ?trigger,
+            serving,
+            "reload refused; the previous configuration keeps serving:\n{error}"
+        );
+        self.current.metrics().reloaded(false);
+        if let Ok(mut history) = self.history.lock() {
+            history.failed += 1;
+            history.last = Some(Outcome {
+                trigger,
+                finished_at: now_secs(),
+                duration_ms: 0,
+                version: serving,
+                errors: vec![error],
+            });
+        }
     }
 
     /// The bound address of each listener, by name.
@@ -177,10 +297,11 @@ impl Reloader {
         let started = std::time::Instant::now();
         let previous = self.current.load();
         let version = previous.version + 1;
-        let built = match self.load_guarded(version, previous.clone()).await {
+        let (input, remote) = self.origin.input();
+        let built = match self.load_guarded(input, version, previous.clone()).await {
             Ok(snapshot) => match self.reopen_access_log(&snapshot.manifest.access_log) {
                 Err(source) => Err(Refusal::AccessLog {
-                    manifest: self.path.clone(),
+                    manifest: self.label.clone(),
                     source,
                 }),
                 Ok(reopened) => match listeners.bind_new(&snapshot.manifest.listeners).await {
@@ -197,6 +318,18 @@ impl Reloader {
         let result = match built {
             Ok((snapshot, bound, reopened)) => {
                 let snapshot = Arc::new(snapshot);
+                // Before the swap: whoever sees the new snapshot serve sees its revision too.
+                if let Some(remote) = &remote
+                    && let Ok(mut status) = self.source_status.lock()
+                    && let SourceStatus::Etcd {
+                        revision,
+                        from_cache,
+                        ..
+                    } = &mut *status
+                {
+                    *revision = remote.revision;
+                    *from_cache = remote.from_cache;
+                }
                 self.current.swap(snapshot.clone());
                 if let Some((log, settings)) = reopened {
                     // Requests in flight keep the log they started with; its writer drains
@@ -238,9 +371,7 @@ impl Reloader {
         };
         let outcome = Outcome {
             trigger,
-            finished_at: SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            finished_at: now_secs(),
             duration_ms: started.elapsed().as_millis() as u64,
             version: *result.as_ref().unwrap_or(&previous.version),
             errors: result.as_ref().map_or_else(|e| e.to_vec(), |_| Vec::new()),
@@ -262,19 +393,18 @@ impl Reloader {
     /// alive for the next one.
     async fn load_guarded(
         &self,
+        input: ManifestInput,
         version: u64,
         previous: Arc<Snapshot>,
     ) -> Result<Snapshot, Refusal> {
         let runtime = self.runtime.clone();
-        let path = self.path.clone();
-        let task =
-            tokio::spawn(
-                async move { snapshot::load(&runtime, &path, version, Some(&previous)).await },
-            );
+        let task = tokio::spawn(async move {
+            snapshot::load_from(&runtime, &input, version, Some(&previous)).await
+        });
         match task.await {
             Ok(loaded) => Ok(loaded?),
             Err(failure) => Err(Refusal::Interrupted {
-                manifest: self.path.clone(),
+                manifest: self.label.clone(),
                 reason: failure_reason(failure),
             }),
         }
@@ -309,6 +439,13 @@ impl Reloader {
             listeners.abort();
         }
     }
+}
+
+/// Now, in seconds since the Unix epoch.
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// What ended a loading task that did not return: its panic message, or that it was cancelled.

@@ -23,7 +23,7 @@ pub(crate) mod testing;
 mod tests;
 
 pub use current::Current;
-pub use load::{LoadError, load};
+pub use load::{LoadError, ManifestInput, load, load_from};
 
 /// One route, ready to serve.
 pub struct RouteRuntime {

@@ -1,5 +1,6 @@
 //! The `portcullis` command line as an operator meets it: `check` exit codes and messages,
-//! `--help` everywhere.
+//! `--help` everywhere, and the etcd commands' refusals that need no etcd (the fleet itself is
+//! specified with a real etcd in `tests/e2e/fleet.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -139,6 +140,9 @@ fn every_command_has_help() {
         &["plugin", "--help"],
         &["plugin", "test", "--help"],
         &["plugin", "wit", "--help"],
+        &["config", "--help"],
+        &["config", "push", "--help"],
+        &["config", "get", "--help"],
     ] {
         let output = portcullis()
             .args(args)
@@ -275,4 +279,82 @@ expect = { forward = true }
     assert!(stdout.contains("a wrong expectation"), "{stdout}");
     assert!(stdout.contains("the plugin answered 401"), "{stdout}");
     assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+#[test]
+fn run_refuses_a_malformed_etcd_url_saying_how_to_write_one() {
+    let output = portcullis()
+        .args(["run", "--config", "etcd://127.0.0.1/portcullis"])
+        .output()
+        .expect("run portcullis run");
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs a port"), "{stderr}");
+    assert!(stderr.contains("etcd://HOST:PORT/PREFIX"), "{stderr}");
+}
+
+#[test]
+fn run_from_an_unreachable_etcd_without_a_cache_exits_naming_the_endpoints() {
+    let cache = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("etcd://127.0.0.1:{}/portcullis", closed_port());
+
+    let output = portcullis()
+        .args(["run", "--config", &url, "--manifest-cache"])
+        .arg(cache.path())
+        .output()
+        .expect("run portcullis run");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read the manifest from etcd at 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no cached manifest"), "{stderr}");
+}
+
+#[test]
+fn config_push_checks_before_it_connects_and_refuses_relative_paths() {
+    let (_dir, path) = write_manifest(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[upstreams.demo]
+targets = ["127.0.0.1:3000"]
+
+[routes.a]
+upstream = "demo"
+match.path = "/a"
+
+[access-log]
+destination = "access.log"
+"#,
+    );
+    // Nothing listens there: a manifest that is checked first never gets that far.
+    let url = format!("etcd://127.0.0.1:{}/portcullis", closed_port());
+
+    let output = portcullis()
+        .args(["config", "push", &url])
+        .arg(&path)
+        .output()
+        .expect("run portcullis config push");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`access.log` is a relative path"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("portcullis.toml:13:15"), "{stderr}");
+    assert!(stderr.contains("nothing was written to etcd"), "{stderr}");
 }

@@ -15,6 +15,7 @@ mod correlation_id;
 mod cors;
 mod errors;
 mod flaky;
+mod fleet;
 mod grpc;
 mod grpc_transcode;
 mod health;

@@ -2,6 +2,7 @@
 //! client, so end-to-end tests read as "given this manifest, this request gets that answer".
 
 pub mod client;
+pub mod etcd;
 pub mod gateway;
 pub mod grpc;
 pub mod logs;

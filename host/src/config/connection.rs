@@ -4,11 +4,12 @@
 //! entries.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::base::Base;
 use super::diagnostic::Diagnostic;
 use super::listener::CertificateSpec;
 use super::suggest;
@@ -92,7 +93,7 @@ pub(super) fn protocol(
 pub(super) fn upstream_tls(
     what: &str,
     raw: Spanned<RawUpstreamTls>,
-    base: &Path,
+    base: Base<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<UpstreamTls> {
     let span = raw.span();
@@ -120,8 +121,8 @@ pub(super) fn upstream_tls(
     };
     let client_certificate = match (cert, key) {
         (Some(cert), Some(key)) => Some(CertificateSpec {
-            cert: base.join(cert.get_ref()),
-            key: base.join(key.get_ref()),
+            cert: base.join(cert.span(), cert.get_ref(), errors),
+            key: base.join(key.span(), key.get_ref(), errors),
             server_names: Vec::new(),
             cert_span: cert.span(),
             key_span: key.span(),
@@ -139,7 +140,7 @@ pub(super) fn upstream_tls(
     };
     let ca_span = ca.as_ref().map_or(span.clone(), Spanned::span);
     ok.then(|| UpstreamTls {
-        ca: ca.map(|ca| base.join(ca.get_ref())),
+        ca: ca.map(|ca| base.join(ca.span(), ca.get_ref(), errors)),
         server_name,
         client_certificate,
         span,

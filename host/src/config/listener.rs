@@ -6,11 +6,12 @@
 
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::base::Base;
 use super::diagnostic::Diagnostic;
 use super::path::{self, RawPathOptions};
 use super::spanned::Named;
@@ -129,7 +130,7 @@ pub struct HttpsRedirect {
 /// Checks a listener section; `None` when it cannot be modelled (the errors are in `errors`).
 pub(super) fn listener(
     section: Named<RawListener>,
-    base: &Path,
+    base: Base<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Listener> {
     check_name("listener", &section.name, &section.name_span, errors);
@@ -171,7 +172,7 @@ const MODES: &[&str] = &["required", "optional"];
 fn listener_tls(
     listener: &str,
     raw: Spanned<RawTls>,
-    base: &Path,
+    base: Base<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<ListenerTls> {
     let raw = raw.into_inner();
@@ -236,8 +237,8 @@ fn listener_tls(
             default = Some(index);
         }
         certificates.push(CertificateSpec {
-            cert: base.join(cert.get_ref()),
-            key: base.join(key.get_ref()),
+            cert: base.join(cert.span(), cert.get_ref(), errors),
+            key: base.join(key.span(), key.get_ref(), errors),
             server_names: names,
             cert_span: cert.span(),
             key_span: key.span(),
@@ -257,7 +258,7 @@ fn listener_tls(
 fn client_auth(
     listener: &str,
     raw: Spanned<RawClientAuth>,
-    base: &Path,
+    base: Base<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<ClientAuth> {
     let RawClientAuth { ca, mode } = raw.into_inner();
@@ -274,7 +275,7 @@ fn client_auth(
         }
     };
     Some(ClientAuth {
-        ca: base.join(ca.get_ref()),
+        ca: base.join(ca.span(), ca.get_ref(), errors),
         mode,
         ca_span: ca.span(),
     })

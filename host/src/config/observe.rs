@@ -2,12 +2,13 @@
 //! they show) and `[tracing]` (span export over OTLP/HTTP). The raw tables as written, the
 //! validated [`AccessLogConfig`] and [`TracingConfig`], and their checks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::base::Base;
 use super::diagnostic::Diagnostic;
 use super::suggest;
 use super::units::{Text, duration};
@@ -105,7 +106,7 @@ const FORMATS: &[&str] = &["json", "common"];
 /// The validated `[access-log]`; errors are pushed and the bad fields left unset.
 pub(super) fn access_log(
     raw: RawAccessLog,
-    base: &Path,
+    base: Base<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> AccessLogConfig {
     let destination = raw.destination.and_then(|d| {
@@ -121,7 +122,11 @@ pub(super) fn access_log(
                 ));
                 None
             }
-            path => Some(AccessLogDestination::File(base.join(path))),
+            path => Some(AccessLogDestination::File(base.join(
+                d.span(),
+                path,
+                errors,
+            ))),
         }
     });
     let format = raw.format.and_then(|f| match f.get_ref().as_str() {

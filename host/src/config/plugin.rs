@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::PluginCatalog;
+use super::base::Base;
 use super::diagnostic::Diagnostic;
 use super::plugin_config;
 use super::rollout::{self, BreakerSpec, GuardSpec, RawBreakerChoice, RawVariant, Sticky};
@@ -159,7 +160,7 @@ const MAX_MEMORY: u64 = 1 << 30;
 /// none), or `None` with its errors pushed.
 pub(super) fn spec(
     entry: Entry<RawPlugin>,
-    base: &Path,
+    base: Base<'_>,
     catalog: &dyn PluginCatalog,
     default_breaker: Option<&BreakerSpec>,
     errors: &mut Vec<Diagnostic>,
@@ -233,7 +234,7 @@ fn overlay(base: &RawPlugin, variant: &RawVariant) -> RawPlugin {
 /// One entry's own keys (a candidate's are the entry's with its overrides), checked.
 fn one(
     entry: Entry<RawPlugin>,
-    base: &Path,
+    base: Base<'_>,
     catalog: &dyn PluginCatalog,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<PluginSpec> {
@@ -349,24 +350,24 @@ fn prebuilt(
     None
 }
 
-fn wasm(file: Spanned<String>, base: &Path, errors: &mut Vec<Diagnostic>) -> Option<PluginSource> {
-    let joined = base.join(file.get_ref());
+fn wasm(
+    file: Spanned<String>,
+    base: Base<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<PluginSource> {
+    let refused = errors.len();
+    let joined = base.join(file.span(), file.get_ref(), errors);
+    if errors.len() > refused {
+        return None;
+    }
     let resolved = std::path::absolute(&joined).unwrap_or(joined);
     if resolved.is_file() {
         return Some(PluginSource::File(resolved));
     }
-    let dir = if base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        base
-    };
     errors.push(Diagnostic::new(
         file.span(),
         format!("plugin file `{}` does not exist", file.get_ref()),
-        format!(
-            "the path is relative to the manifest's directory, `{}`",
-            dir.display()
-        ),
+        base.where_relative(),
     ));
     None
 }

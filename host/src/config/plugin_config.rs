@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::base::Base;
 use super::diagnostic::Diagnostic;
 
 /// The plugin's config as JSON (`{}` when absent), and the files whose content it holds (a
@@ -15,7 +16,7 @@ pub(super) fn config(
     table: Option<Spanned<toml::Table>>,
     files_text: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     files_base64: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
-    base: &Path,
+    base: Base<'_>,
     what: &str,
     errors: &mut Vec<Diagnostic>,
 ) -> (serde_json::Value, Vec<PathBuf>) {
@@ -106,7 +107,7 @@ fn config_files(
     config: &mut serde_json::Value,
     files: BTreeMap<Spanned<String>, Spanned<String>>,
     encoding: FileEncoding,
-    base: &Path,
+    base: Base<'_>,
     what: &str,
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<PathBuf> {
@@ -124,7 +125,11 @@ fn config_files(
             ));
             continue;
         }
-        let path = base.join(file.get_ref());
+        let refused = errors.len();
+        let path = base.join(file.span(), file.get_ref(), errors);
+        if errors.len() > refused {
+            continue;
+        }
         paths.push(path.clone());
         match encoding.read(&path) {
             Ok(text) => {
@@ -133,11 +138,6 @@ fn config_files(
                 }
             }
             Err(reason) => {
-                let dir = if base.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    base
-                };
                 errors.push(Diagnostic::new(
                     file.span(),
                     format!(
@@ -146,10 +146,7 @@ fn config_files(
                         key.get_ref(),
                         file.get_ref()
                     ),
-                    format!(
-                        "the path is relative to the manifest's directory, `{}`",
-                        dir.display()
-                    ),
+                    base.where_relative(),
                 ));
             }
         }

@@ -466,3 +466,74 @@ fn a_config_file_that_cannot_be_read_says_why_in_the_systems_words_or_by_its_siz
         ]
     );
 }
+
+/// A manifest from etcd: shared by a fleet, it has no directory on any gateway.
+fn parse_from_etcd(text: &str) -> Result<Manifest, Diagnostics> {
+    Manifest::parse_detached("etcd:/portcullis/manifest", text, &PREBUILT)
+}
+
+#[test]
+fn a_manifest_from_etcd_refuses_every_relative_path_where_it_is_written() {
+    let text = format!(
+        r#"{MINIMAL}
+[listeners.secure]
+address = "127.0.0.1:8443"
+tls.certificates = [{{ cert = "cert.pem", key = "/etc/portcullis/key.pem" }}]
+
+[[routes.all.plugins]]
+wasm = "plugins/deny.wasm"
+
+[access-log]
+destination = "logs/access.log"
+"#
+    );
+    let errors = parse_from_etcd(&text).unwrap_err();
+    let rendered = errors.render_each();
+    let relative: Vec<&String> = rendered
+        .iter()
+        .filter(|e| e.contains("is a relative path, and a manifest from etcd"))
+        .collect();
+    assert_eq!(relative.len(), 3, "{rendered:#?}");
+    assert!(relative[0].contains("`cert.pem`"), "{}", relative[0]);
+    assert!(
+        relative[0].contains("--> etcd:/portcullis/manifest:14:"),
+        "{}",
+        relative[0]
+    );
+    assert!(
+        relative[1].contains("`plugins/deny.wasm`"),
+        "{}",
+        relative[1]
+    );
+    assert!(relative[2].contains("`logs/access.log`"), "{}", relative[2]);
+    assert!(
+        relative[2].contains("write an absolute path"),
+        "{}",
+        relative[2]
+    );
+}
+
+#[test]
+fn a_manifest_from_etcd_with_absolute_paths_only_is_valid() {
+    let text =
+        format!("{MINIMAL}\n[access-log]\ndestination = \"/var/log/portcullis/access.log\"\n");
+    let manifest = parse_from_etcd(&text).unwrap();
+    assert_eq!(manifest.source.path, Path::new("etcd:/portcullis/manifest"));
+}
+
+#[test]
+fn the_same_relative_path_in_a_manifest_file_is_relative_to_its_directory() {
+    let text = format!("{MINIMAL}\n[access-log]\ndestination = \"logs/access.log\"\n");
+    let manifest = Manifest::parse(
+        Path::new("/etc/portcullis/portcullis.toml"),
+        &text,
+        &PREBUILT,
+    )
+    .unwrap();
+    assert_eq!(
+        manifest.access_log.destination,
+        Some(AccessLogDestination::File(
+            "/etc/portcullis/logs/access.log".into()
+        ))
+    );
+}

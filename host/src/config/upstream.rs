@@ -3,7 +3,6 @@
 //! which calls on `balance`, `health` and `connection` for those tables.
 
 use std::ops::Range;
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::balance::{self, Balance, RawHashOn};
+use super::base::Base;
 use super::connection::{self, RawUpstreamTls, UpstreamProtocol, UpstreamTls};
 use super::diagnostic::Diagnostic;
 use super::health::{self, ActiveHealth, PassiveHealth, RawHealth};
@@ -162,7 +162,7 @@ impl Default for RetryBudget {
 /// are in `errors`), as routes still need the upstream to refer to.
 pub(super) fn upstream(
     section: Named<RawUpstream>,
-    base: &Path,
+    base: Base<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> Upstream {
     let Named {

@@ -3,8 +3,7 @@
 //! (that there is a listener, which upstream each route names, and that no two routes match
 //! the same requests).
 
-use std::path::Path;
-
+use super::base::Base;
 use super::diagnostic::{Diagnostic, Source};
 use super::raw::RawManifest;
 use super::route::{RawRoute, Route};
@@ -20,7 +19,7 @@ use crate::router::Router;
 pub(super) fn manifest(
     raw: RawManifest,
     source: Source,
-    base: &Path,
+    base: Base<'_>,
     catalog: &dyn PluginCatalog,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Manifest> {

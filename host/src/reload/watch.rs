@@ -99,7 +99,10 @@ fn touches(paths: &[PathBuf], files: &BTreeSet<PathBuf>) -> bool {
 fn watched_files(reloader: &Reloader) -> BTreeSet<PathBuf> {
     let snapshot = reloader.current().load();
     let mut files = files_of(&snapshot.manifest);
-    files.insert(absolute(reloader.path()));
+    // A manifest from etcd is watched by `etcd`; the files it names are watched here.
+    if let Some(manifest) = reloader.manifest_file() {
+        files.insert(absolute(manifest));
+    }
     files
 }
 

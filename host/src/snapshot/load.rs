@@ -1,7 +1,9 @@
-//! Loading a snapshot from a manifest file, as `portcullis check`, the first start and every
-//! reload do: parse and validate, read the listeners' TLS files, build.
+//! Loading a snapshot from a manifest, as `portcullis check`, the first start and every
+//! reload do: parse and validate, read the listeners' TLS files, build. The manifest is a file,
+//! or text read elsewhere (a key in etcd) that has no directory for relative paths.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::Snapshot;
 use crate::config::Manifest;
@@ -28,6 +30,21 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// The manifest to load.
+#[derive(Debug, Clone)]
+pub enum ManifestInput {
+    /// A file: read now; relative paths in it are relative to its directory.
+    File(PathBuf),
+    /// Text read elsewhere, under `name` (shown in errors: `etcd:/portcullis/manifest`); every
+    /// path in it must be absolute.
+    Detached {
+        /// How errors name it.
+        name: String,
+        /// The manifest.
+        text: Arc<str>,
+    },
+}
+
 /// Parses, validates and builds a snapshot of the manifest at `path`, as `portcullis check` does.
 /// The listeners' TLS files are read and checked too.
 /// Unchanged upstreams are carried over from `previous` (see [`Snapshot::build`]), and each
@@ -38,8 +55,28 @@ pub async fn load(
     version: u64,
     previous: Option<&Snapshot>,
 ) -> Result<Snapshot, LoadError> {
+    load_from(
+        runtime,
+        &ManifestInput::File(path.to_owned()),
+        version,
+        previous,
+    )
+    .await
+}
+
+/// Like [`load`], from a file or from text read elsewhere.
+pub async fn load_from(
+    runtime: &Runtime,
+    input: &ManifestInput,
+    version: u64,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, LoadError> {
     let prebuilt: Vec<&str> = catalog::names().collect();
-    let manifest = Manifest::load(path, &prebuilt).map_err(|diagnostics| LoadError {
+    let manifest = match input {
+        ManifestInput::File(path) => Manifest::load(path, &prebuilt),
+        ManifestInput::Detached { name, text } => Manifest::parse_detached(name, text, &prebuilt),
+    };
+    let manifest = manifest.map_err(|diagnostics| LoadError {
         errors: diagnostics.render_each(),
     })?;
     let mut tls_errors = Vec::new();
