@@ -161,3 +161,88 @@ async fn an_admin_connection_that_sends_nothing_is_closed_after_ten_seconds() {
 
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_without_the_token_and_what_it_reads_needs_it() {
+    let token = "a-long-enough-admin-token";
+    let (_upstream, gateway) = start(&format!(r#"token = "{token}""#)).await;
+    let bearer = format!("Bearer {token}");
+
+    let page = admin(&gateway).get("/").await;
+    let script = admin(&gateway).get("/dashboard/app.js").await;
+    let data = admin(&gateway).get("/status").await;
+    let missing = admin(&gateway).get("/dashboard/nothing.js").await;
+
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(page.text().contains("/dashboard/app.js"));
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(data.status, 401);
+    assert_eq!(missing.status, 404);
+    let authorized = admin(&gateway)
+        .get_with("/status", &[("authorization", bearer.as_str())])
+        .await;
+    assert_eq!(authorized.status, 200);
+}
+
+#[tokio::test]
+async fn without_a_token_the_dashboard_keeps_the_host_rule() {
+    let (_upstream, gateway) = start("").await;
+
+    let rebound = admin(&gateway)
+        .get_with("/", &[("host", "rebound.example:9901")])
+        .await;
+
+    assert_eq!(rebound.status, 403);
+    assert_eq!(admin(&gateway).get("/").await.status, 200);
+}
+
+#[tokio::test]
+async fn the_dashboards_endpoints_give_stats_match_rules_targets_and_the_manifest() {
+    let (_upstream, gateway) = start("").await;
+    for _ in 0..3 {
+        assert_eq!(gateway.client().get("/hello").await.status, 200);
+    }
+
+    let stats = admin(&gateway).get("/stats").await.json();
+    let routes = admin(&gateway).get("/routes").await.json();
+    let upstreams = admin(&gateway).get("/upstreams").await.json();
+    let manifest = admin(&gateway).get("/manifest").await.json();
+    let status = admin(&gateway).get("/status").await.json();
+
+    let all = stats["routes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["route"] == "all"))
+        .expect("route `all` in /stats");
+    assert_eq!(all["status_classes"]["2xx"], 3);
+    assert_eq!(all["latency"]["count"], 3);
+    let bounds = stats["latency_bounds_s"].as_array().expect("bounds").len();
+    let buckets = all["latency"]["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), bounds + 1);
+    assert_eq!(buckets[bounds], 3, "+Inf counts every request");
+    assert_eq!(
+        routes["routes"][0]["match"],
+        serde_json::json!({"host": null, "path": "/", "path_kind": "prefix", "methods": [], "headers": []})
+    );
+    let target = &upstreams["upstreams"][0]["targets"][0];
+    assert_eq!(target["healthy"], true);
+    assert_eq!(target["active"], serde_json::Value::Null);
+    assert_eq!(target["in_flight"], 0);
+    assert_eq!(upstreams["upstreams"][0]["breaker"], "closed");
+    let text = manifest["text"].as_str().unwrap_or_default();
+    assert!(text.contains("[routes.all]"), "{text}");
+    assert!(status["uptime_s"].is_u64());
+    assert_eq!(status["gateway"], env!("CARGO_PKG_VERSION"));
+}

@@ -425,6 +425,9 @@ async fn every_endpoint_in_the_openapi_file_answers_on_the_admin_api() {
             "/plugins",
             "/plugins/{route}/{name}/canary/{action}",
             "/plugins/{route}/{name}/breaker/reset",
+            "/manifest",
+            "/stats",
+            "/",
         ]
     );
 
