@@ -96,10 +96,13 @@ try {
   await errors.waitFor({ timeout: 20000 });
   const text = await errors.textContent();
   check(text.includes(expected.refusal_contains), `the refused reload's errors are shown:\n${text}`);
-  await page.waitForSelector('#last-reload-errors', { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector('#last-reload .badge')?.textContent === 'refused', null, { timeout: 5000 });
+  check(!(await page.isVisible('#token-form')), 'no token is asked for without one');
+  check(!(await page.textContent('#overview')).includes('null'), 'the overview shows no `null`');
   expectingRefusal = false;
 
   await page.waitForTimeout(1500); // two more polls: sparklines with a few points
+  await page.setViewportSize({ width: 1500, height: 1500 });
   await page.evaluate(() => window.scrollTo(0, 0));
   if (docsPath) await page.screenshot({ path: docsPath, fullPage: false });
 

@@ -246,3 +246,73 @@ async fn the_dashboards_endpoints_give_stats_match_rules_targets_and_the_manifes
     assert!(status["uptime_s"].is_u64());
     assert_eq!(status["gateway"], env!("CARGO_PKG_VERSION"));
 }
+
+/// 200 routes of two plugins each: one refresh (the four endpoints the page polls) answers
+/// every route, and its cost is printed (`--nocapture`) for docs/admin.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_refresh_with_200_routes_covers_every_route() {
+    let upstream = EchoUpstream::start("backend").await;
+    let mut manifest = format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[admin]
+address = "127.0.0.1:0"
+
+[upstreams.backend]
+targets = ["{}"]
+"#,
+        upstream.authority()
+    );
+    for i in 0..200 {
+        manifest.push_str(&format!(
+            r#"
+[routes.r{i}]
+upstream = "backend"
+match.path-prefix = "/r{i}"
+
+[[routes.r{i}.plugins]]
+plugin = "correlation-id"
+
+[[routes.r{i}.plugins]]
+plugin = "headers"
+config = {{ response = {{ set = {{ x-route = "r{i}" }} }} }}
+"#
+        ));
+    }
+    let gateway = TestGateway::start(&manifest).await;
+    for i in 0..200 {
+        assert_eq!(gateway.client().get(&format!("/r{i}/x")).await.status, 200);
+    }
+    let admin = admin(&gateway);
+    let refresh = ["/status", "/upstreams", "/plugins", "/stats"];
+
+    let rounds = 20;
+    let mut each = Vec::new();
+    for path in refresh {
+        let started = std::time::Instant::now();
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let response = admin.get(path).await;
+            assert_eq!(response.status, 200, "{path}");
+            bytes += response.text().len();
+        }
+        each.push((
+            path,
+            started.elapsed() / rounds,
+            bytes / rounds as usize / 1024,
+        ));
+    }
+
+    let stats = admin.get("/stats").await.json();
+    let counted = stats["routes"].as_array().map_or(0, |r| {
+        r.iter().filter(|r| r["status_classes"]["2xx"] == 1).count()
+    });
+    assert_eq!(counted, 200);
+    let plugins = admin.get("/plugins").await.json();
+    assert_eq!(plugins["plugins"].as_array().map(Vec::len), Some(400));
+    for (path, wall, kib) in each {
+        println!("200 routes: GET {path} takes {wall:?} wall, {kib} KiB");
+    }
+}

@@ -211,14 +211,16 @@ function renderOverview() {
     return;
   }
   const refused = last.errors.length > 0;
-  box.replaceChildren(
+  const children = [
     h('p', {},
       'Last reload: ', badge(refused ? 'refused' : 'succeeded', refused ? 'bad' : 'ok'),
       ` by ${last.trigger} at ${fmtTime(last.finished_at)} in ${last.duration_ms} ms; `,
       refused ? `version ${last.version} kept serving` : `now version ${last.version}`,
       h('span', { class: 'muted' }, ` (${s.reloads.succeeded} succeeded, ${s.reloads.failed} refused)`)),
-    refused ? h('pre', { class: 'code errors', id: 'last-reload-errors' }, last.errors.join('\n')) : null,
-  );
+    // The button's own answer shows the same errors: once is enough.
+    refused && !$('reload-errors') ? h('pre', { class: 'code errors', id: 'last-reload-errors' }, last.errors.join('\n')) : null,
+  ];
+  box.replaceChildren(...children.filter(Boolean));
 }
 
 /** The /plugins entry of a chain step (a global one is listed with route `*`). */
