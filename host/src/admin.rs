@@ -12,6 +12,9 @@
 //!   costs and its canary, breaker and shadow (`plugins`).
 //! - `POST /plugins/<route>/<name>/canary/<promote|abort|reset>` and
 //!   `POST /plugins/<route>/<name>/breaker/reset`: an operator's decisions on a roll-out.
+//! - `GET /manifest`, `GET /stats`: the manifest text in service; each route's requests by
+//!   status class and latency buckets (`inventory`).
+//! - `GET /`: the dashboard, a page reading the endpoints above (`dashboard`).
 //!
 //! Without a token (loopback only), a request must name the admin API in `Host` (no DNS
 //! rebinding), and a state-changing request from a web page of another origin is refused
@@ -138,6 +141,14 @@ async fn answer(
     access: &Access,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    if request.method() == Method::GET && dashboard::is_page(path) {
+        // The page's files hold no data: the token guards what the page then reads.
+        return match access.foreign_host(&request) {
+            Some(refusal) => refusal,
+            None => dashboard::serve(path),
+        };
+    }
     if let Some(refusal) = access.refuse(&request) {
         return refusal;
     }
@@ -157,8 +168,10 @@ async fn answer(
             );
             response
         }
-        (&Method::GET, "/routes") => reply(StatusCode::OK, &routes(reloader)),
-        (&Method::GET, "/upstreams") => reply(StatusCode::OK, &upstreams(reloader)),
+        (&Method::GET, "/routes") => reply(StatusCode::OK, &inventory::routes(reloader)),
+        (&Method::GET, "/upstreams") => reply(StatusCode::OK, &inventory::upstreams(reloader)),
+        (&Method::GET, "/manifest") => reply(StatusCode::OK, &inventory::manifest(reloader)),
+        (&Method::GET, "/stats") => reply(StatusCode::OK, &inventory::stats(reloader)),
         (&Method::GET, "/plugins") => reply(StatusCode::OK, &plugins::list(reloader)),
         (&Method::POST, path) if path.starts_with("/plugins/") => {
             let (status, body) = plugins::act(reloader, path);
@@ -178,12 +191,16 @@ async fn answer(
                 }),
             ),
         },
-        (_, "/status" | "/reload" | "/metrics" | "/routes" | "/upstreams" | "/plugins") => reply(
+        (
+            _,
+            "/status" | "/reload" | "/metrics" | "/routes" | "/upstreams" | "/plugins"
+            | "/manifest" | "/stats",
+        ) => reply(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({
                 "error": "method_not_allowed",
                 "detail": "GET /status, POST /reload, GET /metrics, GET /routes, \
-                           GET /upstreams, GET /plugins, \
+                           GET /upstreams, GET /plugins, GET /manifest, GET /stats, \
                            POST /plugins/<route>/<name>/canary/<promote|abort|reset>, \
                            POST /plugins/<route>/<name>/breaker/reset",
             }),
@@ -200,17 +217,10 @@ impl Access {
     /// is not the admin API's (DNS rebinding); a token missing or wrong; a state-changing
     /// request from a browser page of another origin (CSRF).
     fn refuse<B>(&self, request: &Request<B>) -> Option<Response<Full<Bytes>>> {
-        let host = request_host(request);
-        if self.token.is_none()
-            && let Some(host) = host
-            && !self.is_own_host(host)
-        {
-            let detail = format!(
-                "the admin API is not served as `{host}`: use localhost or its address, \
-                 or list the name in `[admin] hosts`"
-            );
-            return Some(forbidden(&detail));
+        if let Some(refusal) = self.foreign_host(request) {
+            return Some(refusal);
         }
+        let host = request_host(request);
         if let Some(token) = &self.token
             && !authorized(request, token)
         {
@@ -230,6 +240,20 @@ impl Access {
                  call the admin API from a tool such as curl, not from a web page"
             ))
         })
+    }
+
+    /// Without a token, the answer to a request whose `Host` does not name the admin API (DNS
+    /// rebinding); with one, the token decides and this is `None`.
+    fn foreign_host<B>(&self, request: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        let host = request_host(request)?;
+        if self.token.is_some() || self.is_own_host(host) {
+            return None;
+        }
+        let detail = format!(
+            "the admin API is not served as `{host}`: use localhost or its address, \
+             or list the name in `[admin] hosts`"
+        );
+        Some(forbidden(&detail))
     }
 
     /// Whether `host` (a `Host` value, port optional) names this admin API: `localhost`, a
@@ -340,85 +364,22 @@ fn status(reloader: &Reloader) -> serde_json::Value {
             })
         })
         .collect();
+    let started = reloader.started();
+    let uptime = SystemTime::now()
+        .duration_since(started)
+        .map_or(0, |d| d.as_secs());
     json!({
         "pid": std::process::id(),
+        "gateway": env!("CARGO_PKG_VERSION"),
         "manifest": reloader.path().display().to_string(),
         "source": reloader.source_status(),
         "version": snapshot.version,
         "loaded_at": loaded_at,
+        "started_at": unix_millis(started) / 1000,
+        "uptime_s": uptime,
         "plugins": plugins,
         "reloads": reloader.history(),
     })
-}
-
-/// Every route in manifest order, with its upstream and its chain.
-fn routes(reloader: &Reloader) -> serde_json::Value {
-    let snapshot = reloader.current().load();
-    let routes: Vec<_> = snapshot
-        .routes
-        .iter()
-        .map(|route| {
-            let chain: Vec<_> = route
-                .chain
-                .steps()
-                .iter()
-                .map(|step| {
-                    let plugin = step.plugin();
-                    json!({
-                        "name": plugin.name(),
-                        "global": plugin.route() == "*",
-                        "hash": plugin.content_hash(),
-                        "version": &**plugin.version(),
-                        "canary": step.canary().map(|c| json!({
-                            "version": &**c.version.plugin.version(),
-                            "hash": c.version.plugin.content_hash(),
-                            "weight": c.weight,
-                            "state": c.state.phase().as_str(),
-                        })),
-                        "shadow": step.shadow().map(|s| json!({
-                            "version": &**s.plugin().version(),
-                            "hash": s.plugin().content_hash(),
-                            "sample": s.sample(),
-                        })),
-                        "breaker": step.stable().breaker.is_some(),
-                    })
-                })
-                .collect();
-            json!({
-                "id": &*route.id,
-                "upstream": route.upstream.name(),
-                "timeout_ms": route.timeout.as_millis() as u64,
-                "try_timeout_ms": route.try_timeout.as_millis() as u64,
-                "retries": route.retry.as_ref().map_or(0, |r| r.attempts),
-                "chain": chain,
-            })
-        })
-        .collect();
-    json!({ "version": snapshot.version, "routes": routes })
-}
-
-/// Every upstream with its targets and their health now.
-fn upstreams(reloader: &Reloader) -> serde_json::Value {
-    let snapshot = reloader.current().load();
-    let upstreams: Vec<_> = snapshot
-        .upstreams
-        .iter()
-        .map(|upstream| {
-            let targets: Vec<_> = upstream
-                .targets()
-                .iter()
-                .zip(upstream.health_now())
-                .map(|(target, healthy)| json!({"address": target.as_str(), "healthy": healthy}))
-                .collect();
-            json!({
-                "name": upstream.name(),
-                "scheme": upstream.scheme().as_str(),
-                "active_requests": upstream.active(),
-                "targets": targets,
-            })
-        })
-        .collect();
-    json!({ "version": snapshot.version, "upstreams": upstreams })
 }
 
 fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
@@ -431,6 +392,14 @@ fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> 
     response
 }
 
+/// Milliseconds since the Unix epoch (0 before it).
+fn unix_millis(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+mod dashboard;
+mod inventory;
 mod plugins;
 #[cfg(test)]
 mod tests;

@@ -110,6 +110,8 @@ pub struct Reloader {
     history: Mutex<History>,
     drain_timeout: Duration,
     connection_cap: Arc<ConnectionCap>,
+    /// When the gateway started (for its uptime).
+    started: std::time::SystemTime,
 }
 
 impl Reloader {
@@ -191,8 +193,14 @@ impl Reloader {
             history: Mutex::new(History::default()),
             drain_timeout,
             connection_cap,
+            started: std::time::SystemTime::now(),
         };
         Ok(reloader)
+    }
+
+    /// When the gateway started serving.
+    pub fn started(&self) -> std::time::SystemTime {
+        self.started
     }
 
     /// Client connections open on every listener, and their cap.

@@ -61,6 +61,23 @@ pub struct Upstream {
     checker: OnceLock<AbortOnDrop>,
 }
 
+/// One target's health as the admin API shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetView<'a> {
+    /// `host:port`.
+    pub address: &'a str,
+    /// Whether it may receive requests now (active checks pass and not ejected).
+    pub usable: bool,
+    /// What active checks say; `None` without active checks.
+    pub checks_pass: Option<bool>,
+    /// Whether passive health has ejected it now; `None` without passive health.
+    pub ejected: Option<bool>,
+    /// Passive ejections in a row.
+    pub ejections: u32,
+    /// Requests in flight to it.
+    pub in_flight: u32,
+}
+
 /// Why no target could be chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoTarget {
@@ -312,6 +329,30 @@ impl Upstream {
     pub fn health_now(&self) -> impl Iterator<Item = bool> + '_ {
         let now = self.now();
         self.health.iter().map(move |h| h.usable(now))
+    }
+
+    /// Each target's health in detail, in target order, for the admin API.
+    pub fn target_views(&self) -> impl Iterator<Item = TargetView<'_>> + '_ {
+        let now = self.now();
+        let active = self.active_health.is_some();
+        let passive = self.passive_health.is_some();
+        self.targets
+            .iter()
+            .zip(&self.health)
+            .zip(&self.in_flight)
+            .map(move |((target, health), in_flight)| TargetView {
+                address: target.as_str(),
+                usable: health.usable(now),
+                checks_pass: active.then(|| health.checks_pass()),
+                ejected: passive.then(|| health.ejected(now)),
+                ejections: health.ejections(),
+                in_flight: in_flight.load(std::sync::atomic::Ordering::Relaxed),
+            })
+    }
+
+    /// `max-requests`: the breaker opens when this many requests are in flight.
+    pub fn max_requests(&self) -> Option<u32> {
+        self.breaker.max_requests()
     }
 
     /// The authority of target `index`.

@@ -161,3 +161,158 @@ async fn an_admin_connection_that_sends_nothing_is_closed_after_ten_seconds() {
 
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_without_the_token_and_what_it_reads_needs_it() {
+    let token = "a-long-enough-admin-token";
+    let (_upstream, gateway) = start(&format!(r#"token = "{token}""#)).await;
+    let bearer = format!("Bearer {token}");
+
+    let page = admin(&gateway).get("/").await;
+    let script = admin(&gateway).get("/dashboard/app.js").await;
+    let data = admin(&gateway).get("/status").await;
+    let missing = admin(&gateway).get("/dashboard/nothing.js").await;
+
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(page.text().contains("/dashboard/app.js"));
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(data.status, 401);
+    assert_eq!(missing.status, 404);
+    let authorized = admin(&gateway)
+        .get_with("/status", &[("authorization", bearer.as_str())])
+        .await;
+    assert_eq!(authorized.status, 200);
+}
+
+#[tokio::test]
+async fn without_a_token_the_dashboard_keeps_the_host_rule() {
+    let (_upstream, gateway) = start("").await;
+
+    let rebound = admin(&gateway)
+        .get_with("/", &[("host", "rebound.example:9901")])
+        .await;
+
+    assert_eq!(rebound.status, 403);
+    assert_eq!(admin(&gateway).get("/").await.status, 200);
+}
+
+#[tokio::test]
+async fn the_dashboards_endpoints_give_stats_match_rules_targets_and_the_manifest() {
+    let (_upstream, gateway) = start("").await;
+    for _ in 0..3 {
+        assert_eq!(gateway.client().get("/hello").await.status, 200);
+    }
+
+    let stats = admin(&gateway).get("/stats").await.json();
+    let routes = admin(&gateway).get("/routes").await.json();
+    let upstreams = admin(&gateway).get("/upstreams").await.json();
+    let manifest = admin(&gateway).get("/manifest").await.json();
+    let status = admin(&gateway).get("/status").await.json();
+
+    let all = stats["routes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["route"] == "all"))
+        .expect("route `all` in /stats");
+    assert_eq!(all["status_classes"]["2xx"], 3);
+    assert_eq!(all["latency"]["count"], 3);
+    let bounds = stats["latency_bounds_s"].as_array().expect("bounds").len();
+    let buckets = all["latency"]["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), bounds + 1);
+    assert_eq!(buckets[bounds], 3, "+Inf counts every request");
+    assert_eq!(
+        routes["routes"][0]["match"],
+        serde_json::json!({"host": null, "path": "/", "path_kind": "prefix", "methods": [], "headers": []})
+    );
+    let target = &upstreams["upstreams"][0]["targets"][0];
+    assert_eq!(target["healthy"], true);
+    assert_eq!(target["active"], serde_json::Value::Null);
+    assert_eq!(target["in_flight"], 0);
+    assert_eq!(upstreams["upstreams"][0]["breaker"], "closed");
+    let text = manifest["text"].as_str().unwrap_or_default();
+    assert!(text.contains("[routes.all]"), "{text}");
+    assert!(status["uptime_s"].is_u64());
+    assert_eq!(status["gateway"], env!("CARGO_PKG_VERSION"));
+}
+
+/// 200 routes of two plugins each: one refresh (the four endpoints the page polls) answers
+/// every route, and its cost is printed (`--nocapture`) for docs/admin.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_refresh_with_200_routes_covers_every_route() {
+    let upstream = EchoUpstream::start("backend").await;
+    let mut manifest = format!(
+        r#"
+[listeners.public]
+address = "127.0.0.1:0"
+
+[admin]
+address = "127.0.0.1:0"
+
+[upstreams.backend]
+targets = ["{}"]
+"#,
+        upstream.authority()
+    );
+    for i in 0..200 {
+        manifest.push_str(&format!(
+            r#"
+[routes.r{i}]
+upstream = "backend"
+match.path-prefix = "/r{i}"
+
+[[routes.r{i}.plugins]]
+plugin = "correlation-id"
+
+[[routes.r{i}.plugins]]
+plugin = "headers"
+config = {{ response = {{ set = {{ x-route = "r{i}" }} }} }}
+"#
+        ));
+    }
+    let gateway = TestGateway::start(&manifest).await;
+    for i in 0..200 {
+        assert_eq!(gateway.client().get(&format!("/r{i}/x")).await.status, 200);
+    }
+    let admin = admin(&gateway);
+    let refresh = ["/status", "/upstreams", "/plugins", "/stats"];
+
+    let rounds = 20;
+    let mut each = Vec::new();
+    for path in refresh {
+        let started = std::time::Instant::now();
+        let mut bytes = 0;
+        for _ in 0..rounds {
+            let response = admin.get(path).await;
+            assert_eq!(response.status, 200, "{path}");
+            bytes += response.text().len();
+        }
+        each.push((
+            path,
+            started.elapsed() / rounds,
+            bytes / rounds as usize / 1024,
+        ));
+    }
+
+    let stats = admin.get("/stats").await.json();
+    let counted = stats["routes"].as_array().map_or(0, |r| {
+        r.iter().filter(|r| r["status_classes"]["2xx"] == 1).count()
+    });
+    assert_eq!(counted, 200);
+    let plugins = admin.get("/plugins").await.json();
+    assert_eq!(plugins["plugins"].as_array().map(Vec::len), Some(400));
+    for (path, wall, kib) in each {
+        println!("200 routes: GET {path} takes {wall:?} wall, {kib} KiB");
+    }
+}

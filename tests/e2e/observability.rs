@@ -311,7 +311,10 @@ async fn the_admin_api_lists_routes_upstreams_and_plugins() {
     assert_eq!(echo["name"], "echo");
     assert_eq!(
         echo["targets"],
-        serde_json::json!([{"address": upstream.authority().to_string(), "healthy": true}])
+        serde_json::json!([{
+            "address": upstream.authority().to_string(), "healthy": true,
+            "active": null, "ejected": null, "ejections": 0, "in_flight": 0,
+        }])
     );
 
     let plugins = admin.get("/plugins").await.json();
@@ -425,6 +428,9 @@ async fn every_endpoint_in_the_openapi_file_answers_on_the_admin_api() {
             "/plugins",
             "/plugins/{route}/{name}/canary/{action}",
             "/plugins/{route}/{name}/breaker/reset",
+            "/manifest",
+            "/stats",
+            "/",
         ]
     );
 

@@ -10,6 +10,7 @@ pub mod exposition;
 pub mod plugin;
 pub mod plugin_cost;
 mod route;
+pub mod route_stats;
 pub mod state;
 
 use std::sync::{Arc, OnceLock};
@@ -193,6 +194,8 @@ pub struct Metrics {
     state: Arc<state::StateMetrics>,
     plugin_costs: Arc<plugin_cost::PluginCostMetrics>,
     unmatched: OnceLock<RouteMetrics>,
+    /// The request counters and latency histograms alone, for [`Metrics::route_totals`].
+    route_stats: Registry,
 }
 
 impl Default for Metrics {
@@ -310,6 +313,7 @@ impl Metrics {
         registry.register_collector(Box::new(state.clone()));
         let plugin_costs = Arc::new(plugin_cost::PluginCostMetrics::default());
         registry.register_collector(Box::new(plugin_costs.clone()));
+        let route_stats = route_stats::registry(&requests, &request_duration);
         Self {
             registry,
             requests,
@@ -332,6 +336,7 @@ impl Metrics {
             state,
             plugin_costs,
             unmatched: OnceLock::new(),
+            route_stats,
         }
     }
 
@@ -363,6 +368,12 @@ impl Metrics {
     /// one detached chain.
     pub fn route<'p>(&self, route: &str, plugins: impl Iterator<Item = &'p str>) -> RouteMetrics {
         RouteMetrics::new(self, route, plugins)
+    }
+
+    /// Every route's request counts by status class and latency buckets since the start, read
+    /// from the counters the data plane keeps (for the admin API's `GET /stats`).
+    pub fn route_totals(&self) -> Vec<route_stats::RouteTotals> {
+        route_stats::read(&self.route_stats)
     }
 
     /// The handles for requests that matched no route.

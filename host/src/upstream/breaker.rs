@@ -57,6 +57,11 @@ impl Breaker {
     pub fn active(&self) -> u32 {
         self.active.load(Ordering::Relaxed)
     }
+
+    /// The most requests in flight it admits (`None`: no limit).
+    pub fn max_requests(&self) -> Option<u32> {
+        self.max_requests
+    }
 }
 
 /// The retry budget: retries in flight may be at most `percent` of the requests in flight, or

@@ -49,7 +49,18 @@ impl TargetHealth {
         self.up.load(Ordering::Relaxed) && !self.ejected(now)
     }
 
-    fn ejected(&self, now: u64) -> bool {
+    /// What active checks say now (`true` until they fail).
+    pub fn checks_pass(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Passive ejections in a row (reset after a healthy base time).
+    pub fn ejections(&self) -> u32 {
+        self.ejections.load(Ordering::Relaxed)
+    }
+
+    /// Whether passive health has ejected this target at `now` (ms).
+    pub fn ejected(&self, now: u64) -> bool {
         now < self.ejected_until.load(Ordering::Relaxed)
     }
 
