@@ -2,12 +2,13 @@
 interleaved rounds, the order of the targets rotated each round, a fresh server per round and
 target, checked first, then a discarded warm-up."""
 
+import threading
 import time
 import urllib.request
 
 from .measure import measure, wait_port, wrk
 from .procs import PROCS, log
-from .targets import HOST, TARGETS, request_headers, verify
+from .targets import DASHBOARD, HOST, TARGETS, request_headers, verify
 from .tools import BENCH
 
 
@@ -35,6 +36,43 @@ def envoy_stats(setup):
         return f"(no stats: {e!r})"
 
 
+class DashboardPoller:
+    """What an open dashboard asks of the admin API (host/src/admin/dashboard/app.js): the page and
+    the data it reads once, then /status, /upstreams, /plugins and /stats every second, one
+    refresh after the other. Runs in a thread of this process (on the client's CPU) until stopped."""
+
+    ONCE = ("/", "/dashboard/app.js", "/routes", "/manifest")
+    EVERY_SECOND = ("/status", "/upstreams", "/plugins", "/stats")
+
+    def __init__(self, port):
+        self.port, self.refreshes, self.failures = port, 0, 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{self.port}{path}", timeout=3) as r:
+                r.read()
+        except Exception:
+            self.failures += 1
+
+    def run(self):
+        for path in self.ONCE:
+            self.get(path)
+        while not self.stopped.is_set():
+            started = time.monotonic()
+            for path in self.EVERY_SECOND:
+                self.get(path)
+            self.refreshes += 1
+            self.stopped.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        return self.refreshes, self.failures
+
+
 def mode_load(args, setup, targets, upstream, emit, rate_mode=False):
     """Returns (results, {target: why it was left out})."""
     concs = [int(c) for c in args.conc.split(",")]
@@ -47,11 +85,13 @@ def mode_load(args, setup, targets, upstream, emit, rate_mode=False):
         for t in order:
             if t in failed:
                 continue
-            server = None
+            server = poller = None
             headers = request_headers(t, args.user_agent)
             try:
                 server = start_server(setup, t)
                 verify(t, setup.ports[t], args.user_agent)
+                if t in DASHBOARD:
+                    poller = DashboardPoller(setup.dash_ports[t])
                 wrk(setup.ports[t], concs[0], args.warmup, headers)  # warm-up, discarded
                 for c in concs:
                     if rate_mode:
@@ -70,6 +110,9 @@ def mode_load(args, setup, targets, upstream, emit, rate_mode=False):
                 log(f"!! {TARGETS[t]}: {e}\n!! {TARGETS[t]} is left out of this run")
                 failed[t] = str(e)
             finally:
+                if poller:
+                    refreshes, failures = poller.stop()
+                    log(f"   {t}: {refreshes} dashboard refreshes, {failures} failed requests")
                 PROCS.stop(server)
                 time.sleep(0.5)
     return results, failed

@@ -30,6 +30,10 @@ GATEWAYS = ["gateway", "gateway-plugins", "gateway-headers", "gateway-chain"]
 # With --baseline BIN: the gateway targets also served by another build, in the same rounds.
 BASELINE = {f"{t}@base": f"{TARGETS[t][:3]} at the baseline" for t in GATEWAYS}
 TARGETS.update(BASELINE)
+# With --dashboard: the gateway targets also served with the admin dashboard open, its page's
+# requests sent once a second (issue 18: the dashboard must not slow the data plane).
+DASHBOARD = {f"{t}@dash": f"{TARGETS[t][:3]} with the dashboard open" for t in GATEWAYS}
+TARGETS.update(DASHBOARD)
 LANGUAGES = {"rust": "Rust", "c": "C", "js": "JavaScript", "python": "Python"}
 for _lang, _name in LANGUAGES.items():
     TARGETS[f"screen-{_lang}"] = f"screen in {_name}, reuse"
@@ -99,6 +103,8 @@ class Setup:
         self.up_port = b
         self.ports = {t: b + 1 + i for i, t in enumerate(TARGETS)}
         self.admin_port = b + 1 + len(TARGETS)  # Envoy's admin listener
+        # The gateway's admin listener, for the targets with the dashboard open.
+        self.dash_ports = {t: b + 2 + len(TARGETS) + i for i, t in enumerate(DASHBOARD)}
         subs = dict(DIR=run_dir, UP_PORT=self.up_port)
         # The gateway watches its manifest's directory: the manifests get one of their own, so
         # that logs, perf data and traces written into the run directory do not wake it.
@@ -110,6 +116,8 @@ class Setup:
                 text = (template("gateway-screen.toml.in", PORT=self.ports[t], WASM=screen_wasm(sc[0]),
                                  ISOLATION=sc[1], **subs) if sc
                         else template(f"{base_of(t)}.toml.in", PORT=self.ports[t], **subs))
+                if t in DASHBOARD:
+                    text += f'\n[admin]\naddress = "{HOST}:{self.dash_ports[t]}"\n'
                 self.write(f"manifests/{t}.toml", text)
         # Mem mode holds thousands of idle connections: nginx and haproxy need room for them.
         self.write("nginx.conf", template("nginx.conf.in", PORT=self.ports["nginx"],
