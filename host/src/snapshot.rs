@@ -121,6 +121,16 @@ impl Snapshot {
 }
 
 impl Snapshot {
+    /// Every plugin entry once, in route order: a global entry sits in every route's chain and
+    /// is listed at its first.
+    pub fn plugin_entries(&self) -> impl Iterator<Item = &crate::plugin::Step> {
+        let mut seen = std::collections::HashSet::new();
+        self.routes
+            .iter()
+            .flat_map(|route| route.chain.steps())
+            .filter(move |step| seen.insert(Arc::as_ptr(step.plugin())))
+    }
+
     /// The content hash of every plugin component in use.
     pub fn plugin_hashes(&self) -> std::collections::HashSet<Arc<str>> {
         self.routes

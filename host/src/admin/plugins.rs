@@ -6,8 +6,6 @@
 //! `POST /plugins/orders/audit/canary/promote`: the manifest gives an entry with a canary or a
 //! shadow a name no other entry of its route has.
 
-use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
@@ -21,28 +19,17 @@ use crate::plugin::rollout::canary::{Phase, VersionFigures};
 use crate::plugin::rollout::shadow::DIVERGENCE_KINDS;
 use crate::plugin::rollout::{Breaker, Version};
 use crate::reload::Reloader;
-use crate::snapshot::Snapshot;
 
 /// `GET /plugins`: every entry once (a global one with route `*`), with its figures.
 pub(super) fn list(reloader: &Reloader) -> Value {
     let snapshot = reloader.current().load();
-    let plugins: Vec<_> = entries(&snapshot).map(entry).collect();
+    let plugins: Vec<_> = snapshot.plugin_entries().map(entry).collect();
     let memory = &snapshot.plugin_memory;
     json!({
         "version": snapshot.version,
         "memory": { "used_bytes": memory.used(), "budget_bytes": memory.limit() },
         "plugins": plugins,
     })
-}
-
-/// Each entry of the snapshot once: global entries sit in every route's chain.
-fn entries(snapshot: &Snapshot) -> impl Iterator<Item = &Step> {
-    let mut seen = HashSet::new();
-    snapshot
-        .routes
-        .iter()
-        .flat_map(|route| route.chain.steps())
-        .filter(move |step| seen.insert(Arc::as_ptr(step.plugin())))
 }
 
 /// One entry: its stable version's figures at the top (as before canaries existed), then its
@@ -230,8 +217,9 @@ pub(super) fn act(reloader: &Reloader, path: &str) -> (StatusCode, Value) {
         other => other,
     };
     let snapshot = reloader.current().load();
-    let Some(step) =
-        entries(&snapshot).find(|s| s.plugin().route() == route && s.plugin().name() == name)
+    let Some(step) = snapshot
+        .plugin_entries()
+        .find(|s| s.plugin().route() == route && s.plugin().name() == name)
     else {
         return (
             StatusCode::NOT_FOUND,

@@ -1,8 +1,6 @@
 //! The plugin runtime's figures as `/metrics` reads them: each plugin version's cost (stable,
 //! candidate and shadow of every entry, a global entry once) and each roll-out's state.
 
-use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::Snapshot;
@@ -21,13 +19,7 @@ impl Snapshot {
     /// What every plugin of the snapshot has cost, and its roll-outs' state.
     pub fn plugin_readings(&self) -> PluginReadings {
         let mut readings = PluginReadings::default();
-        let mut seen = HashSet::new();
-        let steps = self
-            .routes
-            .iter()
-            .flat_map(|route| route.chain.steps())
-            .filter(|step| seen.insert(Arc::as_ptr(step.plugin())));
-        for step in steps {
+        for step in self.plugin_entries() {
             readings.versions.push(cost(step.stable(), "stable"));
             if let Some(canary) = step.canary() {
                 readings.versions.push(cost(&canary.version, "candidate"));
