@@ -10,6 +10,7 @@ use crate::config::ConfigSource;
 use crate::gateway::Running;
 use crate::observe::access_log;
 use crate::observe::logging::{self, LogFormat};
+use crate::oci::RegistrySettings;
 use crate::plugin::engine::{DEFAULT_INSTANCE_SLOTS, MAX_INSTANCE_SLOTS};
 use crate::plugin::{Runtime, RuntimeOptions};
 
@@ -58,6 +59,43 @@ struct GlobalArgs {
         env = "PORTCULLIS_PLUGIN_INSTANCES"
     )]
     plugin_instances: u32,
+    /// Credentials for OCI registries (`wasm = "oci://..."`): a Docker-style config.json, as
+    /// `docker login` or `oras login` write it (default: `$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json` when it exists).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "PORTCULLIS_REGISTRY_AUTH"
+    )]
+    registry_auth: Option<PathBuf>,
+    /// The CA certificate (PEM) of private OCI registries, trusted beside the system's roots.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        env = "PORTCULLIS_REGISTRY_CA"
+    )]
+    registry_ca: Option<PathBuf>,
+    /// An OCI registry (`HOST:PORT`) spoken to over plain HTTP instead of HTTPS, as Docker's
+    /// `insecure-registries`; repeat it, or separate them by commas.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        value_delimiter = ',',
+        env = "PORTCULLIS_REGISTRY_PLAIN_HTTP"
+    )]
+    registry_plain_http: Vec<String>,
+    /// Where components pulled from registries are kept by digest, so that they load again
+    /// with the registry away (default: `portcullis/plugins` in the user's cache directory).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "PORTCULLIS_PLUGIN_STORE"
+    )]
+    plugin_store: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +163,12 @@ impl Cli {
             cache_dir: self.global.cache_dir.clone(),
             no_cache: self.global.no_cache,
             instance_slots: self.global.plugin_instances,
+            registries: RegistrySettings {
+                auth_file: self.global.registry_auth.clone(),
+                ca: self.global.registry_ca.clone(),
+                plain_http: self.global.registry_plain_http.clone(),
+                store: self.global.plugin_store.clone(),
+            },
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()

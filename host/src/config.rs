@@ -21,6 +21,7 @@ mod health;
 mod limits;
 mod listener;
 mod observe;
+mod oci;
 mod path;
 mod plugin;
 mod plugin_config;
@@ -52,6 +53,7 @@ pub use listener::{
 pub use observe::{
     AccessLogConfig, AccessLogDestination, AccessLogFormat, OtlpConfig, TracingConfig,
 };
+pub use oci::{OciReference, OciReferenceError, is_digest};
 pub use plugin::{
     CanarySpec, FailurePolicy, Isolation, Limits, PluginSource, PluginSpec, Rollout, ShadowSpec,
 };

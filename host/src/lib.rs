@@ -16,6 +16,7 @@ pub mod router;
 // L1
 pub mod observe;
 // L2
+pub mod oci;
 pub mod plugin;
 pub mod state;
 pub mod tls;

@@ -119,23 +119,53 @@ pub fn build(dir: &Path, runtime: &Runtime) -> Result<Built, ToolchainError> {
     }
     let bytes = std::fs::read(&output)
         .map_err(|e| ToolchainError::io(format!("cannot read {}", output.display()), e))?;
-    let compiled = runtime
-        .compile(&bytes)
-        .map_err(|source| ToolchainError::Compile {
-            path: output.clone(),
-            source,
-        })?;
-    conformance::check(runtime.engine(), &compiled.component).map_err(|e| {
-        ToolchainError::Failed(format!(
-            "{} was built, but the gateway would refuse it: {e}",
-            output.display()
-        ))
-    })?;
+    check(&output, &bytes, runtime)?;
     Ok(Built {
         path: dir.join(BUILD_DIR).join(file_name),
         size: bytes.len() as u64,
         elapsed: started.elapsed(),
     })
+}
+
+/// Checks that the component at `path` (`bytes`) compiles and fits the contract, as the gateway
+/// would load it.
+fn check(path: &Path, bytes: &[u8], runtime: &Runtime) -> Result<(), ToolchainError> {
+    let compiled = runtime
+        .compile(bytes)
+        .map_err(|source| ToolchainError::Compile {
+            path: path.to_owned(),
+            source,
+        })?;
+    conformance::check(runtime.engine(), &compiled.component).map_err(|e| {
+        ToolchainError::Failed(format!(
+            "{} was built, but the gateway would refuse it: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The component to publish from `path`: a component file, or a plugin project's built one
+/// (`build/<name>.wasm`), checked against the contract as `build` checks it, so that a registry
+/// never holds a plugin the gateway would refuse.
+pub fn publishable(path: &Path, runtime: &Runtime) -> Result<(PathBuf, Vec<u8>), ToolchainError> {
+    let file = if path.is_dir() {
+        let project = Project::load(path)?;
+        let file = path.join(BUILD_DIR).join(format!("{}.wasm", project.name));
+        if !file.is_file() {
+            return Err(ToolchainError::Failed(format!(
+                "{} is not built: run `portcullis plugin build {}` first",
+                file.display(),
+                path.display()
+            )));
+        }
+        file
+    } else {
+        path.to_owned()
+    };
+    let bytes = std::fs::read(&file)
+        .map_err(|e| ToolchainError::io(format!("cannot read {}", file.display()), e))?;
+    check(&file, &bytes, runtime)?;
+    Ok((file, bytes))
 }
 
 /// The contract's version, `0.1.2`: the part of the WIT package line after `@`.

@@ -16,7 +16,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["router", "config", "contract", "message"],
     ),
     ("L1 observability", &["observe"]),
-    ("L2 runtime parts", &["tls", "upstream", "state", "plugin"]),
+    (
+        "L2 runtime parts",
+        &["tls", "upstream", "state", "oci", "plugin"],
+    ),
     ("L3 the published runtime", &["snapshot"]),
     ("L4 data plane", &["proxy", "listener"]),
     ("L5 control plane", &["reload", "admin"]),

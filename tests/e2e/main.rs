@@ -27,6 +27,7 @@ mod languages;
 mod limits;
 mod metrics_formats;
 mod observability;
+mod oci;
 mod paths;
 mod plugin_memory;
 mod plugin_metrics;

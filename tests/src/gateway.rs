@@ -20,6 +20,20 @@ pub fn runtime() -> Arc<Runtime> {
         .clone()
 }
 
+/// A runtime of its own for a gateway that pulls plugins from registries with `registries`
+/// (its credentials, CA, store): as a gateway process has. Fewer instance slots than the
+/// shared runtime's, so that several fit in the test process's address space.
+pub fn runtime_with_registries(registries: portcullis::oci::RegistrySettings) -> Arc<Runtime> {
+    Arc::new(
+        Runtime::new(&RuntimeOptions {
+            instance_slots: 32,
+            registries,
+            ..options()
+        })
+        .expect("the Wasm runtime starts"),
+    )
+}
+
 /// Compiled components are cached under `target/`, so reruns do not recompile.
 fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-wasm-cache")

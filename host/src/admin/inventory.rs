@@ -29,9 +29,13 @@ pub(super) fn routes(reloader: &Reloader) -> Value {
                         "global": plugin.route() == "*",
                         "hash": plugin.content_hash(),
                         "version": &**plugin.version(),
+                        "source": plugin.origin().map(|o| &*o.reference),
+                        "digest": plugin.origin().map(|o| &*o.digest),
                         "canary": step.canary().map(|c| json!({
                             "version": &**c.version.plugin.version(),
                             "hash": c.version.plugin.content_hash(),
+                            "source": c.version.plugin.origin().map(|o| &*o.reference),
+                            "digest": c.version.plugin.origin().map(|o| &*o.digest),
                             "weight": c.weight,
                             "state": c.state.phase().as_str(),
                         })),

@@ -134,6 +134,8 @@ fn version(version: &Version) -> Value {
         "route": plugin.route(),
         "hash": plugin.content_hash(),
         "version": &**plugin.version(),
+        "source": plugin.origin().map(|o| &*o.reference),
+        "digest": plugin.origin().map(|o| &*o.digest),
         "isolation": format!("{:?}", plugin.isolation()).to_lowercase(),
         "failure": match plugin.failure_policy() {
             crate::config::FailurePolicy::FailOpen => "fail-open",

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use crate::config::OciReference;
 use crate::plugin::{Runtime, RuntimeOptions};
 use crate::toolchain::component::{self, BindingsLanguage};
 use crate::toolchain::scaffold::{self, Sdk};
@@ -45,6 +46,15 @@ pub(super) enum PluginCommand {
         #[arg(long)]
         wasm: Option<PathBuf>,
     },
+    /// Publish a plugin component to an OCI registry as a Wasm artifact (the layout Envoy,
+    /// Istio and wasm-pkg use), after checking it against the contract as `plugin build` does.
+    /// Prints the artifact's digest, which a manifest can pin: `wasm = "oci://...@sha256:..."`.
+    Push {
+        /// A component file, or a plugin project directory (its `build/<name>.wasm`).
+        component: PathBuf,
+        /// oci://REGISTRY/REPOSITORY:TAG.
+        reference: String,
+    },
     /// Print the WIT contract that plugins implement (`portcullis:plugin`), or write it as
     /// `plugin.wit` into a directory, for a bindings generator.
     Wit {
@@ -73,6 +83,12 @@ enum CommandError {
     /// A toolchain step failed.
     #[error(transparent)]
     Toolchain(#[from] toolchain::ToolchainError),
+    /// The reference is not one.
+    #[error("{0}")]
+    Reference(String),
+    /// The registry refused or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] crate::oci::OciError),
     /// The build's thread panicked or was cancelled.
     #[error("the build did not finish: {0}")]
     Interrupted(#[source] tokio::task::JoinError),
@@ -89,6 +105,10 @@ impl PluginCommand {
             } => new(&name, lang, dir, sdk),
             Self::Build { dir } => build(dir, &options).await,
             Self::Test { fixtures, wasm } => return test(fixtures, wasm, &options).await,
+            Self::Push {
+                component,
+                reference,
+            } => push(component, &reference, &options).await,
             Self::Wit { out } => wit(out),
             Self::Bindings { lang, out } => bindings(lang, out),
         };
@@ -179,6 +199,32 @@ async fn test(fixtures: Vec<PathBuf>, wasm: Option<PathBuf>, options: &RuntimeOp
     } else {
         ExitCode::FAILURE
     }
+}
+
+async fn push(
+    component: PathBuf,
+    reference: &str,
+    options: &RuntimeOptions,
+) -> Result<(), CommandError> {
+    let reference = OciReference::parse(reference).map_err(|e| {
+        CommandError::Reference(format!("invalid OCI reference `{reference}`: {e}"))
+    })?;
+    if reference.tag.is_none() {
+        return Err(CommandError::Reference(format!(
+            "push to a tag (`{reference}` has none): `oci://{}/{}:TAG`; the digest is printed",
+            reference.registry, reference.repository
+        )));
+    }
+    let runtime = Runtime::new(options)?;
+    let (file, bytes) = toolchain::publishable(&component, &runtime)?;
+    let digest = runtime.registries().push(&reference, &bytes).await?;
+    println!(
+        "pushed {} ({} KiB) to {reference}\ndigest: {digest}\npin it: wasm = \"{}\"",
+        file.display(),
+        bytes.len().div_ceil(1024),
+        reference.at_digest(&digest)
+    );
+    Ok(())
 }
 
 fn wit(out: Option<PathBuf>) -> Result<(), CommandError> {

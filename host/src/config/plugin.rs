@@ -14,6 +14,7 @@ use toml::Spanned;
 use super::PluginCatalog;
 use super::base::Base;
 use super::diagnostic::Diagnostic;
+use super::oci::OciReference;
 use super::plugin_config;
 use super::rollout::{self, BreakerSpec, GuardSpec, RawBreakerChoice, RawVariant, Sticky};
 use super::spanned::Entry;
@@ -109,6 +110,8 @@ pub enum PluginSource {
     Prebuilt(String),
     /// `wasm = "<path>"`: a component file, resolved to an absolute path.
     File(PathBuf),
+    /// `wasm = "oci://..."`: a component in an OCI registry, pulled and cached by digest.
+    Oci(OciReference),
 }
 
 /// `isolation`: how long a plugin instance lives.
@@ -269,6 +272,13 @@ fn one(
         (None, Some(PluginSource::File(path))) => path
             .file_stem()
             .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned()),
+        // The repository's last part: `oci://reg/team/auth:1` is `auth`.
+        (None, Some(PluginSource::Oci(reference))) => reference
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or("plugin")
+            .to_owned(),
         (None, None) => String::new(),
     };
     let what = format!("plugin `{name}`");
@@ -355,6 +365,19 @@ fn wasm(
     base: Base<'_>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<PluginSource> {
+    if file.get_ref().starts_with("oci://") {
+        return match OciReference::parse(file.get_ref()) {
+            Ok(reference) => Some(PluginSource::Oci(reference)),
+            Err(error) => {
+                errors.push(Diagnostic::new(
+                    file.span(),
+                    format!("invalid OCI reference `{}`: {error}", file.get_ref()),
+                    "write `oci://REGISTRY/REPOSITORY:TAG` or `oci://REGISTRY/REPOSITORY@sha256:DIGEST` (docs/fleet.md)",
+                ));
+                None
+            }
+        };
+    }
     let refused = errors.len();
     let joined = base.join(file.span(), file.get_ref(), errors);
     if errors.len() > refused {

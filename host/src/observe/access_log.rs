@@ -211,6 +211,15 @@ impl Entry {
                 })
                 .collect();
             line["plugin_versions"] = versions.into();
+            let digests: serde_json::Map<_, _> = self
+                .versions
+                .0
+                .iter()
+                .filter_map(|v| Some((v.plugin.to_string(), v.digest.as_deref()?.into())))
+                .collect();
+            if !digests.is_empty() {
+                line["plugin_digests"] = digests.into();
+            }
         }
         line
     }
@@ -250,6 +259,9 @@ impl Entry {
                 " plugin_version.{}={}@{}",
                 v.plugin, v.role, v.version
             ));
+            if let Some(digest) = &v.digest {
+                line.push_str(&format!(" plugin_digest.{}={digest}", v.plugin));
+            }
         }
         line
     }

@@ -322,16 +322,18 @@ async fn call(
     (exchange, result, cpu)
 }
 
-/// Notes, for the access log, which version of an entry with a canary served the request.
+/// Notes, for the access log, which version of an entry with a canary (or a component from a
+/// registry) served the request.
 fn note_version(exchange: &mut Exchange, step: &Step, role: Role) {
-    if step.canary().is_none() {
+    let plugin = &step.version(role).plugin;
+    if step.canary().is_none() && plugin.origin().is_none() {
         return;
     }
-    let plugin = &step.version(role).plugin;
     exchange.versions.push(crate::message::ServedVersion {
         plugin: plugin.name().into(),
         role: role.as_str(),
         version: plugin.version().clone(),
+        digest: plugin.origin().map(|origin| origin.digest.clone()),
     });
 }
 

@@ -15,6 +15,7 @@ use super::conformance;
 use super::store::InstanceState;
 use super::ticker::Ticker;
 use crate::contract as bindings;
+use crate::oci::{OciError, Registries, RegistrySettings};
 
 pub use super::ticker::EPOCH_TICK;
 
@@ -30,6 +31,8 @@ pub struct RuntimeOptions {
     pub no_cache: bool,
     /// Most plugin instances alive at once in the process: the pooling allocator's slots.
     pub instance_slots: u32,
+    /// How components named `oci://...` are pulled, and where they are kept.
+    pub registries: RegistrySettings,
 }
 
 impl Default for RuntimeOptions {
@@ -38,6 +41,7 @@ impl Default for RuntimeOptions {
             cache_dir: None,
             no_cache: false,
             instance_slots: DEFAULT_INSTANCE_SLOTS,
+            registries: RegistrySettings::default(),
         }
     }
 }
@@ -63,6 +67,9 @@ pub enum EngineError {
     /// The bytes are not a valid component.
     #[error(transparent)]
     Compile(#[from] CompileError),
+    /// Registry access cannot be set up (its CA file).
+    #[error(transparent)]
+    Registry(#[from] OciError),
 }
 
 /// Why bytes did not compile into a component, in the terms of the plugin's author.
@@ -113,6 +120,8 @@ pub struct Runtime {
     ticker: Arc<Ticker>,
     /// What outlives a snapshot: figures, breakers, canaries, shadows.
     kept: super::kept::Registry,
+    /// Where `oci://` components come from.
+    registries: Registries,
 }
 
 impl Runtime {
@@ -148,6 +157,7 @@ impl Runtime {
             compiled: DashMap::new(),
             ticker,
             kept: super::kept::Registry::default(),
+            registries: Registries::new(&options.registries)?,
         })
     }
 
@@ -159,6 +169,11 @@ impl Runtime {
     /// What the runtime keeps across snapshots (`kept`).
     pub fn kept(&self) -> &super::kept::Registry {
         &self.kept
+    }
+
+    /// Where `oci://` components are pulled from and kept.
+    pub fn registries(&self) -> &Registries {
+        &self.registries
     }
 
     /// The epoch ticker, which every plugin call keeps running while it is in flight.

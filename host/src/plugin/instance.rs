@@ -71,6 +71,19 @@ pub struct ConfiguredPlugin {
     version: Arc<str>,
     /// What the version costs on this route, kept across reloads (`account`).
     pub stats: Arc<PluginStats>,
+    /// Where an `oci://` component came from.
+    origin: Option<Origin>,
+}
+
+/// Where a component pulled from a registry came from: the reference as the manifest writes it
+/// and the manifest digest it resolved to, which the admin API, the metrics and the access log
+/// show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `oci://REGISTRY/REPOSITORY:TAG` (or `@sha256:...`), as written.
+    pub reference: Arc<str>,
+    /// `sha256:...` of the artifact's manifest.
+    pub digest: Arc<str>,
 }
 
 /// What a request keeps of one plugin between its `on-request` and `on-response` calls: whether
@@ -167,6 +180,7 @@ impl ConfiguredPlugin {
             idle: Pool::new(),
             version,
             stats,
+            origin: None,
         };
         let lending = InstanceLending::of(runtime.engine(), &compiled.component);
         let (warm, needs) = plugin.instantiate().await.map_err(|e| match e {
@@ -180,6 +194,16 @@ impl ConfiguredPlugin {
             plugin.idle.seed(warm);
         }
         Ok(plugin)
+    }
+
+    /// Notes where its component came from (a registry).
+    pub fn set_origin(&mut self, origin: Origin) {
+        self.origin = Some(origin);
+    }
+
+    /// Where its component came from, when that was a registry.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
     }
 
     /// The plugin's display name.

@@ -8,7 +8,8 @@ use super::{LoadError, RouteRuntime, Snapshot};
 use crate::config::{Diagnostic, Manifest, PluginSource, PluginSpec};
 use crate::plugin::rollout::{Breaker, Canary, CanaryState, Shadow, ShadowState, Version};
 use crate::plugin::{
-    Chain, ConfigureError, ConfiguredPlugin, EngineError, MemoryBudget, Runtime, Step, catalog,
+    Chain, ConfigureError, ConfiguredPlugin, EngineError, MemoryBudget, Origin, Runtime, Step,
+    catalog,
 };
 use crate::router::Router;
 use crate::state::StateStore;
@@ -178,6 +179,13 @@ enum PluginError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// The entry's `oci://` component cannot be pulled.
+    #[error("plugin `{name}` {}: {source}", on(route))]
+    Registry {
+        name: String,
+        route: String,
+        source: crate::oci::OciError,
+    },
     /// The component does not compile.
     #[error("plugin `{name}` {}: {source}", on(route))]
     Compile {
@@ -209,6 +217,11 @@ impl PluginError {
                 source: ConfigureError::Rejected(_),
                 ..
             } => Some("fix the plugin's `config` table; its docs page lists every key".into()),
+            Self::Registry { .. } => Some(
+                "a reload that needs a component the plugin store does not hold needs the registry; \
+                 the running configuration keeps serving (docs/fleet.md)"
+                    .into(),
+            ),
             Self::Compile { .. } | Self::Configure { .. } => None,
         }
     }
@@ -313,6 +326,7 @@ async fn configure(
     budget: &Arc<MemoryBudget>,
 ) -> Result<ConfiguredPlugin, PluginError> {
     let (name, route_name) = (spec.name.clone(), route.to_owned());
+    let mut origin = None;
     let bytes = match &spec.source {
         PluginSource::Prebuilt(prebuilt) => match catalog::get(prebuilt) {
             Some(bytes) => std::borrow::Cow::Borrowed(bytes),
@@ -335,6 +349,25 @@ async fn configure(
                 });
             }
         },
+        PluginSource::Oci(reference) => match runtime.registries().pull(reference).await {
+            Ok(pulled) => {
+                if let Some(stale) = &pulled.stale {
+                    tracing::warn!(plugin = %name, route = %route_name, "{stale}");
+                }
+                origin = Some(Origin {
+                    reference: reference.to_string().into(),
+                    digest: pulled.digest.into(),
+                });
+                std::borrow::Cow::Owned(pulled.bytes)
+            }
+            Err(source) => {
+                return Err(PluginError::Registry {
+                    name,
+                    route: route_name,
+                    source,
+                });
+            }
+        },
     };
     let compiled = match runtime.compile_off_thread(bytes.into_owned()).await {
         Ok(compiled) => compiled,
@@ -346,11 +379,15 @@ async fn configure(
             });
         }
     };
-    ConfiguredPlugin::configure(runtime, &compiled, spec, route, state, budget)
+    let mut plugin = ConfiguredPlugin::configure(runtime, &compiled, spec, route, state, budget)
         .await
         .map_err(|source| PluginError::Configure {
             name,
             route: route_name,
             source,
-        })
+        })?;
+    if let Some(origin) = origin {
+        plugin.set_origin(origin);
+    }
+    Ok(plugin)
 }

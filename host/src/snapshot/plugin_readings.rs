@@ -106,6 +106,9 @@ fn cost(version: &Version, role: &'static str) -> PluginCost {
         instances: figures.live_instances,
         memory_high_water: figures.memory_high_water,
         breaker: version.breaker.as_deref().map(breaker),
+        source: plugin
+            .origin()
+            .map(|origin| (origin.reference.to_string(), origin.digest.to_string())),
     }
 }
 

@@ -79,3 +79,27 @@ fn roots(what: &str, tls: &UpstreamTls) -> Result<RootCertStore, Vec<Diagnostic>
     }
     Ok(roots)
 }
+
+/// The client configuration of the gateway's own HTTPS calls (an OCI registry's API): servers
+/// are verified against the system's roots plus, when given, the certificates of `extra_ca` (a
+/// private registry's CA, as Docker's `certs.d` adds one). ALPN offers HTTP/1.1 only: these
+/// calls are a handful per reload, each on a connection of its own.
+pub fn general(extra_ca: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
+    if let Some(path) = extra_ca {
+        let extra = read_roots(path).map_err(|e| format!("CA {e}"))?;
+        roots.roots.extend(extra.roots);
+    }
+    if roots.is_empty() {
+        return Err("no root certificate: the system has none, and no CA file was given".into());
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS cannot be set up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

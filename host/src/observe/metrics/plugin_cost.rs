@@ -37,6 +37,8 @@ pub struct PluginCost {
     pub memory_high_water: u64,
     /// Its breaker, if it has one.
     pub breaker: Option<BreakerFigures>,
+    /// For a component from a registry: the reference as written and the digest it resolved to.
+    pub source: Option<(String, String)>,
 }
 
 /// A breaker's figures.
@@ -100,6 +102,16 @@ struct VersionLabels {
     route: String,
     version: String,
     role: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    plugin: String,
+    route: String,
+    version: String,
+    role: String,
+    source: String,
+    digest: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -177,6 +189,27 @@ impl Collector for PluginCostMetrics {
         )?;
         for cost in versions {
             ConstCounter::new(cost.calls).encode(family.encode_family(&labels(cost))?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "plugin_source_info",
+            "Where a plugin version's component came from, for those pulled from an OCI \
+             registry: the reference as written and the manifest digest it resolved to (always 1; \
+             join on plugin, route, version and role)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for cost in versions {
+            if let Some((source, digest)) = &cost.source {
+                let labels = SourceLabels {
+                    plugin: cost.plugin.clone(),
+                    route: cost.route.clone(),
+                    version: cost.version.clone(),
+                    role: cost.role.to_owned(),
+                    source: source.clone(),
+                    digest: digest.clone(),
+                };
+                gauge(1).encode(family.encode_family(&labels)?)?;
+            }
         }
         let mut family = encoder.encode_descriptor(
             "plugin_cpu_seconds",
