@@ -1,17 +1,25 @@
 //! A fleet configured from etcd: every gateway watches one key, a manifest pushed there
 //! reaches all of them, a broken one is refused by each while the old one serves, and etcd
 //! going away stops no gateway: they keep serving, catch up when it returns, and one restarted
-//! meanwhile serves the manifest it cached. Real `etcd`, real sockets (docs/fleet.md).
+//! meanwhile serves the manifest it cached. Plugins come from an OCI registry: a new version
+//! pinned by digest rolls across the fleet under load with no failed request, and a registry
+//! that is down refuses only what needs it. A rate limit in Redis holds across the fleet. Real
+//! `etcd`, `docker-registry` and `redis-server`, real sockets (docs/fleet.md).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use portcullis::config::{EtcdSource, EtcdTls};
+use portcullis::config::{EtcdSource, EtcdTls, OciReference};
 use portcullis::gateway::Running;
 use portcullis::observe::access_log::Overrides;
+use portcullis::oci::RegistrySettings;
 use portcullis::reload::etcd;
 use portcullis_tests::etcd::EtcdServer;
-use portcullis_tests::gateway::runtime;
+use portcullis_tests::gateway::{runtime, runtime_with_registries};
+use portcullis_tests::redis::RedisServer;
+use portcullis_tests::registry::{RegistryServer, headers_component};
 use portcullis_tests::tls::TestCa;
 use portcullis_tests::{Client, EchoUpstream};
 use tokio::time::Instant;
@@ -396,4 +404,334 @@ async fn over_tls_a_gateway_presents_its_client_certificate_and_checks_etcds() {
         ..EtcdTls::default()
     });
     assert!(start_as(anonymous, &caches.path().join("b")).await.is_err());
+}
+
+/// A gateway of the fleet: the manifest from etcd, plugins pulled from `registry` (plain HTTP)
+/// into a plugin store of its own under `dir`, the last good manifest cached there too.
+async fn start_pulling(
+    etcd: &EtcdServer,
+    registry: &RegistryServer,
+    dir: &Path,
+) -> Result<Running, String> {
+    let settings = RegistrySettings {
+        plain_http: vec![registry.host()],
+        store: Some(dir.join("plugins")),
+        ..RegistrySettings::default()
+    };
+    Running::start_etcd(
+        runtime_with_registries(settings),
+        source(etcd),
+        Some(dir.join("manifests")),
+        Overrides::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// [`manifest`] with route `/api` running the component at `reference`, which stamps
+/// `x-stamp: <stamp>` on responses.
+fn pulling_manifest(upstream: &EchoUpstream, reference: &str, stamp: &str) -> String {
+    manifest(upstream, &["/api"])
+        + &format!(
+            r#"
+[[routes.api.plugins]]
+name = "stamp"
+wasm = "{reference}"
+config = {{ response = {{ set = {{ "x-stamp" = "{stamp}" }} }} }}
+"#
+        )
+}
+
+/// Pushes `component` to `repository:tag` as `portcullis plugin push` does; its pinned
+/// reference, `oci://...@sha256:...`.
+async fn publish(
+    registry: &RegistryServer,
+    repository: &str,
+    tag: &str,
+    component: &[u8],
+) -> String {
+    let dir = tempfile::tempdir().expect("a directory");
+    let settings = RegistrySettings {
+        plain_http: vec![registry.host()],
+        store: Some(dir.path().join("plugins")),
+        ..RegistrySettings::default()
+    };
+    let reference = OciReference::parse(&format!("{}:{tag}", registry.reference(repository)))
+        .expect("a valid reference");
+    let pusher = runtime_with_registries(settings);
+    let digest = pusher
+        .registries()
+        .push(&reference, component)
+        .await
+        .unwrap_or_else(|e| panic!("pushed to {reference}: {e}"));
+    format!("{}@{digest}", registry.reference(repository))
+}
+
+/// `portcullis config push` by a deployer that reaches `registry` (it loads every plugin, as
+/// `check` does).
+async fn push_pulling(
+    etcd: &EtcdServer,
+    registry: &RegistryServer,
+    text: &str,
+) -> Result<i64, String> {
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("manifest.toml");
+    std::fs::write(&file, text).expect("written");
+    let settings = RegistrySettings {
+        plain_http: vec![registry.host()],
+        store: Some(dir.path().join("plugins")),
+        ..RegistrySettings::default()
+    };
+    etcd::push(&runtime_with_registries(settings), &source(etcd), &file)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The digest of route `api`'s `stamp` entry as the gateway's admin API shows it.
+async fn served_digest(gateway: &Running) -> serde_json::Value {
+    admin(gateway).get("/routes").await.json()["routes"][0]["chain"][0]["digest"].clone()
+}
+
+#[tokio::test]
+async fn a_plugin_version_pushed_to_the_registry_rolls_across_three_gateways_with_no_failed_request()
+ {
+    let etcd = EtcdServer::start();
+    let registry = RegistryServer::start();
+    let upstream = EchoUpstream::start("backend").await;
+    let dirs = tempfile::tempdir().expect("a directory");
+    let first = publish(
+        &registry,
+        "team/stamp",
+        "1.0.0",
+        &headers_component("1.0.0"),
+    )
+    .await;
+    push_pulling(
+        &etcd,
+        &registry,
+        &pulling_manifest(&upstream, &first, "1.0.0"),
+    )
+    .await
+    .expect("a valid manifest is pushed");
+    let mut gateways = Vec::new();
+    for n in 0..3 {
+        let dir = dirs.path().join(n.to_string());
+        gateways.push(Arc::new(
+            start_pulling(&etcd, &registry, &dir)
+                .await
+                .expect("the gateway starts"),
+        ));
+    }
+
+    // Load on every gateway while the new version rolls: each answer is counted by its stamp.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loads = Vec::new();
+    for gateway in &gateways {
+        let (client, stop) = (public(gateway), stop.clone());
+        loads.push(tokio::spawn(async move {
+            let (mut old, mut new, mut failed) = (0u32, 0u32, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let answer = client.get("/api").await;
+                match (answer.status.as_u16(), answer.header("x-stamp")) {
+                    (200, Some("1.0.0")) => old += 1,
+                    (200, Some("2.0.0")) => new += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (old, new, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let second = publish(
+        &registry,
+        "team/stamp",
+        "2.0.0",
+        &headers_component("2.0.0"),
+    )
+    .await;
+    let (_, digest) = second.split_once('@').expect("a pinned reference");
+    push_pulling(
+        &etcd,
+        &registry,
+        &pulling_manifest(&upstream, &second, "2.0.0"),
+    )
+    .await
+    .expect("a valid manifest is pushed");
+    for gateway in &gateways {
+        eventually(
+            Duration::from_secs(30),
+            "every gateway serves the new digest",
+            || async { served_digest(gateway).await == digest },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for load in loads {
+        let (old, new, failed) = load.await.expect("the load ran");
+        assert!(
+            failed.is_empty(),
+            "failed answers during the roll: {failed:?}"
+        );
+        assert!(
+            old > 0 && new > 0,
+            "answers from both versions: {old} old, {new} new"
+        );
+    }
+    for gateway in &gateways {
+        let status = status(gateway).await;
+        assert_eq!(status["reloads"]["failed"], 0, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_of_n_per_consumer_admits_exactly_n_across_three_gateways() {
+    let etcd = EtcdServer::start();
+    let redis = RedisServer::start();
+    let upstream = EchoUpstream::start("backend").await;
+    let caches = tempfile::tempdir().expect("a directory");
+    let limit = 12;
+    let text = manifest(&upstream, &["/api"])
+        + &format!(
+            r#"
+[state]
+backend = "redis"
+url = "{}"
+prefix = "fleet-limit"
+
+[[routes.api.plugins]]
+plugin = "key-auth"
+config = {{ consumers = {{ alice = ["alice-key"], bob = ["bob-key"] }} }}
+
+[[routes.api.plugins]]
+plugin = "rate-limit"
+config = {{ minute = {limit}, by = ["consumer"] }}
+"#,
+            redis.url()
+        );
+    push(&etcd, &text)
+        .await
+        .expect("a valid manifest is pushed");
+    let mut gateways = Vec::new();
+    for n in 0..3 {
+        let cache = caches.path().join(n.to_string());
+        gateways.push(start(&etcd, &cache).await.expect("the gateway starts"));
+    }
+
+    // Three times the limit for each consumer, spread over the three gateways in turn.
+    for key in ["alice-key", "bob-key"] {
+        let mut admitted = 0;
+        for n in 0..3 * limit {
+            let gateway = &gateways[n % 3];
+            let answer = public(gateway).get_with("/api", &[("apikey", key)]).await;
+            match answer.status.as_u16() {
+                200 => admitted += 1,
+                429 => {}
+                other => panic!("{key}: unexpected status {other}"),
+            }
+        }
+        assert_eq!(admitted, limit, "{key}: admitted across the fleet");
+    }
+}
+
+#[tokio::test]
+async fn with_the_registry_down_a_new_digest_is_refused_everywhere_and_a_restarted_gateway_serves_from_its_caches()
+ {
+    let mut etcd = EtcdServer::start();
+    let mut registry = RegistryServer::start();
+    let upstream = EchoUpstream::start("backend").await;
+    let dirs = tempfile::tempdir().expect("a directory");
+    let first = publish(
+        &registry,
+        "team/stamp",
+        "1.0.0",
+        &headers_component("1.0.0"),
+    )
+    .await;
+    let good = push_pulling(
+        &etcd,
+        &registry,
+        &pulling_manifest(&upstream, &first, "1.0.0"),
+    )
+    .await
+    .expect("a valid manifest is pushed");
+    let mut gateways = Vec::new();
+    for n in 0..3 {
+        let dir = dirs.path().join(n.to_string());
+        gateways.push(
+            start_pulling(&etcd, &registry, &dir)
+                .await
+                .expect("the gateway starts"),
+        );
+    }
+    // Published, never pulled; then the registry goes away.
+    let second = publish(
+        &registry,
+        "team/stamp",
+        "2.0.0",
+        &headers_component("2.0.0"),
+    )
+    .await;
+    registry.kill();
+
+    // Written straight to etcd (`config push` would refuse it too: it loads every plugin).
+    etcd::put(
+        &source(&etcd),
+        &pulling_manifest(&upstream, &second, "2.0.0"),
+    )
+    .await
+    .expect("written");
+    for gateway in &gateways {
+        eventually(Duration::from_secs(10), "the reload is refused", || async {
+            status(gateway).await["reloads"]["failed"] == 1
+        })
+        .await;
+        let status = status(gateway).await;
+        let error = status["reloads"]["last"]["errors"].to_string();
+        assert!(error.contains("is not in the plugin store"), "{error}");
+        assert!(
+            error.contains(&format!("registry {} cannot be reached", registry.host())),
+            "{error}"
+        );
+        let answer = public(gateway).get("/api").await;
+        assert_eq!(
+            (answer.status.as_u16(), answer.header("x-stamp")),
+            (200, Some("1.0.0"))
+        );
+    }
+    // Back to the version every store holds: a change the gateways take (and cache).
+    let back = etcd::put(
+        &source(&etcd),
+        &pulling_manifest(&upstream, &first, "1.0.0"),
+    )
+    .await
+    .expect("written");
+    for gateway in &gateways {
+        eventually(Duration::from_secs(10), "the manifest is taken", || async {
+            status(gateway).await["source"]["revision"] == back
+        })
+        .await;
+    }
+
+    // etcd goes too; a gateway restarted now serves its cached manifest with its stored plugin.
+    etcd.kill();
+    let restarted = gateways.remove(0);
+    restarted.abort();
+    let restarted = start_pulling(&etcd, &registry, &dirs.path().join("0"))
+        .await
+        .expect("the gateway starts from its caches");
+    let answer = public(&restarted).get("/api").await;
+    assert_eq!(
+        (answer.status.as_u16(), answer.header("x-stamp")),
+        (200, Some("1.0.0"))
+    );
+    let served = status(&restarted).await;
+    assert_eq!(served["source"]["from_cache"], true);
+    assert_eq!(served["source"]["revision"], back, "{served}");
+    assert!(back > good);
+    assert_eq!(
+        served_digest(&restarted).await,
+        first.split_once('@').expect("pinned").1
+    );
 }

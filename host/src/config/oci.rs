@@ -228,7 +228,8 @@ mod tests {
     #[test]
     fn every_mistake_is_named() {
         use OciReferenceError as E;
-        let cases: &[(&str, fn(&E) -> bool)] = &[
+        type Expected = fn(&E) -> bool;
+        let cases: &[(&str, Expected)] = &[
             ("http://reg/a:1", |e| matches!(e, E::Scheme)),
             ("oci://reg", |e| matches!(e, E::NoRepository(_))),
             ("oci://reg:99999/a:1", |e| matches!(e, E::Registry(_))),

@@ -100,7 +100,15 @@ async fn exchange_unbounded(
         let stream = TlsConnector::from(tls.clone())
             .connect(name, tcp)
             .await
-            .map_err(|e| Failed(format!("TLS with {host}:{port} failed: {e}")))?;
+            .map_err(|e| {
+                // A plain-HTTP server answers a TLS hello with HTTP: say what to do.
+                let hint = if e.to_string().contains("InvalidContentType") {
+                    "; if this registry speaks plain HTTP, name it with --registry-plain-http"
+                } else {
+                    ""
+                };
+                Failed(format!("TLS with {host}:{port} failed: {e}{hint}"))
+            })?;
         send(TokioIo::new(stream), request, limit).await
     } else {
         send(TokioIo::new(tcp), request, limit).await
