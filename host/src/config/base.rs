@@ -36,8 +36,8 @@ impl Base<'_> {
                              directory to resolve it against"
                         ),
                         "write an absolute path, the same on every gateway (e.g. \
-                         `/etc/portcullis/...`); plugins from an OCI registry are not \
-                         supported yet",
+                         `/etc/portcullis/...`), or take the plugin from an OCI registry: \
+                         `wasm = \"oci://REGISTRY/REPOSITORY@sha256:...\"`",
                     ));
                 }
                 path
