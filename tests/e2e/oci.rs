@@ -12,7 +12,7 @@ use portcullis::gateway::Running;
 use portcullis::oci::RegistrySettings;
 use portcullis::plugin::Runtime;
 use portcullis_tests::gateway::runtime_with_registries;
-use portcullis_tests::registry::{PASSWORD, RegistryServer, headers_component};
+use portcullis_tests::registry::{PASSWORD, RegistryServer, TOKEN_ISSUER, USER, headers_component};
 use portcullis_tests::tls::TestCa;
 use portcullis_tests::{Client, EchoUpstream};
 
@@ -316,4 +316,183 @@ async fn a_reference_the_registry_does_not_hold_or_that_is_not_wasm_is_refused_c
         .expect("not Wasm: no start");
     assert!(error.contains("plugin `stamp` on route `api`"), "{error}");
     assert!(error.contains("not WebAssembly"), "{error}");
+}
+
+/// A token service as Docker Hub's, GHCR's or Harbor's: HTTP Basic credentials in, a JWT out
+/// granting the scope asked, signed with a certificate from `ca` (sent in the header's `x5c`, as
+/// the registry verifies it against its root bundle).
+struct TokenService {
+    address: std::net::SocketAddr,
+    issued: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TokenService {
+    async fn start(ca: &TestCa) -> Self {
+        use http_body_util::Full;
+        use hyper::body::Bytes;
+        use hyper_util::rt::TokioIo;
+
+        let signer = Arc::new(ca.server(&["token-signer"]));
+        let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the token service");
+        let address = listener.local_addr().expect("its address");
+        let (signer_, issued_) = (signer.clone(), issued.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (signer, issued) = (signer_.clone(), issued_.clone());
+                let service = hyper::service::service_fn(move |request| {
+                    let answer = token_answer(&request, &signer, &issued);
+                    async move {
+                        let (status, body) = answer;
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                                .expect("a response"),
+                        )
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        Self {
+            address,
+            issued,
+            task,
+        }
+    }
+
+    fn realm(&self) -> String {
+        format!("http://{}/token", self.address)
+    }
+
+    fn issued(&self) -> usize {
+        self.issued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The token service's answer to `request`: 401 without the right credentials, else a token for
+/// the `scope` and `service` of its query.
+fn token_answer(
+    request: &http::Request<hyper::body::Incoming>,
+    signer: &portcullis_tests::tls::Issued,
+    issued: &std::sync::atomic::AtomicUsize,
+) -> (u16, String) {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let expected = format!("Basic {}", engine.encode(format!("{USER}:{PASSWORD}")));
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    if !authorized {
+        return (401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.into());
+    }
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let parameter = |name: &str| {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then(|| {
+                value
+                    .replace("%3A", ":")
+                    .replace("%2C", ",")
+                    .replace("%2F", "/")
+            })
+        })
+    };
+    let service = parameter("service").unwrap_or_default();
+    let access: Vec<serde_json::Value> = parameter("scope")
+        .and_then(|scope| {
+            let mut parts = scope.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(vec![serde_json::json!({
+                "type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>(),
+            })])
+        })
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": TOKEN_ISSUER, "sub": USER, "aud": service, "exp": now + 300,
+        "nbf": now - 10, "iat": now, "jti": format!("token-{now}-{}", issued.load(std::sync::atomic::Ordering::Relaxed)),
+        "access": access,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.x5c = Some(vec![engine.encode(&signer.der)]);
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(signer.key_pem.as_bytes()).expect("an EC key");
+    let token = jsonwebtoken::encode(&header, &claims, &key).expect("signed");
+    issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (
+        200,
+        serde_json::json!({ "token": token, "expires_in": 300 }).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_registry_asking_for_tokens_gets_them_from_its_token_service_with_the_credentials() {
+    let ca = TestCa::new("token signer CA");
+    let dir = tempfile::tempdir().expect("a directory");
+    ca.cert.write(dir.path(), "token-ca");
+    let tokens = TokenService::start(&ca).await;
+    let registry =
+        RegistryServer::start_with_tokens(&tokens.realm(), &dir.path().join("token-ca.pem"));
+    let upstream = EchoUpstream::start("backend").await;
+    let settings = RegistrySettings {
+        auth_file: Some(registry.write_auth(dir.path(), PASSWORD)),
+        ..plain(&registry, dir.path())
+    };
+    let runtime = runtime_with_registries(settings.clone());
+    let tagged = format!("{}:v1", registry.reference("team/stamp"));
+    let digest = push(&runtime, &tagged, &headers_component("1")).await;
+    assert!(tokens.issued() > 0, "the push asked the token service");
+
+    let gateway = start(
+        runtime_with_registries(settings),
+        dir.path(),
+        &manifest(&upstream, &tagged, "v1"),
+    )
+    .await
+    .expect("the gateway pulls with a token");
+    assert_eq!(
+        public(&gateway).get("/api").await.header("x-stamp"),
+        Some("v1")
+    );
+    assert_eq!(entry(&gateway).await["digest"], digest.as_str());
+
+    // The token service refuses a wrong password: the load fails naming the registry.
+    let wrong_dir = tempfile::tempdir().expect("a directory");
+    let wrong = RegistrySettings {
+        auth_file: Some(registry.write_auth(wrong_dir.path(), "wrong")),
+        ..plain(&registry, wrong_dir.path())
+    };
+    let error = start(
+        runtime_with_registries(wrong),
+        wrong_dir.path(),
+        &manifest(&upstream, &tagged, "v1"),
+    )
+    .await
+    .err()
+    .expect("a refused token: no start");
+    assert!(
+        error.contains(&format!(
+            "registry {} refused access to `team/stamp` (401)",
+            registry.host()
+        )),
+        "{error}"
+    );
 }

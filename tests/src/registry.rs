@@ -19,6 +19,11 @@ pub const USER: &str = "fleet";
 /// See [`USER`].
 pub const PASSWORD: &str = "s3cret-push";
 
+/// The `service` a token registry names in its challenges and expects in tokens' `aud`.
+pub const TOKEN_SERVICE: &str = "portcullis-test-registry";
+/// The `iss` a token registry expects.
+pub const TOKEN_ISSUER: &str = "portcullis-test-issuer";
+
 /// A running (or stopped) registry.
 pub struct RegistryServer {
     child: Option<Child>,
@@ -39,7 +44,23 @@ impl RegistryServer {
         Self::start_with(Some(ca))
     }
 
+    /// A registry over plain HTTP that requires tokens from the token service at `realm` (the
+    /// flow of Docker Hub, GHCR, Harbor): tokens for [`TOKEN_SERVICE`] issued by
+    /// [`TOKEN_ISSUER`], signed by a certificate that `root` (a PEM file) issued.
+    pub fn start_with_tokens(realm: &str, root: &Path) -> Self {
+        let auth = format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    \
+             issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+            root.display()
+        );
+        Self::start_configured(None, &auth)
+    }
+
     fn start_with(ca: Option<&TestCa>) -> Self {
+        Self::start_configured(ca, "")
+    }
+
+    fn start_configured(ca: Option<&TestCa>, auth: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for the registry");
         let port = free_port();
         let mut config = format!(
@@ -63,6 +84,7 @@ impl RegistryServer {
                 dir.path().join("htpasswd").display()
             ));
         }
+        config.push_str(auth);
         std::fs::write(dir.path().join("config.yml"), config).expect("write the registry config");
         let mut server = Self {
             child: None,
