@@ -98,7 +98,7 @@ pub(super) fn credentials(
     let Some(entry) = config
         .auths
         .iter()
-        .find(|(key, _)| registry_of(key) == registry)
+        .find(|(key, _)| canonical(registry_of(key)) == canonical(registry))
         .map(|(_, entry)| entry)
     else {
         return Ok(None);
@@ -139,6 +139,14 @@ pub(super) fn credentials(
         "the entry of `{registry}` has no `auth`, `username`/`password`, `identitytoken` or \
          `registrytoken` (credential helpers are not run: write the credentials in the file)"
     )))
+}
+
+/// Docker Hub goes by three names; `docker login` files it under `https://index.docker.io/v1/`.
+fn canonical(registry: &str) -> &str {
+    match registry {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        other => other,
+    }
 }
 
 /// `https://reg:5000/v1/` and `reg:5000` are both the registry `reg:5000`.
@@ -286,6 +294,15 @@ mod tests {
             Some(Credentials::Bearer("abc".into()))
         );
         assert_eq!(found("other.example"), None);
+        std::fs::write(
+            &file,
+            format!(r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}}}}}}"#),
+        )
+        .unwrap();
+        assert!(
+            found("docker.io").is_some(),
+            "Docker Hub by the name docker login files"
+        );
     }
 
     #[test]

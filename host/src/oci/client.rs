@@ -163,7 +163,16 @@ impl Client {
         } else {
             "https"
         };
-        format!("{scheme}://{registry}")
+        format!("{scheme}://{}", api_host(registry))
+    }
+}
+
+/// Where a registry's API answers: its name, but for Docker Hub, whose references say
+/// `docker.io` and whose API is `registry-1.docker.io` (as Docker's own client maps it).
+fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
     }
 }
 
@@ -218,7 +227,8 @@ impl<'a> Session<'a> {
         let mut redirects = 0;
         loop {
             let mut request_headers = headers.clone();
-            let to_registry = url.authority().map(|a| a.as_str()) == Some(&self.reference.registry);
+            let to_registry =
+                url.authority().map(|a| a.as_str()) == Some(api_host(&self.reference.registry));
             if to_registry && let Some(value) = &self.authorization {
                 request_headers.insert(AUTHORIZATION, value.clone());
             }

@@ -137,7 +137,11 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(error)?;
     }
-    let temporary = path.with_extension(format!("part-{}", std::process::id()));
+    // Unique per process and per write: two loads of one digest may race, here or in another
+    // gateway sharing the store; the last rename wins, with the same bytes.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("part-{}-{n}", std::process::id()));
     std::fs::write(&temporary, bytes).map_err(error)?;
     std::fs::rename(&temporary, path).map_err(|source| {
         let _ = std::fs::remove_file(&temporary);
