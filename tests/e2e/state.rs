@@ -20,11 +20,11 @@ fn redis_store_within(
     timeout: Duration,
 ) -> std::sync::Arc<StateStore> {
     StateStore::new(&StateConfig {
-        backend: StateBackend::Redis(RedisConfig {
+        backend: StateBackend::Redis(Box::new(RedisConfig {
             topology: RedisTopology::Server { url: redis.url() },
             prefix: prefix.into(),
             tls: None,
-        }),
+        })),
         timeout,
         ..StateConfig::default()
     })

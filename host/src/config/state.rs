@@ -81,7 +81,7 @@ pub enum StateBackend {
     Local,
     /// Redis (one server, a Sentinel-managed master or a Cluster), shared by every gateway that
     /// names it.
-    Redis(RedisConfig),
+    Redis(Box<RedisConfig>),
 }
 
 impl StateBackend {
@@ -137,7 +137,7 @@ pub(super) fn config(
     let redis = matches!(kind, Some(Some(_)));
     let backend = match kind {
         Some(Some(kind)) => redis::config(kind, backend_span, &raw, base, errors)
-            .map_or(StateBackend::Local, StateBackend::Redis),
+            .map_or(StateBackend::Local, |r| StateBackend::Redis(Box::new(r))),
         Some(None) => {
             redis::refuse_on_local(&raw, errors);
             StateBackend::Local

@@ -26,7 +26,7 @@ fn state(table: &str) -> Result<StateConfig, Diagnostics> {
 
 fn redis(table: &str) -> RedisConfig {
     match state(table).unwrap().backend {
-        StateBackend::Redis(redis) => redis,
+        StateBackend::Redis(redis) => *redis,
         other => panic!("not Redis: {other:?}"),
     }
 }
