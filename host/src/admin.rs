@@ -378,6 +378,10 @@ fn status(reloader: &Reloader) -> serde_json::Value {
         "started_at": unix_millis(started) / 1000,
         "uptime_s": uptime,
         "plugins": plugins,
+        "state": {
+            "backend": snapshot.state.label(),
+            "available": snapshot.state.available(),
+        },
         "reloads": reloader.history(),
     })
 }

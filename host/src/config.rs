@@ -61,7 +61,9 @@ pub use plugin_runtime::PluginRuntimeConfig;
 pub use rollout::{BreakerSpec, GuardSpec, Sticky};
 pub use route::{RetryPolicy, Route};
 pub use source::{ConfigSource, EtcdSource, EtcdTls, MANIFEST_KEY, SourceError};
-pub use state::{StateBackend, StateConfig};
+pub use state::{
+    RedisAuth, RedisConfig, RedisTls, RedisTopology, StateBackend, StateConfig, TlsSpans,
+};
 pub use upstream::{RetryBudget, Upstream, UpstreamLimits};
 
 /// A validated manifest. Indices (`Route::upstream`) are always in range.

@@ -60,21 +60,53 @@ pub enum SetupError {
     #[error("the Redis state backend needs a tokio runtime")]
     NoRuntime,
     /// The Redis client refused the URL.
-    #[error("invalid Redis URL `{url}`: {source}")]
+    #[error("invalid Redis URL for `{label}`: {source}")]
     RedisUrl {
-        /// The URL of `[state]`.
-        url: String,
+        /// The store's label (never the password).
+        label: String,
         /// Why.
         source: ::redis::RedisError,
     },
     /// The Redis client could not be created.
-    #[error("cannot set up the Redis client for `{url}`: {source}")]
+    #[error("cannot set up the Redis client for `{label}`: {source}")]
     RedisClient {
-        /// The URL of `[state]`.
-        url: String,
+        /// The store's label (never the password).
+        label: String,
         /// Why.
         source: ::redis::RedisError,
     },
+    /// A file of `[state]`'s `tls` table cannot be used.
+    #[error("`[state]`: TLS {what} `{path}` {problem}")]
+    TlsFile {
+        /// `CA file`, `client certificate file` or `client key file`.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// Why it cannot be used.
+        problem: String,
+        /// Where it is written in the manifest.
+        span: std::ops::Range<usize>,
+    },
+}
+
+impl SetupError {
+    /// Where in the manifest the error points, when more precisely than `[state]`.
+    pub fn span(&self) -> Option<std::ops::Range<usize>> {
+        match self {
+            Self::TlsFile { span, .. } => Some(span.clone()),
+            _ => None,
+        }
+    }
+
+    /// What to do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            Self::TlsFile { .. } => {
+                "give PEM files (relative paths are read from the manifest's directory): `tls = { ca = \"certs/redis-ca.pem\" }`, and `cert` with `key` for mTLS"
+            }
+            _ => "fix the `[state]` table (docs/state.md)",
+        }
+    }
 }
 
 /// How `rate-limit` counts.
@@ -119,7 +151,8 @@ enum Backend {
 /// The state of one manifest's plugins.
 pub struct StateStore {
     backend: Backend,
-    /// `local`, or `redis host:port` (never the password), for logs.
+    /// `local`, `redis host:port`, `redis-sentinel ...`, `redis-cluster ...` (never the
+    /// password), for logs, `check` and `/status`.
     label: String,
     config: StateConfig,
     stats: StateStats,
@@ -136,10 +169,11 @@ impl StateStore {
                 Backend::Local(local::Local::new(config)),
                 "local".to_owned(),
             ),
-            StateBackend::Redis { url, prefix } => (
-                Backend::Redis(Arc::new(redis::Redis::new(url, prefix, config.timeout)?)),
-                format!("redis {}", redis_address(url)),
-            ),
+            StateBackend::Redis(redis) => {
+                let label = config.backend.label();
+                let client = redis::Redis::new(redis, config.timeout, &label)?;
+                (Backend::Redis(Arc::new(client)), label)
+            }
         };
         Ok(Self::with(backend, label, config))
     }
@@ -171,7 +205,8 @@ impl StateStore {
         &self.config
     }
 
-    /// `local`, or `redis host:port` (without the password).
+    /// `local`, `redis host:port`, `redis-sentinel master=... sentinels=...` or
+    /// `redis-cluster nodes=...`, with ` tls` when TLS is on (never the password).
     pub fn label(&self) -> &str {
         &self.label
     }
@@ -437,13 +472,6 @@ impl Namespace {
         .await;
         self.store.observe(result)
     }
-}
-
-/// `host:port` of a Redis URL, without user or password.
-fn redis_address(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority)
 }
 
 fn check_period(what: &str, ms: u64, zero_ok: bool) -> Result<(), StateError> {

@@ -44,6 +44,7 @@ mod rollouts;
 mod sandbox;
 mod shutdown;
 mod state;
+mod state_fleet;
 mod tls;
 mod trace_export;
 mod upstream_protocols;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis::config::{StateBackend, StateConfig};
+use portcullis::config::{RedisConfig, RedisTopology, StateBackend, StateConfig};
 use portcullis::state::{Algorithm, StateError, StateStore};
 use portcullis_tests::manifest::one_route;
 use portcullis_tests::redis::RedisServer;
@@ -20,10 +20,11 @@ fn redis_store_within(
     timeout: Duration,
 ) -> std::sync::Arc<StateStore> {
     StateStore::new(&StateConfig {
-        backend: StateBackend::Redis {
-            url: redis.url(),
+        backend: StateBackend::Redis(Box::new(RedisConfig {
+            topology: RedisTopology::Server { url: redis.url() },
             prefix: prefix.into(),
-        },
+            tls: None,
+        })),
         timeout,
         ..StateConfig::default()
     })

@@ -1,5 +1,8 @@
 //! The `[state]` table: where plugins' shared state lives (in process or Redis), its timeout and
-//! its bounds. The raw table as written, the validated [`StateConfig`], and its check.
+//! its bounds. The raw table as written, the validated [`StateConfig`], and its check; the
+//! Redis backends' own keys (one server, Sentinel, Cluster, TLS) are checked in `redis`.
+
+mod redis;
 
 use std::ops::Range;
 use std::time::Duration;
@@ -7,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::base::Base;
 use super::diagnostic::Diagnostic;
 use super::spanned::Span;
 use super::suggest;
@@ -24,6 +28,15 @@ pub(super) struct RawState {
     pub(super) namespace_max_keys: Option<Spanned<i64>>,
     pub(super) namespace_max_bytes: Option<Spanned<Text>>,
     pub(super) prefix: Option<Spanned<String>>,
+    pub(super) tls: Option<Spanned<redis::RawTls>>,
+    pub(super) sentinels: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) master: Option<Spanned<String>>,
+    pub(super) nodes: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<String>>,
+    pub(super) db: Option<Spanned<i64>>,
+    pub(super) sentinel_username: Option<Spanned<String>>,
+    pub(super) sentinel_password: Option<Spanned<String>>,
 }
 
 /// The `[state]` table (see `docs/state.md`).
@@ -66,16 +79,26 @@ impl Default for StateConfig {
 pub enum StateBackend {
     /// In this process, lost on restart, not shared with other gateways (default).
     Local,
-    /// A Redis server shared by every gateway that names it.
-    Redis {
-        /// `redis://[user:password@]host:port[/db]`.
-        url: String,
-        /// Prefix of every key (default `portcullis`), so several clusters can share a server.
-        prefix: String,
-    },
+    /// Redis (one server, a Sentinel-managed master or a Cluster), shared by every gateway that
+    /// names it.
+    Redis(Box<RedisConfig>),
 }
 
-const BACKENDS: &[&str] = &["local", "redis"];
+impl StateBackend {
+    /// What logs, `check` and `/status` call it: `local`, `redis 10.0.0.7:6379`,
+    /// `redis-sentinel master=mymaster sentinels=...`, `redis-cluster nodes=...`, with ` tls`
+    /// when TLS is on. Never a password.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Local => "local".to_owned(),
+            Self::Redis(redis) => redis.label(),
+        }
+    }
+}
+
+pub use redis::{RedisAuth, RedisConfig, RedisTls, RedisTopology, TlsSpans};
+
+const BACKENDS: &[&str] = &["local", "redis", "redis-sentinel", "redis-cluster"];
 
 /// The longest `timeout` accepted: a state call holds its plugin call (and so the request), and
 /// a plugin call's wall-clock bound is never less than one second, so one state call always
@@ -83,79 +106,43 @@ const BACKENDS: &[&str] = &["local", "redis"];
 const MAX_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The validated table; errors are pushed and defaults stand in for the bad values.
-pub(super) fn config(span: Span, raw: RawState, errors: &mut Vec<Diagnostic>) -> StateConfig {
+pub(super) fn config(
+    span: Span,
+    raw: RawState,
+    base: Base<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> StateConfig {
     let defaults = StateConfig::default();
     let what = "`[state]`";
     let backend_name = raw
         .backend
         .as_ref()
         .map_or("local", |b| b.get_ref().as_str());
-    let (redis, known) = match backend_name {
-        "local" => (false, true),
-        "redis" => (true, true),
+    let backend_span = raw.backend.as_ref().map_or(span.clone(), |b| b.span());
+    let kind = match backend_name {
+        "local" => Some(None),
+        "redis" => Some(Some(redis::Kind::Server)),
+        "redis-sentinel" => Some(Some(redis::Kind::Sentinel)),
+        "redis-cluster" => Some(Some(redis::Kind::Cluster)),
         other => {
-            let span = raw.backend.as_ref().map_or(span.clone(), |b| b.span());
             errors.push(Diagnostic::new(
-                span,
+                backend_span.clone(),
                 format!("unknown state backend `{other}`"),
                 suggest::help(other, "backends", BACKENDS),
             ));
-            (false, false)
+            None
         }
     };
-    let backend = if redis {
-        let prefix = match raw.prefix {
-            Some(prefix) if !valid_prefix(prefix.get_ref()) => {
-                errors.push(Diagnostic::new(
-                    prefix.span(),
-                    format!("invalid key prefix `{}` in {what}", prefix.get_ref()),
-                    "use 1 to 64 letters, digits, `-`, `_`, `.` or `:`, e.g. `prefix = \"portcullis-eu\"`",
-                ));
-                String::new()
-            }
-            Some(prefix) => prefix.into_inner(),
-            None => "portcullis".to_owned(),
-        };
-        match raw.url {
-            Some(url) => {
-                if let Err(problem) = check_url(url.get_ref()) {
-                    errors.push(Diagnostic::new(
-                        url.span(),
-                        format!("invalid Redis URL `{}` in {what}: {problem}", url.get_ref()),
-                        "write `redis://host:port`, e.g. `url = \"redis://127.0.0.1:6379\"` (user, password and database number are optional: `redis://:secret@redis.internal:6379/2`)",
-                    ));
-                }
-                StateBackend::Redis {
-                    url: url.into_inner(),
-                    prefix,
-                }
-            }
-            None => {
-                let span = raw.backend.as_ref().map_or(span.clone(), |b| b.span());
-                errors.push(Diagnostic::new(
-                    span,
-                    "the redis state backend needs a `url`",
-                    "add `url = \"redis://127.0.0.1:6379\"` to `[state]`",
-                ));
-                StateBackend::Local
-            }
+    let known = kind.is_some();
+    let redis = matches!(kind, Some(Some(_)));
+    let backend = match kind {
+        Some(Some(kind)) => redis::config(kind, backend_span, &raw, base, errors)
+            .map_or(StateBackend::Local, |r| StateBackend::Redis(Box::new(r))),
+        Some(None) => {
+            redis::refuse_on_local(&raw, errors);
+            StateBackend::Local
         }
-    } else if !known {
-        StateBackend::Local
-    } else {
-        for (key, value_span) in [
-            ("url", raw.url.as_ref().map(|u| u.span())),
-            ("prefix", raw.prefix.as_ref().map(|p| p.span())),
-        ] {
-            if let Some(value_span) = value_span {
-                errors.push(Diagnostic::new(
-                    value_span,
-                    format!("`{key}` in {what} is only used by the redis backend"),
-                    "add `backend = \"redis\"`, or remove the key",
-                ));
-            }
-        }
-        StateBackend::Local
+        None => StateBackend::Local,
     };
     let timeout = match raw.timeout {
         Some(value) if redis => {
@@ -267,38 +254,9 @@ impl Bounds<'_> {
     }
 }
 
-fn valid_prefix(prefix: &str) -> bool {
-    (1..=64).contains(&prefix.len())
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
-}
-
-/// A light check of `redis://[user[:password]@]host[:port][/db]`; the Redis client parses it
-/// again when the gateway starts.
-fn check_url(url: &str) -> Result<(), &'static str> {
-    let Some(rest) = url.strip_prefix("redis://") else {
-        return Err(if url.starts_with("rediss://") {
-            "TLS to Redis (`rediss://`) is not supported yet"
-        } else {
-            "it must start with `redis://`"
-        });
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    if host_port.is_empty() || host_port.starts_with(':') {
-        return Err("it names no host");
-    }
-    if let Some((host, port)) = host_port.rsplit_once(':')
-        && !host.ends_with(']')
-        && port.parse::<u16>().is_err()
-    {
-        return Err("the port is not a number from 0 to 65535");
-    }
-    let db = path.trim_start_matches('/');
-    if !db.is_empty() && db.parse::<u32>().is_err() {
-        return Err("the database (after `/`) is not a number");
-    }
-    Ok(())
-}
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test that unwraps fails with the value in its message"
+)]
+mod tests;

@@ -245,10 +245,13 @@ fn a_redis_state_table_gives_url_prefix_and_timeout() {
     let m = parse(&text).unwrap();
     assert_eq!(
         m.state.backend,
-        StateBackend::Redis {
-            url: "redis://:secret@redis.internal:6379/2".into(),
-            prefix: "eu-1".into()
-        }
+        StateBackend::Redis(Box::new(RedisConfig {
+            topology: RedisTopology::Server {
+                url: "redis://:secret@redis.internal:6379/2".into()
+            },
+            prefix: "eu-1".into(),
+            tls: None,
+        }))
     );
     assert_eq!(m.state.timeout, Duration::from_millis(20));
     let local = parse(&format!("{MINIMAL}\n[state]\nmax-keys = 5\n")).unwrap();

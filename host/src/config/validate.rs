@@ -70,7 +70,7 @@ pub(super) fn manifest(
     conflicts(&routes, errors);
     let state = raw
         .state
-        .map(|(span, state)| state::config(span, state, errors))
+        .map(|(span, state)| state::config(span, state, base, errors))
         .unwrap_or_default();
     let admin = raw
         .admin

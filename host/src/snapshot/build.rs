@@ -63,9 +63,9 @@ impl Snapshot {
             Ok(state) => state,
             Err(error) => {
                 diagnose(
-                    &manifest.state.span,
+                    &error.span().unwrap_or_else(|| manifest.state.span.clone()),
                     error.to_string(),
-                    Some("fix the `[state]` table (docs/state.md)".into()),
+                    Some(error.help().into()),
                 );
                 // Plugins are still configured (and their errors reported) on a local store.
                 StateStore::in_process()

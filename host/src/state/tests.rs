@@ -458,16 +458,3 @@ fn local_rate_limits_admit_exactly_the_limit() {
         }
     });
 }
-
-#[test]
-fn logs_name_a_redis_server_without_its_password() {
-    assert_eq!(
-        redis_address("redis://user:secret@cache.internal:6379/2"),
-        "cache.internal:6379"
-    );
-    assert_eq!(
-        redis_address("redis://:secret@10.0.0.7:6379"),
-        "10.0.0.7:6379"
-    );
-    assert_eq!(redis_address("redis://127.0.0.1:6379"), "127.0.0.1:6379");
-}
