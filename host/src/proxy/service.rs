@@ -29,11 +29,14 @@ use crate::snapshot::{Current, Snapshot};
 
 /// Handles one request against the snapshot in service. Its body is any stream of bytes:
 /// hyper's `Incoming` from a listener, bytes in memory in a test.
-pub async fn handle<B>(
+///
+/// Not an `async fn`: the preparation runs when called, and the future returned is `serve`'s
+/// own, not one more layer around it (each layer is a move of kilobytes per request).
+pub fn handle<B>(
     current: &Current,
     request: Request<B>,
     conn: ConnInfo,
-) -> Response<ProxyBody>
+) -> impl Future<Output = Response<ProxyBody>> + Send + '_
 where
     B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -43,7 +46,7 @@ where
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
     let request = request.map(|body| Counted::new(body, counter).map_err(Into::into).boxed());
-    serve(current, request, conn, started, received).await
+    serve(current, request, conn, started, received)
 }
 
 async fn serve(
@@ -148,7 +151,9 @@ async fn walk(
         finish(response)
     } else {
         let params = found.params.into_owned_pairs();
-        plugins::run(
+        // Boxed: the chain's future is kilobytes, and held inline it would grow (and make
+        // every move of) the future of every request, those of routes without plugins too.
+        Box::pin(plugins::run(
             &forward,
             metrics,
             route_metrics,
@@ -156,7 +161,7 @@ async fn walk(
             body,
             params,
             record,
-        )
+        ))
         .await?
     };
     upgrade::switch_protocols(response, client_upgrade, route)

@@ -34,7 +34,6 @@ impl Call<'_> {
         key: Option<u64>,
         deadline: Deadline,
     ) -> Result<Answer, ProxyError> {
-        let upstream = self.upstream;
         let policy = self
             .retry
             .filter(|p| p.non_idempotent || idempotent(request.method()));
@@ -43,6 +42,24 @@ impl Call<'_> {
             let target = self.pick(key, Tried::default())?;
             return self.answer(self.try_once(parts, body, target, deadline).await);
         };
+        // The retry path, with its replayed body, backoff timers and loop, is boxed: held inline
+        // it would make every request's future (and every move of it) kilobytes larger, for
+        // routes without retries too.
+        Box::pin(self.retrying(parts, body, key, deadline, policy)).await
+    }
+
+    /// [`Call::tries`] for a request the route may retry: its body is buffered to be replayed
+    /// (up to [`MAX_REPLAY_BODY`]), then tried until an answer may be kept, the attempts are
+    /// spent, or `deadline` passes.
+    async fn retrying(
+        &self,
+        parts: http::request::Parts,
+        body: ProxyBody,
+        key: Option<u64>,
+        deadline: Deadline,
+        policy: &RetryPolicy,
+    ) -> Result<Answer, ProxyError> {
+        let upstream = self.upstream;
         let replay = match tokio::time::timeout_at(deadline, replayable(body)).await {
             Ok(replay) => replay?,
             Err(_) => return Err(self.expired()),
