@@ -4,6 +4,7 @@
 
 pub mod balance;
 pub mod breaker;
+pub mod client;
 pub mod connect;
 pub mod health;
 
@@ -14,25 +15,16 @@ use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 use http::uri::Authority;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::{
     self, ActiveHealth, Balance, Diagnostic, HashOn, PassiveHealth, UpstreamProtocol,
 };
-use crate::message::body::ProxyBody;
 use crate::observe::access_log::Tried;
 use balance::{Balancer, hash_bytes};
 use breaker::{Breaker, Budget, InFlight};
 use health::{AbortOnDrop, TargetHealth};
 
-/// How long an idle upstream connection stays in the pool.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Most idle connections kept per target.
-const POOL_MAX_IDLE_PER_TARGET: usize = 256;
-
-/// The pooled HTTP client of one upstream.
-pub type UpstreamClient = Client<connect::Connector, ProxyBody>;
+pub use client::{ClientError, UpstreamClient};
 
 /// A group of interchangeable targets, as configured in the manifest.
 pub struct Upstream {
@@ -142,13 +134,7 @@ impl Upstream {
         let connector =
             connect::Connector::new(spec.connect_timeout, tls, spec.limits.max_connections);
         let scheme = connector.scheme();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_TARGET)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .http2_only(spec.protocol == UpstreamProtocol::Http2)
-            .build(connector);
+        let client = UpstreamClient::new(connector, spec.protocol, targets.len());
         // Over HTTP/1.1 each request in flight holds a connection of its own, so beyond
         // `max-connections` requests wait for one, and beyond `max-pending` waiting ones the
         // breaker answers at once. (Over HTTP/2 requests share connections.)

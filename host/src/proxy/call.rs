@@ -169,7 +169,7 @@ impl<'a> Call<'a> {
         }
         let limit = Limit::of_try(self.try_timeout, deadline);
         let on_target = upstream.begin(index);
-        let sending = upstream.client().request(request);
+        let sending = upstream.client().request(index, request);
         let outcome = match tokio::time::timeout_at(limit.at, sending).await {
             Ok(Ok(response)) => Outcome::Response(Answer {
                 response,
@@ -272,12 +272,12 @@ impl<'a> Call<'a> {
 /// The upstream's connection failed: its name and hyper's error.
 #[derive(Debug, thiserror::Error)]
 #[error("upstream `{0}` refused the connection")]
-struct Refused(String, #[source] hyper_util::client::legacy::Error);
+struct Refused(String, #[source] crate::upstream::ClientError);
 
 /// The upstream's connection broke before its response headers: its name and hyper's error.
 #[derive(Debug, thiserror::Error)]
 #[error("upstream `{0}` closed the connection")]
-struct Closed(String, #[source] hyper_util::client::legacy::Error);
+struct Closed(String, #[source] crate::upstream::ClientError);
 
 /// An upstream's answer, with the count of the request on its target (for least-request),
 /// which the caller keeps until the response body ends.
@@ -292,9 +292,9 @@ struct Answer {
 enum Outcome {
     Response(Answer),
     /// No connection (hyper's error, when it got that far).
-    ConnectFailed(Option<hyper_util::client::legacy::Error>),
+    ConnectFailed(Option<crate::upstream::ClientError>),
     /// The connection broke before the response headers.
-    Reset(hyper_util::client::legacy::Error),
+    Reset(crate::upstream::ClientError),
     TimedOut,
     /// The route's `timeout` passed during the try: no more tries.
     Expired,

@@ -78,6 +78,14 @@ impl Connector {
     }
 }
 
+impl Connector {
+    /// Opens a connection to `target` (an absolute URI: the scheme says TLS, the authority
+    /// where), after a free slot of `max-connections`.
+    pub async fn connect(&self, target: Uri) -> Result<Stream, BoxError> {
+        tower_service::Service::call(&mut self.clone(), target).await
+    }
+}
+
 impl tower_service::Service<Uri> for Connector {
     type Response = Stream;
     type Error = BoxError;
@@ -143,6 +151,16 @@ pub struct Stream {
 enum Io {
     Plain(TokioIo<TcpStream>),
     Tls(Box<TokioIo<TlsStream<TcpStream>>>),
+}
+
+impl Stream {
+    /// Whether TLS's ALPN chose HTTP/2.
+    pub fn negotiated_h2(&self) -> bool {
+        match &self.io {
+            Io::Plain(_) => false,
+            Io::Tls(io) => io.inner().get_ref().1.alpn_protocol() == Some(b"h2"),
+        }
+    }
 }
 
 impl Connection for Stream {
