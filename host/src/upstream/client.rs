@@ -109,7 +109,6 @@ impl UpstreamClient {
         target: usize,
         mut request: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, ClientError> {
-        let absolute = request.uri().clone();
         loop {
             if let Some(mut h2) = self.pool.h2(target) {
                 if h2.ready().await.is_ok() {
@@ -118,26 +117,41 @@ impl UpstreamClient {
                 self.pool.forget_h2(target, &h2);
                 continue;
             }
-            let Some(mut idle) = self.pool.take(target) else {
+            let Some(idle) = self.pool.take(target) else {
                 break;
             };
-            origin_form(&mut request);
-            match idle.try_send_request(request).await {
-                Ok(response) => {
-                    self.pool.give_back_when_ready(target, idle);
-                    return Ok(response);
-                }
-                // Closed before the request was written: it goes on another connection.
-                Err(mut error) => match error.take_message() {
-                    Some(mut unsent) => {
-                        *unsent.uri_mut() = absolute.clone();
-                        request = unsent;
-                    }
-                    None => return Err(ClientError::Send(error.into_error())),
-                },
+            match self.send_on_idle(target, idle, request).await? {
+                Ok(response) => return Ok(response),
+                Err(unsent) => request = unsent,
             }
         }
-        self.connect_and_send(target, absolute, request).await
+        self.connect_and_send(target, request).await
+    }
+
+    /// Sends `request` on `idle`, a pooled HTTP/1.1 connection of `target`. A request the
+    /// connection could not take (it had closed: nothing was written) comes back unsent, its
+    /// URI absolute again, for another connection.
+    async fn send_on_idle(
+        &self,
+        target: usize,
+        mut idle: http1::SendRequest<ProxyBody>,
+        mut request: Request<ProxyBody>,
+    ) -> Result<Result<Response<Incoming>, Request<ProxyBody>>, ClientError> {
+        let absolute = request.uri().clone();
+        origin_form(&mut request);
+        match idle.try_send_request(request).await {
+            Ok(response) => {
+                self.pool.give_back_when_ready(target, idle);
+                Ok(Ok(response))
+            }
+            Err(mut error) => match error.take_message() {
+                Some(mut unsent) => {
+                    *unsent.uri_mut() = absolute;
+                    Ok(Err(unsent))
+                }
+                None => Err(ClientError::Send(error.into_error())),
+            },
+        }
     }
 
     /// No idle connection: a new one is made, by a task of its own, while the request also
@@ -147,9 +161,9 @@ impl UpstreamClient {
     async fn connect_and_send(
         &self,
         target: usize,
-        uri: Uri,
         mut request: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, ClientError> {
+        let uri = request.uri().clone();
         let (made_tx, mut made) = tokio::sync::oneshot::channel();
         let (pool, connector, http2_only) =
             (self.pool.clone(), self.connector.clone(), self.http2_only);
@@ -169,21 +183,10 @@ impl UpstreamClient {
                     })??;
                 }
                 () = returned => {
-                    if let Some(mut idle) = self.pool.take(target) {
-                        let absolute = request.uri().clone();
-                        origin_form(&mut request);
-                        match idle.try_send_request(request).await {
-                            Ok(response) => {
-                                self.pool.give_back_when_ready(target, idle);
-                                return Ok(response);
-                            }
-                            Err(mut error) => match error.take_message() {
-                                Some(mut unsent) => {
-                                    *unsent.uri_mut() = absolute;
-                                    request = unsent;
-                                }
-                                None => return Err(ClientError::Send(error.into_error())),
-                            },
+                    if let Some(idle) = self.pool.take(target) {
+                        match self.send_on_idle(target, idle, request).await? {
+                            Ok(response) => return Ok(response),
+                            Err(unsent) => request = unsent,
                         }
                     }
                 }
