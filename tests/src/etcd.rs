@@ -7,9 +7,9 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::ports::free_port;
+use crate::ports::{free_port, wait_started};
 use crate::tls::TestCa;
 
 /// A running (or stopped) single-member etcd.
@@ -87,7 +87,7 @@ impl EtcdServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match spawned {
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
                 "`etcd` is not installed, and the fleet tests need a real etcd: install it \
@@ -95,24 +95,14 @@ impl EtcdServer {
             ),
             Err(e) => panic!("cannot start etcd: {e}"),
         };
+        let metrics_port = self.metrics_port;
+        wait_started(
+            &mut child,
+            &format!("etcd on port {}", self.client_port),
+            Duration::from_secs(20),
+            || healthy_at(metrics_port),
+        );
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.healthy() {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "etcd on port {} exited at start: {status}",
-                    self.client_port
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "etcd on port {} was not healthy within 20s",
-                self.client_port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// `etcd://127.0.0.1:<port>/<prefix>`.
@@ -127,19 +117,7 @@ impl EtcdServer {
 
     /// Whether `GET /health` on the metrics port answers `"health":"true"`.
     pub fn healthy(&self) -> bool {
-        let address = SocketAddr::from(([127, 0, 0, 1], self.metrics_port));
-        let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200))
-        else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
-        let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        if stream.write_all(request.as_bytes()).is_err() {
-            return false;
-        }
-        let mut reply = String::new();
-        let _ = stream.read_to_string(&mut reply);
-        reply.contains("\"health\":\"true\"")
+        healthy_at(self.metrics_port)
     }
 
     /// Kills the member (SIGKILL) and waits for it to exit; its data stays.
@@ -155,4 +133,20 @@ impl Drop for EtcdServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether etcd's `GET /health` on `metrics_port` answers `"health":"true"`.
+fn healthy_at(metrics_port: u16) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
+    let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.contains("\"health\":\"true\"")
 }

@@ -11,9 +11,12 @@ pub mod sentinel;
 pub mod tls;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub use crate::ports::free_port;
+use crate::ports::wait_started;
 
 /// A running `redis-server`.
 pub struct RedisServer {
@@ -45,26 +48,18 @@ impl RedisServer {
             .arg("--dir")
             .arg(dir.path())
             .args(options);
-        let child = spawn(command);
-        let mut server = Self {
+        let mut child = spawn(command);
+        wait_started(
+            &mut child,
+            &format!("redis-server on port {port}"),
+            Duration::from_secs(10),
+            || answers(port),
+        );
+        Self {
             child: Some(child),
             port,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !server.answers() {
-            if let Some(child) = server.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("redis-server on port {port} exited at start: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {port} did not answer PING within 10s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -158,14 +153,6 @@ pub fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool)
         assert!(Instant::now() < deadline, "{what} within {within:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A port of 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// Whether the server (or sentinel) on `port` answers `PING` with `PONG`, over plain TCP.

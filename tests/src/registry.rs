@@ -9,9 +9,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::ports::free_port;
+use crate::ports::{free_port, wait_started};
 use crate::tls::TestCa;
 
 /// The user and password of a registry started with [`RegistryServer::start_secured`].
@@ -106,7 +106,7 @@ impl RegistryServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match spawned {
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
                 "`docker-registry` is not installed, and the registry tests need a real OCI \
@@ -115,24 +115,14 @@ impl RegistryServer {
             ),
             Err(e) => panic!("cannot start docker-registry: {e}"),
         };
+        let (port, tls) = (self.port, self.tls);
+        wait_started(
+            &mut child,
+            &format!("docker-registry on port {port}"),
+            Duration::from_secs(20),
+            || listening(port, tls),
+        );
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.listening() {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "docker-registry on port {} exited at start: {status}",
-                    self.port
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry on port {} did not answer within 20s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// `127.0.0.1:<port>`: the registry part of a reference.
@@ -161,27 +151,6 @@ impl RegistryServer {
         )
         .expect("write the registry credentials");
         file
-    }
-
-    /// Whether it accepts connections (a TLS one answers the TCP handshake; a plain one also
-    /// answers `GET /v2/`).
-    fn listening(&self) -> bool {
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200))
-        else {
-            return false;
-        };
-        if self.tls {
-            return true;
-        }
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
-        let request = "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        if stream.write_all(request.as_bytes()).is_err() {
-            return false;
-        }
-        let mut reply = String::new();
-        let _ = stream.read_to_string(&mut reply);
-        reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.1 401")
     }
 
     /// Kills it (SIGKILL) and waits for it to exit; its storage stays.
@@ -227,4 +196,24 @@ fn leb128(mut n: usize) -> Vec<u8> {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// Whether it accepts connections (a TLS one answers the TCP handshake; a plain one also
+/// answers `GET /v2/`).
+fn listening(port: u16, tls: bool) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    if tls {
+        return true;
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
+    let request = "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.1 401")
 }
