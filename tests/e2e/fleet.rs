@@ -14,7 +14,6 @@ use std::time::Duration;
 use portcullis::config::{EtcdSource, EtcdTls, OciReference};
 use portcullis::gateway::Running;
 use portcullis::observe::access_log::Overrides;
-use portcullis::oci::RegistrySettings;
 use portcullis::reload::etcd;
 use portcullis_tests::etcd::EtcdServer;
 use portcullis_tests::gateway::{runtime, runtime_with_registries};
@@ -413,11 +412,7 @@ async fn start_pulling(
     registry: &RegistryServer,
     dir: &Path,
 ) -> Result<Running, String> {
-    let settings = RegistrySettings {
-        plain_http: vec![registry.host()],
-        store: Some(dir.join("plugins")),
-        ..RegistrySettings::default()
-    };
+    let settings = registry.plain_settings(&dir.join("plugins"));
     Running::start_etcd(
         runtime_with_registries(settings),
         source(etcd),
@@ -451,11 +446,7 @@ async fn publish(
     component: &[u8],
 ) -> String {
     let dir = tempfile::tempdir().expect("a directory");
-    let settings = RegistrySettings {
-        plain_http: vec![registry.host()],
-        store: Some(dir.path().join("plugins")),
-        ..RegistrySettings::default()
-    };
+    let settings = registry.plain_settings(&dir.path().join("plugins"));
     let reference = OciReference::parse(&format!("{}:{tag}", registry.reference(repository)))
         .expect("a valid reference");
     let pusher = runtime_with_registries(settings);
@@ -477,11 +468,7 @@ async fn push_pulling(
     let dir = tempfile::tempdir().expect("a directory");
     let file = dir.path().join("manifest.toml");
     std::fs::write(&file, text).expect("written");
-    let settings = RegistrySettings {
-        plain_http: vec![registry.host()],
-        store: Some(dir.path().join("plugins")),
-        ..RegistrySettings::default()
-    };
+    let settings = registry.plain_settings(&dir.path().join("plugins"));
     etcd::push(&runtime_with_registries(settings), &source(etcd), &file)
         .await
         .map_err(|e| e.to_string())

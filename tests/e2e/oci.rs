@@ -44,11 +44,7 @@ config = {{ response = {{ set = {{ "x-stamp" = "{stamp}" }} }} }}
 
 /// Settings for a plain-HTTP registry, with the plugin store in `dir`.
 fn plain(registry: &RegistryServer, dir: &Path) -> RegistrySettings {
-    RegistrySettings {
-        plain_http: vec![registry.host()],
-        store: Some(dir.join("store")),
-        ..RegistrySettings::default()
-    }
+    registry.plain_settings(&dir.join("store"))
 }
 
 async fn push(runtime: &Runtime, reference: &str, component: &[u8]) -> String {

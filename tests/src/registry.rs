@@ -135,6 +135,16 @@ impl RegistryServer {
         format!("oci://{}/{repository}", self.host())
     }
 
+    /// How a gateway reaches this registry when it serves plain HTTP, with its plugin store
+    /// in `store`.
+    pub fn plain_settings(&self, store: &Path) -> portcullis::oci::RegistrySettings {
+        portcullis::oci::RegistrySettings {
+            plain_http: vec![self.host()],
+            store: Some(store.to_owned()),
+            ..portcullis::oci::RegistrySettings::default()
+        }
+    }
+
     /// The CA file a gateway needs to trust it (a secured registry only).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
