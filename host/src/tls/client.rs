@@ -65,17 +65,23 @@ fn roots(what: &str, tls: &UpstreamTls) -> Result<RootCertStore, Vec<Diagnostic>
     if let Some(path) = &tls.ca {
         return read_roots(path).map_err(|e| ca_error(format!("{what}: CA {e}")));
     }
+    system_roots().map_err(|why| {
+        ca_error(format!(
+            "{what}: the system's root certificates cannot be loaded ({why})"
+        ))
+    })
+}
+
+/// The system's root certificates, or why there are none.
+fn system_roots() -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     let (added, _) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
-        let why = found
+        return Err(found
             .errors
             .first()
-            .map_or_else(|| "none was found".to_owned(), ToString::to_string);
-        return Err(ca_error(format!(
-            "{what}: the system's root certificates cannot be loaded ({why})"
-        )));
+            .map_or_else(|| "none was found".to_owned(), ToString::to_string));
     }
     Ok(roots)
 }
@@ -85,9 +91,8 @@ fn roots(what: &str, tls: &UpstreamTls) -> Result<RootCertStore, Vec<Diagnostic>
 /// private registry's CA, as Docker's `certs.d` adds one). ALPN offers HTTP/1.1 only: these
 /// calls are a handful per reload, each on a connection of its own.
 pub fn general(extra_ca: Option<&std::path::Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(found.certs);
+    // A private registry's CA alone is enough: a machine may have no system roots.
+    let mut roots = system_roots().unwrap_or_else(|_| RootCertStore::empty());
     if let Some(path) = extra_ca {
         let extra = read_roots(path).map_err(|e| format!("CA {e}"))?;
         roots.roots.extend(extra.roots);
