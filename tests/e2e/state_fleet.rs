@@ -68,18 +68,24 @@ fn count(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
 
+/// The `[state]` table of a gateway on `redis` over TLS, trusting the CA in `ca` (a file in
+/// the server's directory) and presenting the test client certificate.
+fn rediss_state(redis: &TlsRedis, ca: &str) -> String {
+    format!(
+        "\n[state]\nbackend = \"redis\"\nurl = \"{}\"\ntimeout = \"1s\"\n\
+         tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
+        redis.url(),
+        toml_path(&redis.file(ca)),
+        toml_path(&redis.file("client.pem")),
+        toml_path(&redis.file("client.key")),
+    )
+}
+
 #[tokio::test]
 async fn two_gateways_over_rediss_with_client_certificates_admit_exactly_n() {
     let redis = TlsRedis::start();
     let upstream = EchoUpstream::start("echo").await;
-    let state = format!(
-        "\n[state]\nbackend = \"redis\"\nurl = \"{}\"\ntimeout = \"1s\"\n\
-         tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
-        redis.url(),
-        toml_path(&redis.file("ca.pem")),
-        toml_path(&redis.file("client.pem")),
-        toml_path(&redis.file("client.key")),
-    );
+    let state = rediss_state(&redis, "ca.pem");
     let manifest = limited(&upstream, &per_tenant(10), &state);
     let (a, b) = (
         TestGateway::start(&manifest).await,
@@ -100,14 +106,7 @@ async fn a_wrong_ca_answers_unavailable_and_the_log_says_tls() {
     logs::capture();
     let redis = TlsRedis::start();
     let upstream = EchoUpstream::start("echo").await;
-    let state = format!(
-        "\n[state]\nbackend = \"redis\"\nurl = \"{}\"\ntimeout = \"1s\"\n\
-         tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
-        redis.url(),
-        toml_path(&redis.file("other-ca.pem")),
-        toml_path(&redis.file("client.pem")),
-        toml_path(&redis.file("client.key")),
-    );
+    let state = rediss_state(&redis, "other-ca.pem");
     let gateway = TestGateway::start(&limited(&upstream, &per_tenant(10), &state)).await;
 
     let refused = gateway
