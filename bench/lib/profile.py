@@ -11,9 +11,11 @@
   strace, from /proc), over an exact number of requests.
 """
 
+import bisect
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -202,6 +204,37 @@ def callgrind_self_costs(path):
     return costs, total
 
 
+def perf_map(pid):
+    """The functions a JIT named in /tmp/perf-PID.map (wasmtime's `--wasm-perfmap`): sorted
+    (start, end, name) triples; empty when the file is absent (an old binary, or no guest)."""
+    spans = []
+    try:
+        with open(f"/tmp/perf-{pid}.map", errors="replace") as f:
+            for line in f:
+                start, size, name = (line.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+                try:
+                    spans.append((int(start, 16), int(start, 16) + int(size, 16), name))
+                except ValueError:
+                    continue
+    except OSError:
+        return []
+    return sorted(spans)
+
+
+def guest_name(spans, fn):
+    """The JIT function an unnamed callgrind function (`0x...`) falls in, or None."""
+    if not spans or not fn.startswith("0x"):
+        return None
+    try:
+        addr = int(fn, 16)
+    except ValueError:
+        return None
+    i = bisect.bisect_right(spans, (addr, float("inf"), "")) - 1
+    if i >= 0 and spans[i][0] <= addr < spans[i][1]:
+        return spans[i][2]
+    return None
+
+
 def callgrind_targets(targets):
     """Callgrind runs the gateway targets, the upstream, nginx (without its master) and haproxy;
     Envoy is left out, and said so: its V8 engine and 100 MB binary are not for valgrind."""
@@ -234,6 +267,14 @@ def mode_callgrind(args, setup, targets, emit):
             if dump.returncode != 0 or not dumps:
                 raise RuntimeError(f"callgrind_control -d wrote no dump: {dump.stdout}{dump.stderr}")
             costs, total = callgrind_self_costs(dumps[-1])
+            spans = perf_map(server.pid)
+            if spans:  # into the run directory, kept with --keep like the dumps
+                shutil.move(f"/tmp/perf-{server.pid}.map", f"{setup.dir}/perf-{t}.map")
+            guests = {}
+            for (ob, fn), ir in costs.items():
+                name = guest_name(spans, fn)
+                if name:
+                    guests[name] = guests.get(name, 0) + ir
             groups = {}
             for (ob, fn), ir in costs.items():
                 g = classify(os.path.basename(ob), fn)
@@ -242,13 +283,19 @@ def mode_callgrind(args, setup, targets, emit):
             row = dict(mode="callgrind", target=t, requests=n, warmup_requests=warm, conns=args.fixed_conns,
                        bad_answers=bad, instructions=total, instructions_per_req=total / n, seconds=round(el, 2),
                        groups={g: ir / n for g, ir in sorted(groups.items(), key=lambda x: -x[1])},
-                       top=[dict(ir_per_req=ir / n, object=os.path.basename(ob), fn=fn[:160]) for (ob, fn), ir in top])
+                       top=[dict(ir_per_req=ir / n, object=os.path.basename(ob), fn=fn[:160]) for (ob, fn), ir in top],
+                       guest_top=[dict(ir_per_req=ir / n, fn=name[:160])
+                                  for name, ir in sorted(guests.items(), key=lambda x: -x[1])[:30]])
             rows.append(row)
             emit(row)
             log(f"   callgrind {t}: {total / n:,.0f} instructions per request ({n} requests after {warm} warm-up, "
                 f"{el:.1f}s under valgrind){f', {bad} bad answers' if bad else ''}")
             for g, ir in list(row["groups"].items())[:8]:
                 log(f"      {g:45} {ir:12,.0f}")
+            if row["guest_top"]:
+                log("      guest functions (self, per request):")
+                for g in row["guest_top"][:12]:
+                    log(f"        {g['ir_per_req']:10,.0f}  {g['fn'][:110]}")
             if bad:
                 raise RuntimeError(f"{bad} answers were not 200 with 100 bytes")
         except (RuntimeError, subprocess.TimeoutExpired) as e:

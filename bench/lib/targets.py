@@ -148,6 +148,8 @@ class Setup:
             if any("valgrind" in w for w in wrapper):
                 # 1000 pool slots reserve ~4 TiB of address space; valgrind gives under 64 GiB.
                 env["PORTCULLIS_PLUGIN_INSTANCES"] = "8"
+                # Names of the guests' compiled functions in /tmp/perf-PID.map, for the report.
+                env["PORTCULLIS_WASM_PERFMAP"] = "true"
             binary = self.args.baseline if target in BASELINE else self.bins["gateway"]
             return argv + [binary, "--log-level", "warn", "run", f"{self.manifests}/{target}.toml"], env
         if target == "nginx":

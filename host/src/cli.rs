@@ -96,6 +96,10 @@ struct GlobalArgs {
         env = "PORTCULLIS_PLUGIN_STORE"
     )]
     plugin_store: Option<PathBuf>,
+    /// Name compiled plugin functions in `/tmp/perf-PID.map`, for profilers (`perf`,
+    /// `bench/run --mode callgrind`); a diagnostic, off by default.
+    #[arg(long, global = true, env = "PORTCULLIS_WASM_PERFMAP")]
+    wasm_perfmap: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +173,7 @@ impl Cli {
                 plain_http: self.global.registry_plain_http.clone(),
                 store: self.global.plugin_store.clone(),
             },
+            perfmap: self.global.wasm_perfmap,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -33,6 +33,9 @@ pub struct RuntimeOptions {
     pub instance_slots: u32,
     /// How components named `oci://...` are pulled, and where they are kept.
     pub registries: RegistrySettings,
+    /// Write the names of compiled plugin functions to `/tmp/perf-PID.map` (the format `perf`
+    /// and `bench/run --mode callgrind` read), so that profiles name guest code.
+    pub perfmap: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -42,6 +45,7 @@ impl Default for RuntimeOptions {
             no_cache: false,
             instance_slots: DEFAULT_INSTANCE_SLOTS,
             registries: RegistrySettings::default(),
+            perfmap: false,
         }
     }
 }
@@ -130,6 +134,9 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        if options.perfmap {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(
             options.instance_slots.clamp(1, MAX_INSTANCE_SLOTS),
         )));
