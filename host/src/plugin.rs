@@ -39,6 +39,6 @@ pub use budget::MemoryBudget;
 pub use chain::{Chain, ChainFailure, ChainState, RequestVerdict};
 pub use engine::{CompileError, Compiled, EngineError, LinkError, Runtime, RuntimeOptions};
 pub use exchange::{Context, Exchange, ResponseState};
-pub use instance::{CallError, ConfigureError, ConfiguredPlugin, Origin};
+pub use instance::{CallCost, CallError, ConfigureError, ConfiguredPlugin, Origin};
 pub use reply::{InvalidReply, ReplyError};
 pub use rollout::{Role, Step};

@@ -126,6 +126,31 @@ impl<'a> Request<'a> {
     pub fn id(&self) -> String {
         self.0.id()
     }
+
+    /// Replaces every value of header `name` on the response this request will get (the
+    /// upstream's, a plugin's reply or the gateway's error), as [`Response::set_header`] would
+    /// in this plugin's `on_response`: the gateway makes the edit at that place, so a plugin
+    /// that knows its response headers in `on_request` needs no `on_response` (and no second
+    /// call) for them. `on_request` only; not made when `on_request` fails. Contract 0.1.3.
+    pub fn set_response_header(&self, name: &str, value: &str) -> Result<(), Error> {
+        self.0.set_response_header(name, value).map_err(Error::from)
+    }
+
+    /// Adds a value to header `name` of the response this request will get, as
+    /// [`Response::append_header`] would in `on_response` (see
+    /// [`set_response_header`](Self::set_response_header)).
+    pub fn append_response_header(&self, name: &str, value: &str) -> Result<(), Error> {
+        self.0
+            .append_response_header(name, value)
+            .map_err(Error::from)
+    }
+
+    /// Removes header `name` from the response this request will get, as
+    /// [`Response::remove_header`] would in `on_response` (see
+    /// [`set_response_header`](Self::set_response_header)).
+    pub fn remove_response_header(&self, name: &str) -> Result<(), Error> {
+        self.0.remove_response_header(name).map_err(Error::from)
+    }
 }
 
 impl<'a> Response<'a> {

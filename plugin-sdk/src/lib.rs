@@ -1,6 +1,6 @@
 //! Write [Portcullis](https://github.com/portcullis-gateway/portcullis) gateway plugins in Rust.
 //!
-//! A plugin is a WebAssembly component implementing the `portcullis:plugin@0.1.2` WIT world.
+//! A plugin is a WebAssembly component implementing the `portcullis:plugin@0.1.3` WIT world.
 //! This crate generates the bindings once and hides them behind a [`Plugin`] trait with a default
 //! for every phase and a typed config, so a plugin implements only what it needs:
 //!
@@ -194,7 +194,7 @@ macro_rules! export_plugin {
             }
 
             // Exports exist only in the component; a native build (for unit tests and clippy)
-            // would hand names like `portcullis:plugin/handler@0.1.2#init` to the system linker.
+            // would hand names like `portcullis:plugin/handler@0.1.3#init` to the system linker.
             #[cfg(target_arch = "wasm32")]
             $crate::bindings::__export_portcullis_world!(__PortcullisHandler with_types_in $crate::bindings);
         };

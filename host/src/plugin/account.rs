@@ -172,34 +172,43 @@ impl Drop for Alive {
 }
 
 /// Measures the time a future spends being polled, each poll counted for at most `cap`: its
-/// time on CPU, for a plugin call.
+/// time on CPU, for a plugin call. The first poll starts at the call's start, which the caller
+/// read already, and the last poll's end is when the call ended: a call done in one poll (most
+/// are) reads the clock once here.
 pub(crate) struct OnCpu<F> {
     inner: F,
     spent: Duration,
     cap: Duration,
+    first_poll: Option<std::time::Instant>,
 }
 
 impl<F> OnCpu<F> {
-    pub(crate) fn new(inner: F, cap: Duration) -> Self {
+    pub(crate) fn new(inner: F, cap: Duration, started: std::time::Instant) -> Self {
         Self {
             inner,
             spent: Duration::ZERO,
             cap,
+            first_poll: Some(started),
         }
     }
 }
 
 impl<F: std::future::Future + Unpin> std::future::Future for OnCpu<F> {
-    type Output = (F::Output, Duration);
+    /// The future's output, its time on CPU, and when it ended.
+    type Output = (F::Output, Duration, std::time::Instant);
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let started = std::time::Instant::now();
+        let started = self
+            .first_poll
+            .take()
+            .unwrap_or_else(std::time::Instant::now);
         let polled = std::pin::Pin::new(&mut self.inner).poll(cx);
-        let polled_for = started.elapsed().min(self.cap);
+        let now = std::time::Instant::now();
+        let polled_for = now.saturating_duration_since(started).min(self.cap);
         self.spent += polled_for;
-        polled.map(|output| (output, self.spent))
+        polled.map(|output| (output, self.spent, now))
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::exchange::Exchange;
-use super::instance::{CallError, ConfiguredPlugin, Held, Outcome};
+use super::instance::{CallCost, CallError, ConfiguredPlugin, Held, Outcome};
 use super::rollout::shadow::Capture;
 use super::rollout::{Admission, Role, Step, Version, breaker};
 use crate::config::FailurePolicy;
@@ -173,16 +173,24 @@ impl Chain {
             }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result, cpu) = call(version, exchange, Phase::Request, &mut slot.held).await;
-            metrics.plugin_call(index, Phase::Request, started.elapsed());
+            let (back, result, cost) =
+                call(version, exchange, Phase::Request, &mut slot.held, started).await;
+            metrics.plugin_call(index, Phase::Request, cost.wall);
             exchange = back;
             if let Some(canary) = step.canary() {
-                canary.state.call(slot.role, cpu, result.is_err());
+                canary.state.call(slot.role, cost.cpu, result.is_err());
             }
             if let Some(capture) = slot.capture.as_mut() {
                 capture.after_request(&exchange, &result);
             }
-            trace_call(&mut exchange, plugin, Phase::Request, started, &result);
+            trace_call(
+                &mut exchange,
+                plugin,
+                Phase::Request,
+                started,
+                cost.wall,
+                &result,
+            );
             match result {
                 Ok(Outcome::Request(RequestAction::Continue)) | Ok(Outcome::Response) => {}
                 Ok(Outcome::Request(RequestAction::Respond(reply))) => {
@@ -230,26 +238,45 @@ impl Chain {
         for (index, (step, slot)) in steps.enumerate().rev() {
             let version = step.version(slot.role);
             let plugin = &version.plugin;
-            // A plugin whose `on-request` failed (skipped under fail-open) is skipped here too.
-            if !plugin.needs().contains(Needs::ON_RESPONSE) || slot.held.failed() {
+            // A plugin whose `on-request` failed (skipped under fail-open) is skipped here too,
+            // with the response edits it asked for.
+            let edits = exchange.has_response_edits(index);
+            let calls = plugin.needs().contains(Needs::ON_RESPONSE);
+            if !(edits || calls) || slot.held.failed() {
                 continue;
             }
             if let Some(capture) = slot.capture.as_mut() {
                 capture.before_response(&exchange);
             }
+            // What the plugin decided in `on-request` for the response comes first, as if its
+            // `on-response` had begun with it.
+            exchange.make_response_edits(index);
+            if !calls {
+                if let Some(capture) = slot.capture.as_mut() {
+                    capture.after_response(&exchange, &Ok(Outcome::Response));
+                }
+                continue;
+            }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result, cpu) =
-                call(version, exchange, Phase::Response, &mut slot.held).await;
-            metrics.plugin_call(index, Phase::Response, started.elapsed());
+            let (back, result, cost) =
+                call(version, exchange, Phase::Response, &mut slot.held, started).await;
+            metrics.plugin_call(index, Phase::Response, cost.wall);
             exchange = back;
             if let Some(canary) = step.canary() {
-                canary.state.call(slot.role, cpu, result.is_err());
+                canary.state.call(slot.role, cost.cpu, result.is_err());
             }
             if let Some(capture) = slot.capture.as_mut() {
                 capture.after_response(&exchange, &result);
             }
-            trace_call(&mut exchange, plugin, Phase::Response, started, &result);
+            trace_call(
+                &mut exchange,
+                plugin,
+                Phase::Response,
+                started,
+                cost.wall,
+                &result,
+            );
             if let Err(error) = result
                 && let Some(failure) =
                     apply_policy(plugin, "on-response", error, &exchange, metrics)
@@ -290,26 +317,33 @@ impl Chain {
     }
 }
 
-/// Calls `version` unless its breaker is open, and tells the breaker how it went; with the
-/// call's time on CPU. An open breaker fails the call at once, as [`CallError::BreakerOpen`],
-/// for the failure policy.
+/// Calls `version` unless its breaker is open, and tells the breaker how it went; with what the
+/// call cost. An open breaker fails the call at once, as [`CallError::BreakerOpen`], for the
+/// failure policy.
 async fn call(
     version: &Version,
     exchange: Box<Exchange>,
     phase: Phase,
     held: &mut Held,
-) -> (Box<Exchange>, Result<Outcome, CallError>, Duration) {
+    started: std::time::Instant,
+) -> (Box<Exchange>, Result<Outcome, CallError>, CallCost) {
     let Some(breaker) = &version.breaker else {
-        return version.plugin.call_costed(exchange, phase, held).await;
+        return version
+            .plugin
+            .call_costed(exchange, phase, held, started)
+            .await;
     };
     let admission = breaker.admit();
     if admission == Admission::Refuse {
         held.refused(phase);
-        return (exchange, Err(CallError::BreakerOpen), Duration::ZERO);
+        return (exchange, Err(CallError::BreakerOpen), CallCost::default());
     }
     // A call abandoned half way (the client left) still ends its probe.
     let mut pending = breaker::Pending::new(breaker, admission);
-    let (exchange, result, cpu) = version.plugin.call_costed(exchange, phase, held).await;
+    let (exchange, result, cost) = version
+        .plugin
+        .call_costed(exchange, phase, held, started)
+        .await;
     // The gateway's own capacity (no instance to be had, the memory budget spent) says
     // nothing of the plugin: overload must not open every breaker.
     let failed = result.as_ref().is_err_and(|error| {
@@ -319,7 +353,7 @@ async fn call(
         )
     });
     pending.record(failed);
-    (exchange, result, cpu)
+    (exchange, result, cost)
 }
 
 /// Notes, for the access log, which version of an entry with a canary (or a component from a
@@ -337,12 +371,13 @@ fn note_version(exchange: &mut Exchange, step: &Step, role: Role) {
     });
 }
 
-/// Adds the span of a plugin call that began at `started` to a traced request.
+/// Adds the span of a plugin call that began at `started` and took `took` to a traced request.
 fn trace_call(
     exchange: &mut Exchange,
     plugin: &ConfiguredPlugin,
     phase: Phase,
     started: std::time::Instant,
+    took: Duration,
     result: &Result<Outcome, CallError>,
 ) {
     let Some(spans) = exchange.spans.as_mut() else {
@@ -359,7 +394,7 @@ fn trace_call(
         &exchange.route,
         phase,
         started,
-        started.elapsed(),
+        took,
         outcome,
     );
 }

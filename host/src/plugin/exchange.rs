@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
 
 pub use crate::contract::Phase;
 pub use crate::message::Context;
@@ -47,6 +48,10 @@ pub struct Exchange {
     pub slot: usize,
     /// Which version served each entry with a canary (empty without canaries).
     pub versions: Vec<crate::message::ServedVersion>,
+    /// Response edits plugins decided in `on-request` (WIT `set-response-header` and its kin),
+    /// each with the chain position of the plugin that asked: the chain makes them at that
+    /// plugin's place in the response phase.
+    pub(crate) response_edits: Vec<(usize, FieldEdit)>,
 }
 
 impl Exchange {
@@ -69,6 +74,51 @@ impl Exchange {
             scratch: Scratch::default(),
             slot: 0,
             versions: Vec::new(),
+            response_edits: Vec::new(),
+        }
+    }
+
+    /// Whether the plugin at `slot` decided response edits in `on-request`.
+    pub(crate) fn has_response_edits(&self, slot: usize) -> bool {
+        self.response_edits.iter().any(|(s, _)| *s == slot)
+    }
+
+    /// Makes, on the response, the edits the plugin at `slot` decided in `on-request`, in the
+    /// order it asked for them.
+    pub(crate) fn make_response_edits(&mut self, slot: usize) {
+        let Some(response) = self.response.as_mut() else {
+            return;
+        };
+        for (_, edit) in self.response_edits.extract_if(.., |(s, _)| *s == slot) {
+            edit.apply(&mut response.parts.headers);
+        }
+    }
+}
+
+/// One checked change to a field section.
+#[derive(Debug)]
+pub(crate) enum FieldEdit {
+    /// Replaces every value of the field with one.
+    Set(HeaderName, HeaderValue),
+    /// Adds a value, keeping the others.
+    Append(HeaderName, HeaderValue),
+    /// Removes every value of the field.
+    Remove(HeaderName),
+}
+
+impl FieldEdit {
+    /// Makes the change in `fields`.
+    pub(crate) fn apply(self, fields: &mut HeaderMap) {
+        match self {
+            FieldEdit::Set(name, value) => {
+                fields.insert(name, value);
+            }
+            FieldEdit::Append(name, value) => {
+                fields.append(name, value);
+            }
+            FieldEdit::Remove(name) => {
+                fields.remove(name);
+            }
         }
     }
 }

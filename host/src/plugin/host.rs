@@ -38,6 +38,12 @@ pub(crate) enum EditError {
     /// An edit of the response in `on-request`.
     #[error("there is no response yet; edit it in on-response")]
     NoResponse,
+    /// More response edits waiting than a request may have.
+    #[error("more than {0} response edits are waiting for this request's response")]
+    TooManyResponseEdits(usize),
+    /// A response edit for later (`set-response-header` and its kin) in `on-response`.
+    #[error("the response is here: edit it with the response's own functions in on-response")]
+    ResponseHere,
     /// A body or trailer edit by a plugin that did not ask for the body in `init`.
     #[error("{call} needs `{need}` in the needs returned by init")]
     NotDeclared {

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -36,6 +36,15 @@ mod tests;
 
 pub use error::{CallError, ConfigureError};
 use pool::Pool;
+
+/// What a call cost: its time on CPU (see `account`) and its wall time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallCost {
+    /// Time spent running the call (guest code and the host functions it called).
+    pub cpu: Duration,
+    /// From the call's start to its end, waits included.
+    pub wall: Duration,
+}
 
 /// What a successful call decided.
 #[derive(Debug)]
@@ -277,26 +286,34 @@ impl ConfiguredPlugin {
         phase: Phase,
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
-        let (exchange, result, _) = self.call_costed(exchange, phase, held).await;
+        let (exchange, result, _) = self
+            .call_costed(exchange, phase, held, Instant::now())
+            .await;
         (exchange, result)
     }
 
-    /// Like [`call`](Self::call), with the call's time on CPU (see `account`).
+    /// Like [`call`](Self::call), for a call that began at `started` (the caller's one reading
+    /// of the clock), with what it cost. The call's deadline, its time on CPU and its wall
+    /// time all come from that reading and one more at its end.
     pub async fn call_costed(
         &self,
         exchange: Box<Exchange>,
         phase: Phase,
         held: &mut Held,
-    ) -> (Box<Exchange>, Result<Outcome, CallError>, Duration) {
+        started: Instant,
+    ) -> (Box<Exchange>, Result<Outcome, CallError>, CallCost) {
         let _ticking = self.ticker.busy();
-        let started = std::time::Instant::now();
-        let timed = std::pin::pin!(self.call_timed(exchange, phase, held));
-        let ((exchange, result), on_cpu) = OnCpu::new(timed, EPOCH_TICK * 3 / 2).await;
-        self.stats.record_call(started.elapsed(), on_cpu);
+        let timed = std::pin::pin!(self.call_timed(exchange, phase, held, started));
+        let ((exchange, result), cpu, ended) = OnCpu::new(timed, EPOCH_TICK * 3 / 2, started).await;
+        let cost = CallCost {
+            cpu,
+            wall: ended.saturating_duration_since(started),
+        };
+        self.stats.record_call(cost.wall, cost.cpu);
         if let Err(error) = &result {
             self.stats.record_failure(error);
         }
-        (exchange, result, on_cpu)
+        (exchange, result, cost)
     }
 
     async fn call_timed(
@@ -304,6 +321,7 @@ impl ConfiguredPlugin {
         exchange: Box<Exchange>,
         phase: Phase,
         held: &mut Held,
+        started: Instant,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         let on_request = matches!(phase, Phase::Request);
         let mut warm = match held.warm.take() {
@@ -331,7 +349,8 @@ impl ConfiguredPlugin {
 
         // The CPU budget only counts ticks the guest runs; a guest blocked in a WASI wait (a
         // sleep, a poll) runs none, so a wall-clock bound backs it up.
-        let result = tokio::time::timeout(self.wall, invoke(&mut warm, phase)).await;
+        let deadline = tokio::time::Instant::from_std(started + self.wall);
+        let result = tokio::time::timeout_at(deadline, invoke(&mut warm, phase)).await;
         let exchange = warm
             .store
             .data_mut()
@@ -345,14 +364,14 @@ impl ConfiguredPlugin {
                 if keep {
                     held.warm = Some(warm);
                 } else {
-                    self.checkin(warm);
+                    self.checkin(warm, started);
                 }
                 return (exchange, Ok(outcome));
             }
             // It reported an error cleanly: the instance is sound, but this request is done
             // with it.
             Ok(Ok(Err(message))) => {
-                self.checkin(warm);
+                self.checkin(warm, started);
                 CallError::Plugin(message)
             }
             // A trapped instance cannot be entered again: `warm` is dropped here.
@@ -374,7 +393,7 @@ impl ConfiguredPlugin {
     /// Gives back an instance a request held (the request is over).
     pub fn release(&self, held: &mut Held) {
         if let Some(warm) = held.warm.take() {
-            self.checkin(warm);
+            self.checkin(warm, Instant::now());
         }
     }
 
@@ -435,8 +454,9 @@ impl ConfiguredPlugin {
     /// Keeps `warm` idle for the next call, unless it is done: `request` isolation, recycled
     /// after `max-requests`, or grown beyond the idle bound (one large request must not keep its
     /// memory resident; the pooling allocator releases a dropped instance's pages). Instances
-    /// that demand no longer needs are dropped here, outside the pool's lock.
-    fn checkin(&self, warm: Warm) {
+    /// that demand no longer needs are dropped here, outside the pool's lock. `now` is a recent
+    /// reading of the clock, for the pool's window of demand.
+    fn checkin(&self, warm: Warm, now: Instant) {
         self.stats.saw_memory(warm.memory());
         if self.isolation != Isolation::Reuse {
             return;
@@ -448,7 +468,7 @@ impl ConfiguredPlugin {
             self.stats.oversized_drops.fetch_add(1, Ordering::Relaxed);
             return self.forget(warm);
         }
-        drop(self.idle.give_back(warm));
+        drop(self.idle.give_back_at(warm, now));
     }
 
     /// Drops an instance that was lent and will not come back (it trapped, was abandoned, or is

@@ -73,6 +73,19 @@ pub(crate) async fn marker(name: &str) -> Arc<ConfiguredPlugin> {
         .expect("headers accepts its config")
 }
 
+/// Like [`marker`], but its response mark depends on the context (an unset key: it renders
+/// as `name`), which a later plugin could change: `headers` makes that edit in its own
+/// `on-response` call instead of handing it to the host in `on-request`.
+pub(crate) async fn late_marker(name: &str) -> Arc<ConfiguredPlugin> {
+    let config = serde_json::json!({
+        "request": { "add": { "x-chain": name } },
+        "response": { "add": { "x-chain": format!("{name}${{unset}}") } },
+    });
+    configure(&spec("headers", name, config))
+        .await
+        .expect("headers accepts its config")
+}
+
 /// `key-auth`, named `name`, knowing one consumer, `alice`, by the key `alice-key`.
 pub(crate) async fn key_auth(name: &str) -> Arc<ConfiguredPlugin> {
     let config = serde_json::json!({ "consumers": { "alice": ["alice-key"] } });

@@ -58,6 +58,7 @@ pub(super) async fn run(
         scratch: Default::default(),
         slot: 0,
         versions: Vec::new(),
+        response_edits: Vec::new(),
     });
     let plugins_started = Instant::now();
     let (mut exchange, verdict, state) = route.chain.on_request(exchange, route_metrics).await;

@@ -76,6 +76,14 @@ impl Compiled {
         self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
     }
 
+    /// Whether every value renders the same in `on_request` as it would in `on_response`.
+    fn is_fixed_per_request(&self) -> bool {
+        self.set
+            .iter()
+            .chain(&self.add)
+            .all(|(_, template)| template.is_fixed_per_request())
+    }
+
     /// Applies the edits through `remove`, `set` and `append`.
     fn apply(
         &self,
@@ -101,15 +109,21 @@ impl Compiled {
 pub struct Headers {
     request: Compiled,
     response: Compiled,
+    /// The response edits are decided in `on_request` and made by the gateway at this plugin's
+    /// place in the response phase (contract 0.1.3): the same edits, without an `on_response`
+    /// call. Only when no value depends on what a later plugin may change.
+    response_early: bool,
 }
 
 impl Plugin for Headers {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, Error> {
+        let response = Compiled::new("response", &config.response)?;
         let plugin = Self {
             request: Compiled::new("request", &config.request)?,
-            response: Compiled::new("response", &config.response)?,
+            response_early: !response.is_empty() && response.is_fixed_per_request(),
+            response,
         };
         if plugin.request.is_empty() && plugin.response.is_empty() {
             return Err(
@@ -122,10 +136,10 @@ impl Plugin for Headers {
 
     fn needs(&self) -> Needs {
         let mut needs = Needs::empty();
-        if !self.request.is_empty() {
+        if !self.request.is_empty() || self.response_early {
             needs = needs | Needs::ON_REQUEST;
         }
-        if !self.response.is_empty() {
+        if !self.response.is_empty() && !self.response_early {
             needs = needs | Needs::ON_RESPONSE;
         }
         needs
@@ -139,6 +153,14 @@ impl Plugin for Headers {
             |n, v| req.set_header(n, v),
             |n, v| req.append_header(n, v),
         )?;
+        if self.response_early {
+            self.response.apply(
+                &vars,
+                |n| req.remove_response_header(n),
+                |n, v| req.set_response_header(n, v),
+                |n, v| req.append_response_header(n, v),
+            )?;
+        }
         Ok(Action::Continue)
     }
 

@@ -106,6 +106,20 @@ impl Template {
         out
     }
 
+    /// Whether the template renders the same in `on_request` as in `on_response`: literal
+    /// text and placeholders no later plugin can change (route, request id, client address,
+    /// route parameters). The method, path and context may be changed by the plugins after
+    /// this one.
+    pub(crate) fn is_fixed_per_request(&self) -> bool {
+        self.0.iter().all(|p| match p {
+            Part::Text(_) => true,
+            Part::Var(var) => matches!(
+                var,
+                Var::Route | Var::RequestId | Var::ClientIp | Var::Param(_)
+            ),
+        })
+    }
+
     /// Whether the template has no placeholder.
     #[cfg(test)]
     pub(crate) fn is_literal(&self) -> bool {

@@ -43,11 +43,31 @@ fn the_plugin_asks_only_for_the_phases_it_edits() {
             .needs(),
         Needs::ON_REQUEST
     );
+    // A response edit whose value a later plugin could change waits for `on_response`...
     assert_eq!(
-        plugin(r#"{"response": {"add": {"a": "1"}}}"#)
+        plugin(r#"{"response": {"add": {"a": "${consumer}"}}}"#)
             .unwrap()
             .needs(),
         Needs::ON_RESPONSE
+    );
+    assert_eq!(
+        plugin(r#"{"response": {"set": {"a": "${path}"}}}"#)
+            .unwrap()
+            .needs(),
+        Needs::ON_RESPONSE
+    );
+    // ...one fixed for the request is decided in `on_request`: no second call.
+    for fixed in [
+        r#"{"response": {"add": {"a": "1"}}}"#,
+        r#"{"response": {"remove": ["server"], "set": {"a": "${request_id} ${route}"}}}"#,
+    ] {
+        assert_eq!(plugin(fixed).unwrap().needs(), Needs::ON_REQUEST, "{fixed}");
+    }
+    assert_eq!(
+        plugin(r#"{"request": {"set": {"a": "1"}}, "response": {"set": {"b": "${method}"}}}"#)
+            .unwrap()
+            .needs(),
+        Needs::ON_REQUEST | Needs::ON_RESPONSE
     );
 }
 

@@ -4,15 +4,17 @@
 //! The counting happens in the gateway's shared state (`state::rate_limit`, one atomic step), so
 //! the limit holds across every instance of the plugin and, with the Redis backend, across every
 //! gateway sharing the server. Every response carries `RateLimit-Limit`, `RateLimit-Remaining`,
-//! `RateLimit-Reset` and `RateLimit-Policy`; a refused request gets 429 with `Retry-After`.
+//! `RateLimit-Reset` and `RateLimit-Policy`; a refused request gets 429 with `Retry-After`. The
+//! fields are known once the request is counted, so `on_request` hands them to the gateway for
+//! the response (contract 0.1.3) and the plugin has no `on_response` call at all.
 
 mod config;
 mod headers;
 
+use std::fmt::Write as _;
+
 use portcullis_sdk::state::{self, StateError};
-use portcullis_sdk::{
-    Action, Error, Needs, Plugin, Reply, Request, Response, context, export_plugin, scratch,
-};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, context, export_plugin};
 
 pub use config::{By, Config, Limit};
 use headers::Outcome;
@@ -30,10 +32,6 @@ pub struct RateLimit {
     limits: Vec<Limit>,
 }
 
-/// The scratch key of the header fields decided in `on_request`, for `on_response` (which may
-/// run on another instance): `name: value` lines.
-const PENDING_FIELDS: &str = "fields";
-
 impl Plugin for RateLimit {
     type Config = Config;
 
@@ -43,11 +41,7 @@ impl Plugin for RateLimit {
     }
 
     fn needs(&self) -> Needs {
-        if self.config.headers {
-            Needs::ON_REQUEST | Needs::ON_RESPONSE
-        } else {
-            Needs::ON_REQUEST
-        }
+        Needs::ON_REQUEST
     }
 
     fn on_request(&self, req: &Request) -> Result<Action, Error> {
@@ -107,24 +101,12 @@ impl Plugin for RateLimit {
             }
             return Ok(Action::Respond(reply));
         }
-        if self.config.headers && !fields.is_empty() {
-            let lines: Vec<String> = fields
-                .iter()
-                .map(|(name, value)| format!("{name}: {value}"))
-                .collect();
-            scratch::set(PENDING_FIELDS, &lines.join("\n"));
+        if self.config.headers {
+            for (name, value) in &fields {
+                req.set_response_header(name, value)?;
+            }
         }
         Ok(Action::Continue)
-    }
-
-    fn on_response(&self, _req: &Request, resp: &Response) -> Result<(), Error> {
-        let Some(lines) = scratch::get(PENDING_FIELDS) else {
-            return Ok(());
-        };
-        for (name, value) in lines.lines().filter_map(|line| line.split_once(": ")) {
-            resp.set_header(name, value)?;
-        }
-        Ok(())
     }
 }
 
@@ -159,7 +141,8 @@ impl RateLimit {
                     "the client's {tag} key is longer than {MAX_KEY_PART} bytes"
                 ));
             }
-            key.push_str(&format!("{tag}{}:{value};", value.len()));
+            // Writing into a String cannot fail.
+            let _ = write!(key, "{tag}{}:{value};", value.len());
         }
         Ok(key)
     }

@@ -6,7 +6,8 @@
 
 use super::*;
 use crate::plugin::testing::{
-    BODY_READER_MEMORY, body_reader, key_auth, large_body, marker, metrics, ok, request, values,
+    BODY_READER_MEMORY, body_reader, key_auth, large_body, late_marker, marker, metrics, ok,
+    request, values,
 };
 
 #[tokio::test]
@@ -34,6 +35,51 @@ async fn on_request_runs_in_chain_order_and_on_response_in_reverse() {
     assert_eq!(
         values(&response.parts.headers, "x-chain"),
         ["third", "second", "first"]
+    );
+}
+
+#[tokio::test]
+async fn response_edits_decided_in_on_request_are_made_at_their_plugins_place_in_the_response_phase()
+ {
+    // `early` hands its response mark to the host in `on-request` (no `on-response` call);
+    // `late` makes its mark in its own `on-response`. The marks still come back last first.
+    let chain = Chain::new(vec![
+        marker("early-1").await,
+        late_marker("late").await,
+        marker("early-2").await,
+    ]);
+    assert!(
+        !chain.steps()[0]
+            .plugins()
+            .all(|p| p.needs().contains(Needs::ON_RESPONSE))
+    );
+    assert!(
+        chain.steps()[1]
+            .plugins()
+            .all(|p| p.needs().contains(Needs::ON_RESPONSE))
+    );
+    let metrics = metrics(&chain);
+
+    let (mut exchange, verdict, state) = chain.on_request(request("/", &[]), &metrics).await;
+    assert!(matches!(verdict, RequestVerdict::Forward), "{verdict:?}");
+    assert_eq!(
+        exchange.response_edits.len(),
+        2,
+        "the early marks wait for the response"
+    );
+    exchange.response = Some(ok());
+    let (exchange, result) = chain
+        .on_response(exchange, chain.len(), state, &metrics)
+        .await;
+    assert!(result.is_ok());
+    let response = exchange.response.expect("the response comes back");
+    assert_eq!(
+        values(&response.parts.headers, "x-chain"),
+        ["early-2", "late", "early-1"]
+    );
+    assert!(
+        exchange.response_edits.is_empty(),
+        "every edit was made once"
     );
 }
 
@@ -84,16 +130,22 @@ async fn a_request_the_plugins_let_through_goes_on_with_their_edits() {
 #[tokio::test]
 async fn a_chain_calls_on_response_only_when_one_of_its_plugins_has_it() {
     let auth_only = Chain::new(vec![key_auth("auth").await]);
-    let with_marker = Chain::new(vec![key_auth("auth").await, marker("mark").await]);
+    let with_marker = Chain::new(vec![key_auth("auth").await, late_marker("mark").await]);
+    // A plugin whose response edits are decided in `on-request` has no `on-response` either.
+    let with_early_marker = Chain::new(vec![key_auth("auth").await, marker("mark").await]);
 
     assert!(!auth_only.has_on_response());
     assert!(with_marker.has_on_response());
+    assert!(!with_early_marker.has_on_response());
     assert!(!with_marker.needs_request_body() && !with_marker.needs_response_body());
 }
 
 #[tokio::test]
 async fn on_response_skips_plugins_beyond_those_that_ran() {
-    let chain = Chain::new(vec![marker("first").await, marker("second").await]);
+    let chain = Chain::new(vec![
+        late_marker("first").await,
+        late_marker("second").await,
+    ]);
     let metrics = metrics(&chain);
     let (_, _, state) = chain.on_request(request("/", &[]), &metrics).await;
 

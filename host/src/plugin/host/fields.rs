@@ -26,6 +26,10 @@ const MANAGED: [&str; 7] = [
     "upgrade",
 ];
 
+/// The most response edits that may wait for one request's response, all plugins together: a
+/// bound on what a plugin in a loop can make the host keep.
+const MAX_RESPONSE_EDITS: usize = 256;
+
 /// A field section of the exchange.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Section {
@@ -37,16 +41,9 @@ pub(super) enum Section {
     Trailers,
 }
 
-/// One checked change to a field section.
-#[derive(Debug)]
-pub(super) enum Edit {
-    /// Replaces every value of the field with one.
-    Set(HeaderName, HeaderValue),
-    /// Adds a value, keeping the others.
-    Append(HeaderName, HeaderValue),
-    /// Removes every value of the field.
-    Remove(HeaderName),
-}
+/// One checked change to a field section (the exchange's type: response edits decided in
+/// `on-request` wait in the exchange).
+pub(super) use crate::plugin::exchange::FieldEdit as Edit;
 
 impl Edit {
     /// `set-header name value`, if the field is one a plugin may write.
@@ -64,20 +61,6 @@ impl Edit {
     /// `remove-header name`, if the field is one a plugin may write.
     pub(super) fn remove(name: &str) -> Result<Self, EditError> {
         Ok(Edit::Remove(parse_name(name)?))
-    }
-
-    fn apply(self, fields: &mut HeaderMap) {
-        match self {
-            Edit::Set(name, value) => {
-                fields.insert(name, value);
-            }
-            Edit::Append(name, value) => {
-                fields.append(name, value);
-            }
-            Edit::Remove(name) => {
-                fields.remove(name);
-            }
-        }
     }
 }
 
@@ -121,6 +104,20 @@ impl InstanceState {
 
     /// Applies `edit` to `section`, if the phase allows it. A response without trailers gets
     /// them when a trailer is set; removing one from none leaves none.
+    /// Keeps `edit` for the response, to be made at this plugin's place in the response phase
+    /// (WIT `set-response-header` and its kin: `on-request` only).
+    pub(super) fn edit_later_response(&mut self, edit: Edit) -> Result<(), EditError> {
+        let exchange = self.request_mut().map_err(|error| match error {
+            EditError::RequestSent => EditError::ResponseHere,
+            other => other,
+        })?;
+        if exchange.response_edits.len() >= MAX_RESPONSE_EDITS {
+            return Err(EditError::TooManyResponseEdits(MAX_RESPONSE_EDITS));
+        }
+        exchange.response_edits.push((exchange.slot, edit));
+        Ok(())
+    }
+
     pub(super) fn edit_fields(&mut self, section: Section, edit: Edit) -> Result<(), EditError> {
         match section {
             Section::Request => edit.apply(&mut self.request_mut()?.request.headers),

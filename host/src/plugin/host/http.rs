@@ -156,6 +156,28 @@ impl wit::HostRequest for InstanceState {
             .unwrap_or_default()
     }
 
+    fn set_response_header(
+        &mut self,
+        _: Resource<RequestHandle>,
+        name: String,
+        value: String,
+    ) -> EditResult {
+        Ok(self.edit_later_response(Edit::set(&name, &value)?)?)
+    }
+
+    fn append_response_header(
+        &mut self,
+        _: Resource<RequestHandle>,
+        name: String,
+        value: String,
+    ) -> EditResult {
+        Ok(self.edit_later_response(Edit::append(&name, &value)?)?)
+    }
+
+    fn remove_response_header(&mut self, _: Resource<RequestHandle>, name: String) -> EditResult {
+        Ok(self.edit_later_response(Edit::remove(&name)?)?)
+    }
+
     fn drop(&mut self, _: Resource<RequestHandle>) -> wasmtime::Result<()> {
         Ok(())
     }

@@ -58,14 +58,17 @@ impl<T> Pool<T> {
     /// Takes back a lent item and keeps it idle; returns what recent demand no longer needs (the
     /// oldest idle items; nothing under steady load), for the caller to drop outside the lock:
     /// dropping an instance resets its memory slot.
+    #[cfg(test)]
     pub(crate) fn give_back(&self, item: T) -> Vec<T> {
         self.give_back_at(item, Instant::now())
     }
 
-    fn give_back_at(&self, item: T, now: Instant) -> Vec<T> {
+    /// [`give_back`](Self::give_back) at `now`, a recent reading of the clock (the caller's:
+    /// demand is counted in windows of seconds).
+    pub(crate) fn give_back_at(&self, item: T, now: Instant) -> Vec<T> {
         let mut inner = self.lock();
         inner.lent = inner.lent.saturating_sub(1);
-        if now.duration_since(inner.window_start) >= DEMAND_WINDOW {
+        if now.saturating_duration_since(inner.window_start) >= DEMAND_WINDOW {
             inner.previous_peak = inner.peak;
             inner.peak = inner.lent + 1;
             inner.window_start = now;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::*;
 use crate::plugin::testing::{
-    BODY_READER_MEMORY, body_reader, configure, large_body, marker, ok, request, spec,
+    BODY_READER_MEMORY, body_reader, configure, large_body, late_marker, ok, request, spec,
 };
 
 fn instantiations(plugin: &ConfiguredPlugin) -> u64 {
@@ -78,7 +78,7 @@ async fn a_reused_instance_is_recycled_after_max_requests() {
 
 #[tokio::test]
 async fn a_request_holds_its_instance_from_on_request_to_on_response() {
-    let plugin = marker("mark").await; // has on-response; `request` isolation
+    let plugin = late_marker("mark").await; // has on-response; `request` isolation
     let mut held = Held::default();
 
     let (exchange, result) = plugin
@@ -147,9 +147,9 @@ async fn an_instance_stopped_at_its_memory_limit_is_dropped_and_the_next_request
 }
 
 /// `rate-limit` allowing 10 requests a minute per client, with its `RateLimit-*` headers, in
-/// `reuse` isolation: its `on-response` writes what its `on-request` decided.
-/// `rate-limit` as `name`: each test names its own, since a plugin's figures are kept per
-/// route, name and version in the runtime the tests share.
+/// `reuse` isolation: its `on-request` hands them to the host for the response. Each test names
+/// its own, since a plugin's figures are kept per route, name and version in the runtime the
+/// tests share.
 async fn rate_limit(name: &str) -> Arc<ConfiguredPlugin> {
     let config = serde_json::json!({ "minute": 10, "by": ["header"], "header": "x-client" });
     let mut spec = spec("rate-limit", name, config);
@@ -159,10 +159,19 @@ async fn rate_limit(name: &str) -> Arc<ConfiguredPlugin> {
         .expect("rate-limit accepts its config")
 }
 
+/// `headers` in `reuse` isolation with an `on-response` of its own (its response value depends
+/// on the context).
+async fn late_headers(name: &str) -> Arc<ConfiguredPlugin> {
+    let config = serde_json::json!({ "response": { "set": { "x-mark": "${consumer}" } } });
+    let mut spec = spec("headers", name, config);
+    spec.isolation = Isolation::Reuse;
+    configure(&spec).await.expect("headers accepts its config")
+}
+
 #[tokio::test]
 async fn a_reused_instance_goes_back_to_the_pool_between_a_requests_two_calls() {
-    let plugin = rate_limit("pooled").await;
-    assert!(!plugin.holds_across_calls(), "built against contract 0.1.2");
+    let plugin = late_headers("pooled").await;
+    assert!(!plugin.holds_across_calls(), "built against contract 0.1.3");
 
     let mut held = Held::default();
     let (mut exchange, result) = plugin
@@ -188,7 +197,7 @@ async fn a_reused_instance_goes_back_to_the_pool_between_a_requests_two_calls() 
 }
 
 #[tokio::test]
-async fn interleaved_requests_each_get_their_own_scratch_values_back() {
+async fn interleaved_requests_each_get_their_own_response_edits_back() {
     let plugin = rate_limit("interleaved").await;
     let (mut held_a, mut held_b) = (Held::default(), Held::default());
 
@@ -234,9 +243,10 @@ async fn interleaved_requests_each_get_their_own_scratch_values_back() {
         let mut lent = std::mem::replace(exchange, request("/", &[]));
         lent.phase = Phase::Response;
         lent.response = Some(ok());
-        let (back, result) = plugin.call(lent, Phase::Response, held).await;
-        result.expect("on-response");
-        let headers = &back.response.as_ref().expect("a response").parts.headers;
+        // What the chain does at the plugin's place in the response phase.
+        lent.make_response_edits(0);
+        plugin.release(held);
+        let headers = &lent.response.as_ref().expect("a response").parts.headers;
         remaining.push(crate::plugin::testing::values(headers, "ratelimit-remaining").join(","));
     }
     assert_eq!(remaining, ["9", "7"], "b's own figure, then a's");

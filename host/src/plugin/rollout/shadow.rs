@@ -213,15 +213,22 @@ impl Job {
         }
 
         let answered = !matches!(request_verdict, Verdict::Failed(_));
+        let slot = exchange.slot;
+        let calls = plugin.needs().contains(crate::contract::Needs::ON_RESPONSE);
         if let (Some(response), Some((live_verdict, live_after)), true) =
             (response, response_after, answered)
-            && plugin.needs().contains(crate::contract::Needs::ON_RESPONSE)
+            && (calls || exchange.has_response_edits(slot))
         {
             exchange.phase = Phase::Response;
             exchange.response = Some(response);
-            let (back, result) = plugin.call(exchange, Phase::Response, &mut held).await;
-            exchange = back;
-            let verdict = Verdict::of(&result);
+            exchange.make_response_edits(slot);
+            let verdict = if calls {
+                let (back, result) = plugin.call(exchange, Phase::Response, &mut held).await;
+                exchange = back;
+                Verdict::of(&result)
+            } else {
+                Verdict::Continue
+            };
             let after = exchange.response.as_ref().map(|r| Message {
                 headers: r.parts.headers.clone(),
                 body: r.body.clone(),
