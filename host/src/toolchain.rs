@@ -168,7 +168,7 @@ pub fn publishable(path: &Path, runtime: &Runtime) -> Result<(PathBuf, Vec<u8>),
     Ok((file, bytes))
 }
 
-/// The contract's version, `0.1.2`: the part of the WIT package line after `@`.
+/// The contract's version, `0.1.3`: the part of the WIT package line after `@`.
 pub fn contract_version() -> String {
     crate::contract::version()
 }

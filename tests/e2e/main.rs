@@ -38,6 +38,7 @@ mod reload_triggers;
 mod request_size_limit;
 mod request_transformer;
 mod request_validator;
+mod response_edits;
 mod response_transformer;
 mod retries;
 mod rollouts;

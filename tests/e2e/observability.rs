@@ -35,9 +35,10 @@ match.path-prefix = "/status"
 upstream = "echo"
 match.path-prefix = "/ok"
 
+# A value a later plugin could change, so `headers` has an `on-response` call to measure.
 [[routes.other.plugins]]
 plugin = "headers"
-config = {{ response = {{ set = {{ x-seen = "yes" }} }} }}
+config = {{ response = {{ set = {{ x-seen = "${{method}}" }} }} }}
 "#,
         upstream.authority()
     )

@@ -1,7 +1,7 @@
 // `screen`: refuses a request whose configured header has a denied value, and tags the others
 // in the context, which onResponse turns into an `x-screen` header.
 
-import { get, set } from "portcullis:plugin/context@0.1.2";
+import { get, set } from "portcullis:plugin/context@0.1.3";
 
 let header = "";
 let deny = [];

@@ -33,7 +33,8 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use portcullis_sdk::{
-    Action, Error, Needs, Plugin, Request, Response, context, export_plugin, metrics, state,
+    Action, Error, Needs, Plugin, Request, Response, context, export_plugin, metrics, scratch,
+    state,
 };
 use serde::Deserialize;
 
@@ -58,6 +59,9 @@ enum Mode {
     Handles,
     Burn,
     Deny,
+    Scratch,
+    Early,
+    EarlyError,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +210,18 @@ impl Plugin for Misbehave {
                 Ok(Action::Continue)
             }
             Mode::Deny => Ok(Action::Respond(portcullis_sdk::Reply::new(self.status))),
+            Mode::Scratch => {
+                scratch::set("path", &req.path());
+                Ok(Action::Continue)
+            }
+            Mode::Early => {
+                req.set_response_header("x-early", "1")?;
+                Ok(Action::Continue)
+            }
+            Mode::EarlyError => {
+                req.set_response_header("x-early", "1")?;
+                Err("misbehave asked to fail after a response edit".into())
+            }
             Mode::Memory => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -230,6 +246,21 @@ impl Plugin for Misbehave {
             wrapped.extend_from_slice(&body);
             resp.set_body(&wrapped)?;
         }
+        if self.mode == Mode::Scratch
+            && let Some(path) = scratch::get("path")
+        {
+            resp.set_header("x-scratch-path", &path)?;
+        }
+        if self.mode == Mode::Early {
+            if let Some(early) = resp.header("x-early") {
+                resp.set_header("x-early-seen", &early)?;
+            }
+            let refused = match req.set_response_header("x-late", "1") {
+                Ok(()) => "accepted".to_owned(),
+                Err(error) => error.to_string(),
+            };
+            resp.set_header("x-late-error", &refused)?;
+        }
         if let Some((count, previous)) = self.shared.borrow_mut().take() {
             resp.set_header("x-shared-count", &count.to_string())?;
             resp.set_header("x-previous-path", &previous)?;
@@ -239,9 +270,12 @@ impl Plugin for Misbehave {
 
     fn needs(&self) -> Needs {
         match self.mode {
-            Mode::None | Mode::ReadOne | Mode::ReadAll | Mode::Burn | Mode::Deny => {
-                Needs::ON_REQUEST
-            }
+            Mode::None
+            | Mode::ReadOne
+            | Mode::ReadAll
+            | Mode::Burn
+            | Mode::Deny
+            | Mode::EarlyError => Needs::ON_REQUEST,
             Mode::Bodies => {
                 Needs::ON_REQUEST | Needs::ON_RESPONSE | Needs::REQUEST_BODY | Needs::RESPONSE_BODY
             }
