@@ -15,9 +15,19 @@ pub(crate) struct Outcome {
     pub(crate) decision: RateDecision,
 }
 
-/// The header fields for a request checked against `outcomes` (one per limit). The limit
-/// reported is the one closest to refusing (fewest remaining; on a tie, the longest reset).
-pub(crate) fn fields(outcomes: &[Outcome]) -> Vec<(&'static str, String)> {
+/// `RateLimit-Policy` for `limits`: the same for every request, so made once, at load.
+pub(crate) fn policy(limits: &[Limit]) -> String {
+    limits
+        .iter()
+        .map(|limit| format!("{};w={}", limit.count, limit.period.as_secs()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The header fields for a request checked against `outcomes` (one per limit), with `policy`
+/// (see [`policy`]). The limit reported is the one closest to refusing (fewest remaining; on a
+/// tie, the longest reset).
+pub(crate) fn fields(outcomes: &[Outcome], policy: &str) -> Vec<(&'static str, String)> {
     let Some(closest) = outcomes.iter().min_by(|a, b| {
         let key = |o: &Outcome| (o.decision.allowed, o.decision.remaining);
         key(a)
@@ -26,11 +36,6 @@ pub(crate) fn fields(outcomes: &[Outcome]) -> Vec<(&'static str, String)> {
     }) else {
         return Vec::new();
     };
-    let policy = outcomes
-        .iter()
-        .map(|o| format!("{};w={}", o.limit.count, o.limit.period.as_secs()))
-        .collect::<Vec<_>>()
-        .join(", ");
     let mut fields = vec![
         ("ratelimit-limit", closest.limit.count.to_string()),
         (
@@ -45,7 +50,7 @@ pub(crate) fn fields(outcomes: &[Outcome]) -> Vec<(&'static str, String)> {
             "ratelimit-reset",
             seconds(closest.decision.reset_ms).to_string(),
         ),
-        ("ratelimit-policy", policy),
+        ("ratelimit-policy", policy.to_owned()),
     ];
     if let Some(wait) = retry_after(outcomes) {
         fields.push(("retry-after", wait.to_string()));

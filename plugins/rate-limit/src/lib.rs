@@ -30,6 +30,8 @@ const MAX_KEY_PART: usize = 256;
 pub struct RateLimit {
     config: Config,
     limits: Vec<Limit>,
+    /// `RateLimit-Policy`, made once.
+    policy: String,
 }
 
 impl Plugin for RateLimit {
@@ -37,7 +39,12 @@ impl Plugin for RateLimit {
 
     fn new(config: Config) -> Result<Self, Error> {
         let limits = config.validate()?;
-        Ok(Self { config, limits })
+        let policy = headers::policy(&limits);
+        Ok(Self {
+            config,
+            limits,
+            policy,
+        })
     }
 
     fn needs(&self) -> Needs {
@@ -86,7 +93,7 @@ impl Plugin for RateLimit {
             }
         }
         let fields = if self.config.headers {
-            headers::fields(&outcomes)
+            headers::fields(&outcomes, &self.policy)
         } else {
             headers::retry_after(&outcomes)
                 .map(|wait| vec![("retry-after", wait.to_string())])

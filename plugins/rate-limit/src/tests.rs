@@ -83,10 +83,12 @@ fn bad_configs_are_refused_with_a_message_that_says_how_to_fix_them() {
 
 #[test]
 fn headers_report_the_limit_closest_to_refusing_and_the_whole_policy() {
-    let fields = headers::fields(&[
+    let outcomes = [
         outcome(10, 1, true, 9, 100, 0),
         outcome(100, 60, true, 3, 40_000, 0),
-    ]);
+    ];
+    let limits: Vec<Limit> = outcomes.iter().map(|o| o.limit).collect();
+    let fields = headers::fields(&outcomes, &headers::policy(&limits));
     assert_eq!(
         fields,
         [
@@ -100,7 +102,7 @@ fn headers_report_the_limit_closest_to_refusing_and_the_whole_policy() {
 
 #[test]
 fn a_refusal_adds_retry_after_in_whole_seconds_at_least_one() {
-    let fields = headers::fields(&[outcome(10, 1, false, 0, 900, 1)]);
+    let fields = headers::fields(&[outcome(10, 1, false, 0, 900, 1)], "10;w=1");
     assert!(
         fields.contains(&("retry-after", "1".to_owned())),
         "{fields:?}"
