@@ -146,6 +146,50 @@ async fn a_request_that_trickles_in_is_cut_at_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_request_that_trickles_in_on_a_kept_alive_connection_is_cut_at_its_keepalive_deadline() {
+    // The watchdog alone bounds it (hyper's own header timer is off): a connection held by a
+    // request that never completes is closed when an idle one would be, or `header-timeout`
+    // after the request's first byte when that is later.
+    let upstream = EchoUpstream::start("backend").await;
+    let limits = r#"header-timeout = "400ms"
+keepalive-timeout = "1s""#;
+    let gateway = TestGateway::start(&manifest(&upstream, limits)).await;
+
+    let mut client = TcpStream::connect(gateway.address())
+        .await
+        .expect("connect");
+    assert!(request(&mut client).await.starts_with("HTTP/1.1 200"));
+    // 120 bytes, one every 50 ms, would take six seconds.
+    let started = Instant::now();
+    let mut closed = false;
+    let trickle = format!(
+        "GET / HTTP/1.1\r\nhost: example.com\r\nx-slow: {}",
+        "z".repeat(80)
+    );
+    for byte in trickle.as_bytes() {
+        if client.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !closed {
+        wait_for_close(&mut client, Duration::from_secs(5)).await;
+    }
+
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        upstream.requests(),
+        1,
+        "only the first request went through"
+    );
+}
+
+#[tokio::test]
 async fn an_idle_keepalive_http1_connection_is_closed_after_the_keepalive_timeout() {
     let upstream = EchoUpstream::start("backend").await;
     let limits = r#"header-timeout = "200ms"

@@ -144,7 +144,7 @@ pub(super) async fn serve<S>(
     }
     let mut service = service;
     loop {
-        let http = http1_builder(&limits);
+        let http = http1_builder();
         let mut served = Box::new(
             http.serve_connection(TokioIo::new(io), service)
                 .with_upgrades(),
@@ -200,15 +200,18 @@ async fn sniff<S: AsyncRead + Unpin>(io: &mut S) -> io::Result<(bool, Bytes)> {
     Ok((true, Bytes::copy_from_slice(&buf)))
 }
 
-/// HTTP/1.1 as `limits` say. The watchdog enforces the header and keep-alive timeouts;
-/// hyper's own header timeout stays as a backstop for a request that trickles in on a
-/// kept-alive connection.
-fn http1_builder(limits: &ConnectionLimits) -> http1::Builder {
+/// HTTP/1.1, kept alive. The watchdog bounds every connection's waits: a request that trickles
+/// in on a kept-alive connection is closed at its keep-alive deadline (or `header-timeout` after
+/// its first byte, when later). So hyper's own header timer, whose bound was the keep-alive and
+/// header timeouts added, is off: it cost every request a boxed `Sleep` registered in the timer
+/// wheel while the connection waited and dropped when the headers came (1.5k instructions per
+/// request, docs/benchmarks.md).
+fn http1_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(limits.keepalive_timeout + limits.header_timeout);
+        .header_read_timeout(None);
     builder
 }
 
