@@ -12,8 +12,10 @@
 //! were promised the same instance for both calls of a request ([`InstanceLending`]); theirs,
 //! and `request` isolation's own instance, are held from `on-request` to `on-response`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Resource, ResourceTableError};
@@ -348,9 +350,19 @@ impl ConfiguredPlugin {
         warm.store.set_epoch_deadline(1);
 
         // The CPU budget only counts ticks the guest runs; a guest blocked in a WASI wait (a
-        // sleep, a poll) runs none, so a wall-clock bound backs it up.
-        let deadline = tokio::time::Instant::from_std(started + self.wall);
-        let result = tokio::time::timeout_at(deadline, invoke(&mut warm, phase)).await;
+        // sleep, a poll) runs none, so a wall-clock bound backs it up. Most calls end in their
+        // first poll: the timer is made only for one that waits (a WASI wait, a state call to
+        // Redis, a yield at an epoch tick).
+        let result = {
+            let mut invoking = std::pin::pin!(invoke(&mut warm, phase));
+            match std::future::poll_fn(|cx| Poll::Ready(invoking.as_mut().poll(cx))).await {
+                Poll::Ready(done) => Ok(done),
+                Poll::Pending => {
+                    let deadline = tokio::time::Instant::from_std(started + self.wall);
+                    tokio::time::timeout_at(deadline, invoking).await
+                }
+            }
+        };
         let exchange = warm
             .store
             .data_mut()
