@@ -57,6 +57,32 @@ async fn a_trapping_plugin_under_fail_closed_fails_the_request_with_a_json_500()
 }
 
 #[tokio::test]
+async fn a_plugin_blocked_in_a_wasi_wait_is_cut_at_its_wall_clock_bound() {
+    // A 60 s sleep spends no CPU tick; the wall-clock bound (ten times the CPU limit plus a
+    // second: 1.2 s here) stops it.
+    logs::capture();
+    let upstream = EchoUpstream::start("echo").await;
+    let plugin = "cpu = \"20ms\"\nconfig = { mode = \"sleep\", micros = 60000000 }";
+    let gateway = TestGateway::start(&manifest(&upstream, plugin)).await;
+
+    let started = Instant::now();
+    let response = gateway.client().get("/bad").await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(response.status, 500);
+    assert!(
+        elapsed >= Duration::from_millis(1100) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+    let id = response.json()["request_id"].as_str().unwrap().to_owned();
+    let line = logs::wait_for(&[&id, "failed in on-request"], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("a log line for the request; the log:\n{}", logs::all()));
+    assert!(line.contains("wall-clock"), "{line}");
+    assert_eq!(upstream.requests(), 0);
+    assert_eq!(gateway.client().get("/fast").await.status, 200);
+}
+
+#[tokio::test]
 async fn a_trapping_plugin_under_fail_open_is_skipped_and_the_request_goes_through() {
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(

@@ -62,6 +62,7 @@ enum Mode {
     Scratch,
     Early,
     EarlyError,
+    Sleep,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +211,11 @@ impl Plugin for Misbehave {
                 Ok(Action::Continue)
             }
             Mode::Deny => Ok(Action::Respond(portcullis_sdk::Reply::new(self.status))),
+            Mode::Sleep => {
+                // Blocks in a WASI poll: no guest code runs, so no CPU tick is spent.
+                std::thread::sleep(Duration::from_micros(self.micros));
+                Ok(Action::Continue)
+            }
             Mode::Scratch => {
                 scratch::set("path", &req.path());
                 Ok(Action::Continue)
@@ -275,7 +281,8 @@ impl Plugin for Misbehave {
             | Mode::ReadAll
             | Mode::Burn
             | Mode::Deny
-            | Mode::EarlyError => Needs::ON_REQUEST,
+            | Mode::EarlyError
+            | Mode::Sleep => Needs::ON_REQUEST,
             Mode::Bodies => {
                 Needs::ON_REQUEST | Needs::ON_RESPONSE | Needs::REQUEST_BODY | Needs::RESPONSE_BODY
             }
