@@ -58,6 +58,22 @@ async fn wait_for_close(stream: &mut TcpStream, limit: Duration) -> (Duration, V
 }
 
 /// Sends one keep-alive request and reads its whole response (the echo upstream's JSON).
+/// Sends a request's head one byte every 50 ms (120 bytes: six seconds if nothing cuts it
+/// short) until the gateway closes the connection, then waits for the close.
+async fn trickle_until_closed(stream: &mut TcpStream) {
+    let trickle = format!(
+        "GET / HTTP/1.1\r\nhost: example.com\r\nx-slow: {}",
+        "z".repeat(80)
+    );
+    for byte in trickle.as_bytes() {
+        if stream.write_all(&[*byte]).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for_close(stream, Duration::from_secs(5)).await;
+}
+
 async fn request(stream: &mut TcpStream) -> String {
     stream
         .write_all(b"GET /hello HTTP/1.1\r\nhost: example.com\r\n\r\n")
@@ -120,22 +136,7 @@ async fn a_request_that_trickles_in_is_cut_at_the_header_timeout() {
         .await
         .expect("connect");
     let started = Instant::now();
-    let mut closed = false;
-    // 120 bytes, one every 50 ms: six seconds if nothing cut it short.
-    let trickle = format!(
-        "GET / HTTP/1.1\r\nhost: example.com\r\nx-slow: {}",
-        "z".repeat(80)
-    );
-    for byte in trickle.as_bytes() {
-        if slow.write_all(&[*byte]).await.is_err() {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !closed {
-        wait_for_close(&mut slow, Duration::from_secs(5)).await;
-    }
+    trickle_until_closed(&mut slow).await;
 
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -159,23 +160,8 @@ keepalive-timeout = "1s""#;
         .await
         .expect("connect");
     assert!(request(&mut client).await.starts_with("HTTP/1.1 200"));
-    // 120 bytes, one every 50 ms, would take six seconds.
     let started = Instant::now();
-    let mut closed = false;
-    let trickle = format!(
-        "GET / HTTP/1.1\r\nhost: example.com\r\nx-slow: {}",
-        "z".repeat(80)
-    );
-    for byte in trickle.as_bytes() {
-        if client.write_all(&[*byte]).await.is_err() {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !closed {
-        wait_for_close(&mut client, Duration::from_secs(5)).await;
-    }
+    trickle_until_closed(&mut client).await;
 
     assert!(
         started.elapsed() < Duration::from_secs(3),
