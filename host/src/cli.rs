@@ -1,5 +1,6 @@
 //! The `portcullis` command line.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::plugin::{Runtime, RuntimeOptions};
 
 mod config;
 mod plugin;
+mod runtime;
 
 /// Portcullis: an API gateway in which every policy is a sandboxed WebAssembly component.
 #[derive(Debug, Parser)]
@@ -96,6 +98,17 @@ struct GlobalArgs {
         env = "PORTCULLIS_PLUGIN_STORE"
     )]
     plugin_store: Option<PathBuf>,
+    /// Threads that serve requests (default: the CPUs the process may run on, by its affinity
+    /// and cgroup quota). With one, the gateway runs on tokio's current-thread scheduler,
+    /// measured cheaper than a one-worker multi-thread one (docs/benchmarks.md).
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        value_parser = clap::value_parser!(NonZeroUsize),
+        env = "PORTCULLIS_WORKER_THREADS"
+    )]
+    worker_threads: Option<NonZeroUsize>,
     /// Name compiled plugin functions in `/tmp/perf-PID.map`, for profilers (`perf`,
     /// `bench/run --mode callgrind`); a diagnostic, off by default.
     #[arg(long, global = true, env = "PORTCULLIS_WASM_PERFMAP")]
@@ -175,10 +188,7 @@ impl Cli {
             },
             perfmap: self.global.wasm_perfmap,
         };
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-        {
+        let runtime = match runtime::build(self.global.worker_threads) {
             Ok(runtime) => runtime,
             Err(e) => {
                 eprintln!("error: cannot start the async runtime: {e}");
