@@ -23,7 +23,7 @@ from .load import start_server
 from .measure import (TCK, fixed_requests, idle_gate, parse_wrk, session_pids, session_ticks,
                       session_tids, wrk)
 from .procs import PROCS, log
-from .targets import CPU_CLIENT, TARGETS, is_gateway, request_headers, verify
+from .targets import CPU_CLIENT, TARGETS, is_gateway, request_headers, screen_target, verify
 
 CRATES = [
     # (group, predicate on (object, symbol))
@@ -219,7 +219,10 @@ def mode_callgrind(args, setup, targets, emit):
         try:
             if is_gateway(t):
                 precompile(setup, t)
-            server = start_server(setup, t, wrapper=wrapper, single_process=True, wait=300)
+            # Even loaded from the cache, a 12-18 MB JavaScript or Python component takes minutes
+            # to start under valgrind (plugin-costs: 9 minutes for JavaScript on a busy machine).
+            big = (screen_target(t) or ("",))[0] in ("js", "python")
+            server = start_server(setup, t, wrapper=wrapper, single_process=True, wait=1800 if big else 300)
             headers = request_headers(t, args.user_agent)
             verify(t, setup.ports[t], args.user_agent)
             bad = fixed_requests(setup.ports[t], warm, headers, conns=args.fixed_conns)
