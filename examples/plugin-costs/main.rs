@@ -13,6 +13,20 @@
 //! It prints a Markdown table on stdout (progress on stderr). A benchmark, not a test: the
 //! figures depend on the machine; docs/benchmarks.md quotes a run.
 //!
+//! On a busy machine, count instructions instead of timing: the measured requests (not the
+//! warm-up) run inside `counted_requests`, so callgrind can count only them (name it exactly: a
+//! pattern also matches its closures, and each match toggles counting). With a cache directory
+//! filled by a first run, the component is not compiled under valgrind (which starts a 12-18 MB
+//! JavaScript or Python component in minutes all the same):
+//!
+//! ```text
+//! plugin-costs --compiles 0 --configures 1 --isolation reuse --cache-dir /tmp/pc js=...wasm
+//! export PORTCULLIS_PLUGIN_INSTANCES=8   # valgrind gives a program less than 64 GiB
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect=plugin_costs::counted_requests \
+//!     target/release/examples/plugin-costs --compiles 0 --configures 1 --isolation reuse \
+//!     --requests 1000 --cache-dir /tmp/pc js=...wasm   # then: instructions ("Collected") / 1000
+//! ```
+//!
 //! - **compile**: `Runtime::compile` on a fresh runtime with the disk cache off (what the first
 //!   start, or a reload with a new component, costs), median of `--compiles` runs.
 //! - **cached load**: the same on a fresh runtime whose disk cache already holds the component
@@ -33,6 +47,7 @@ use bytes::Bytes;
 use clap::Parser;
 use http::{Request, Response};
 use portcullis::config::{FailurePolicy, Isolation, Limits, PluginSource, PluginSpec};
+use portcullis::plugin::engine::DEFAULT_INSTANCE_SLOTS;
 use portcullis::plugin::{
     Chain, ConfiguredPlugin, Exchange, RequestVerdict, ResponseState, Runtime, RuntimeOptions,
 };
@@ -48,9 +63,26 @@ const USER_AGENT: &str = "portcullis-bench/1.0";
 #[derive(Parser)]
 #[command(about = "Size, compile time, cached load time and per-request cost of plugin components")]
 struct Args {
-    /// Compilations (and cached loads) per component; the median is shown.
+    /// Compilations (and cached loads) per component; the median is shown. 0 measures neither
+    /// (the component is loaded from the cache directory, or compiled once, unmeasured).
     #[arg(long, default_value_t = 5)]
     compiles: usize,
+    /// The isolation modes whose requests are measured.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "reuse,request"
+    )]
+    isolation: Vec<Mode>,
+    /// Instance slots of the pooling allocator, as the gateway's `--plugin-instances` (valgrind
+    /// needs a handful: each slot reserves about 4 GiB of address space).
+    #[arg(long, env = "PORTCULLIS_PLUGIN_INSTANCES", default_value_t = DEFAULT_INSTANCE_SLOTS)]
+    plugin_instances: u32,
+    /// The disk cache of compiled components: kept between runs when given (so that a run under
+    /// valgrind need not compile), a temporary directory otherwise.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
     /// Configurations (link + first instance + init) per component; the median is shown.
     #[arg(long, default_value_t = 20)]
     configures: usize,
@@ -68,15 +100,33 @@ struct Args {
     components: Vec<String>,
 }
 
-/// What was measured for one component.
+/// An isolation mode to measure (the manifest's `isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// A warm instance, reused.
+    Reuse,
+    /// A fresh instance and `init` per request.
+    Request,
+}
+
+impl Mode {
+    fn isolation(self) -> Isolation {
+        match self {
+            Mode::Reuse => Isolation::Reuse,
+            Mode::Request => Isolation::Request,
+        }
+    }
+}
+
+/// What was measured for one component (`None`: not asked for).
 struct Costs {
     label: String,
     size: usize,
-    compile: Duration,
-    cached_load: Duration,
+    compile: Option<Duration>,
+    cached_load: Option<Duration>,
     configure: Duration,
-    reuse: (Duration, Duration),
-    request: (Duration, Duration),
+    reuse: Option<(Duration, Duration)>,
+    request: Option<(Duration, Duration)>,
 }
 
 fn main() {
@@ -121,7 +171,7 @@ fn main() {
             path.display(),
             bytes.len()
         );
-        rows.push(tokio.block_on(measure(&args, label, path, &bytes, &config)));
+        rows.push(measure(&tokio, &args, label, path, &bytes, &config));
     }
     println!(
         "\n{} compiles, {} configures, {} requests per mode; one thread; medians (p99 in brackets)\n",
@@ -132,25 +182,34 @@ fn main() {
          | request, `reuse` | request, `request` | instantiation + init per request |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let or_dash = |d: Option<Duration>| d.map_or_else(|| "–".to_string(), time);
+    let with_p99 = |m: Option<(Duration, Duration)>| {
+        m.map_or_else(
+            || "–".to_string(),
+            |(p50, p99)| format!("{} ({})", time(p50), time(p99)),
+        )
+    };
     for c in &rows {
-        let fresh = c.request.0.saturating_sub(c.reuse.0);
+        let fresh = c
+            .request
+            .zip(c.reuse)
+            .map(|(request, reuse)| request.0.saturating_sub(reuse.0));
         println!(
-            "| {} | {} | {} | {} | {} | {} ({}) | {} ({}) | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             c.label,
             size(c.size),
-            time(c.compile),
-            time(c.cached_load),
+            or_dash(c.compile),
+            or_dash(c.cached_load),
             time(c.configure),
-            time(c.reuse.0),
-            time(c.reuse.1),
-            time(c.request.0),
-            time(c.request.1),
-            time(fresh),
+            with_p99(c.reuse),
+            with_p99(c.request),
+            or_dash(fresh),
         );
     }
 }
 
-async fn measure(
+fn measure(
+    tokio: &tokio::runtime::Runtime,
     args: &Args,
     label: &str,
     path: &Path,
@@ -159,35 +218,46 @@ async fn measure(
 ) -> Costs {
     // Compile with no cache: a fresh runtime each time, so nothing is remembered in memory either.
     let mut compiles = Vec::new();
-    for _ in 0..args.compiles.max(1) {
-        let runtime = runtime(None);
+    for _ in 0..args.compiles {
+        let runtime = runtime(args, None);
         let started = Instant::now();
         let compiled = runtime.compile(bytes).expect("the component compiles");
         compiles.push(started.elapsed());
         drop(compiled);
     }
-    let compile = median(&mut compiles);
-    eprintln!("  compile (no cache)     {}", time(compile));
+    let compile = (!compiles.is_empty()).then(|| median(&mut compiles));
+    if let Some(compile) = compile {
+        eprintln!("  compile (no cache)     {}", time(compile));
+    }
 
     // A restart: a fresh runtime on a disk cache that already holds the component.
-    let cache = tempfile::tempdir().expect("a temporary cache directory");
+    let temporary;
+    let cache = match &args.cache_dir {
+        Some(dir) => dir.as_path(),
+        None => {
+            temporary = tempfile::tempdir().expect("a temporary cache directory");
+            temporary.path()
+        }
+    };
     drop(
-        runtime(Some(cache.path()))
+        runtime(args, Some(cache))
             .compile(bytes)
             .expect("the component compiles"),
     );
     let mut loads = Vec::new();
-    for _ in 0..args.compiles.max(1) {
-        let runtime = runtime(Some(cache.path()));
+    for _ in 0..args.compiles {
+        let runtime = runtime(args, Some(cache));
         let started = Instant::now();
         let compiled = runtime.compile(bytes).expect("the component loads");
         loads.push(started.elapsed());
         drop(compiled);
     }
-    let cached_load = median(&mut loads);
-    eprintln!("  cached load            {}", time(cached_load));
+    let cached_load = (!loads.is_empty()).then(|| median(&mut loads));
+    if let Some(cached_load) = cached_load {
+        eprintln!("  cached load            {}", time(cached_load));
+    }
 
-    let runtime = runtime(Some(cache.path()));
+    let runtime = runtime(args, Some(cache));
     let compiled = runtime.compile(bytes).expect("the component loads");
     let spec = |isolation| PluginSpec {
         name: label.to_string(),
@@ -202,92 +272,139 @@ async fn measure(
     };
     let state = StateStore::in_process();
     let budget = Arc::new(portcullis::plugin::MemoryBudget::new(&Default::default()));
+    let configure_one = |isolation| {
+        tokio
+            .block_on(ConfiguredPlugin::configure(
+                &runtime,
+                &compiled,
+                &spec(isolation),
+                "bench",
+                &state,
+                &budget,
+            ))
+            .expect("the plugin accepts its config")
+    };
     let mut configures = Vec::new();
     for _ in 0..args.configures.max(1) {
         let started = Instant::now();
-        let plugin = ConfiguredPlugin::configure(
-            &runtime,
-            &compiled,
-            &spec(Isolation::Request),
-            "bench",
-            &state,
-            &budget,
-        )
-        .await
-        .expect("the plugin accepts its config");
+        let plugin = configure_one(Isolation::Request);
         configures.push(started.elapsed());
         drop(plugin);
     }
     let configure = median(&mut configures);
     eprintln!("  configure              {}", time(configure));
 
-    let mut modes = Vec::new();
-    for isolation in [Isolation::Reuse, Isolation::Request] {
-        let plugin = ConfiguredPlugin::configure(
-            &runtime,
-            &compiled,
-            &spec(isolation),
-            "bench",
-            &state,
-            &budget,
-        )
-        .await
-        .expect("the plugin accepts its config");
-        let chain = Chain::new(vec![Arc::new(plugin)]);
-        let metrics = portcullis::observe::metrics::Metrics::new()
-            .route("bench", chain.steps().iter().map(|s| s.plugin().name()));
-        let warmup = args.requests / 10;
-        let mut times = Vec::with_capacity(args.requests);
-        for i in 0..warmup + args.requests.max(1) {
-            let exchange = exchange();
-            let response = response();
-            let started = Instant::now();
-            let (mut exchange, verdict, chain_state) = chain.on_request(exchange, &metrics).await;
-            assert!(
-                matches!(verdict, RequestVerdict::Forward),
-                "{label}: the request should go through, got {verdict:?}"
-            );
-            exchange.response = Some(response);
-            let (exchange, result) = chain
-                .on_response(exchange, chain.len(), chain_state, &metrics)
-                .await;
-            let elapsed = started.elapsed();
-            if let Err(failure) = result {
-                panic!("{label}: on-response failed: {}", failure.error);
-            }
-            if i == 0 {
-                check(label, &exchange);
-            }
-            if i >= warmup {
-                times.push(elapsed);
-            }
-        }
-        let p50 = median(&mut times);
-        let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
-        eprintln!(
-            "  request, {:<8}       {} (p99 {})",
-            format!("{isolation:?}").to_lowercase(),
-            time(p50),
-            time(p99)
-        );
-        modes.push((p50, p99));
-    }
-    Costs {
+    let mut costs = Costs {
         label: label.to_string(),
         size: bytes.len(),
         compile,
         cached_load,
         configure,
-        reuse: modes[0],
-        request: modes[1],
+        reuse: None,
+        request: None,
+    };
+    for mode in [Mode::Reuse, Mode::Request] {
+        if !args.isolation.contains(&mode) {
+            continue;
+        }
+        let plugin = Arc::new(configure_one(mode.isolation()));
+        let chain = Chain::new(vec![plugin.clone()]);
+        let metrics = portcullis::observe::metrics::Metrics::new()
+            .route("bench", chain.steps().iter().map(|s| s.plugin().name()));
+        let first = warm_up(tokio, &chain, &metrics, label, (args.requests / 10).max(1));
+        check(label, &first);
+        let before = plugin.stats.figures();
+        let mut times = counted_requests(tokio, &chain, &metrics, label, args.requests.max(1));
+        let after = plugin.stats.figures();
+        let p50 = median(&mut times);
+        let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+        // In `reuse`, a new instance during the measured requests is a cost to explain: an
+        // instance dropped for outgrowing its memory, or recycled after `max-requests`.
+        eprintln!(
+            "  request, {:<8}       {} (p99 {}); instances created {}, dropped for their size {}",
+            format!("{mode:?}").to_lowercase(),
+            time(p50),
+            time(p99),
+            after.instantiations - before.instantiations,
+            after.oversized_drops - before.oversized_drops,
+        );
+        match mode {
+            Mode::Reuse => costs.reuse = Some((p50, p99)),
+            Mode::Request => costs.request = Some((p50, p99)),
+        }
     }
+    costs
+}
+
+/// `n` requests before the measured ones; returns the first one's exchange, to be checked.
+#[inline(never)]
+fn warm_up(
+    tokio: &tokio::runtime::Runtime,
+    chain: &Chain,
+    metrics: &portcullis::observe::metrics::RouteMetrics,
+    label: &str,
+    n: usize,
+) -> Box<Exchange> {
+    tokio.block_on(async {
+        let (first, _) = one_request(chain, metrics, label).await;
+        for _ in 1..n {
+            one_request(chain, metrics, label).await;
+        }
+        first
+    })
+}
+
+/// The measured requests, and nothing else: callgrind's `--toggle-collect` names this function
+/// to count their instructions only (see the module's documentation).
+#[inline(never)]
+fn counted_requests(
+    tokio: &tokio::runtime::Runtime,
+    chain: &Chain,
+    metrics: &portcullis::observe::metrics::RouteMetrics,
+    label: &str,
+    n: usize,
+) -> Vec<Duration> {
+    tokio.block_on(async {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            times.push(one_request(chain, metrics, label).await.1);
+        }
+        times
+    })
+}
+
+/// One allowed request through the chain: `on-request`, the upstream's response, `on-response`.
+/// Returns the exchange and the time the two phases took (building the exchange excluded).
+async fn one_request(
+    chain: &Chain,
+    metrics: &portcullis::observe::metrics::RouteMetrics,
+    label: &str,
+) -> (Box<Exchange>, Duration) {
+    let exchange = exchange();
+    let response = response();
+    let started = Instant::now();
+    let (mut exchange, verdict, chain_state) = chain.on_request(exchange, metrics).await;
+    assert!(
+        matches!(verdict, RequestVerdict::Forward),
+        "{label}: the request should go through, got {verdict:?}"
+    );
+    exchange.response = Some(response);
+    let (exchange, result) = chain
+        .on_response(exchange, chain.len(), chain_state, metrics)
+        .await;
+    let elapsed = started.elapsed();
+    if let Err(failure) = result {
+        panic!("{label}: on-response failed: {}", failure.error);
+    }
+    (exchange, elapsed)
 }
 
 /// A runtime with the disk cache in `cache`, or none.
-fn runtime(cache: Option<&Path>) -> Runtime {
+fn runtime(args: &Args, cache: Option<&Path>) -> Runtime {
     Runtime::new(&RuntimeOptions {
         cache_dir: cache.map(Path::to_path_buf),
         no_cache: cache.is_none(),
+        instance_slots: args.plugin_instances,
         ..Default::default()
     })
     .expect("the Wasm runtime starts")
