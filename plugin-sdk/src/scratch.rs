@@ -1,8 +1,9 @@
 //! What a plugin keeps for itself between its `on-request` and `on-response` of one request:
 //! since contract 0.1.2 the two calls may run on different instances of the plugin, so a value
-//! decided in `on-request` and needed in `on-response` (a header to add, a timestamp) belongs
-//! here, in the host, and not in a field of the plugin. Private to the plugin; gone when the
-//! request ends.
+//! decided in `on-request` and needed in `on-response` (a timestamp, a decision that depends on
+//! the response's status) belongs here, in the host, and not in a field of the plugin. Private
+//! to the plugin; gone when the request ends. A response header already known in `on-request`
+//! needs no `on-response` at all: [`Request::set_response_header`](crate::Request::set_response_header).
 
 use crate::bindings::portcullis::plugin::scratch as wit;
 
