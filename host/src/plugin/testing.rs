@@ -64,22 +64,25 @@ pub(crate) async fn configure(spec: &PluginSpec) -> Result<Arc<ConfiguredPlugin>
 }
 
 /// `headers`, named `name`, adding `x-chain: <name>` to the request and to the response: its
-/// mark shows when, and in which order, it ran.
+/// mark shows when, and in which order, it ran. The response mark is a literal, so `headers`
+/// hands it to the host in `on-request` and has no `on-response` call.
 pub(crate) async fn marker(name: &str) -> Arc<ConfiguredPlugin> {
-    let mark = serde_json::json!({ "add": { "x-chain": name } });
-    let config = serde_json::json!({ "request": mark, "response": mark });
-    configure(&spec("headers", name, config))
-        .await
-        .expect("headers accepts its config")
+    headers_marking(name, name).await
 }
 
 /// Like [`marker`], but its response mark depends on the context (an unset key: it renders
 /// as `name`), which a later plugin could change: `headers` makes that edit in its own
 /// `on-response` call instead of handing it to the host in `on-request`.
 pub(crate) async fn late_marker(name: &str) -> Arc<ConfiguredPlugin> {
+    headers_marking(name, &format!("{name}${{unset}}")).await
+}
+
+/// `headers`, named `name`, adding `x-chain: <name>` to the request and `x-chain: <response>`
+/// (a template) to the response.
+async fn headers_marking(name: &str, response: &str) -> Arc<ConfiguredPlugin> {
     let config = serde_json::json!({
         "request": { "add": { "x-chain": name } },
-        "response": { "add": { "x-chain": format!("{name}${{unset}}") } },
+        "response": { "add": { "x-chain": response } },
     });
     configure(&spec("headers", name, config))
         .await

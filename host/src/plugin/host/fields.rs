@@ -102,8 +102,6 @@ impl InstanceState {
             .unwrap_or_default()
     }
 
-    /// Applies `edit` to `section`, if the phase allows it. A response without trailers gets
-    /// them when a trailer is set; removing one from none leaves none.
     /// Keeps `edit` for the response, to be made at this plugin's place in the response phase
     /// (WIT `set-response-header` and its kin: `on-request` only).
     pub(super) fn edit_later_response(&mut self, edit: Edit) -> Result<(), EditError> {
@@ -118,6 +116,8 @@ impl InstanceState {
         Ok(())
     }
 
+    /// Applies `edit` to `section`, if the phase allows it. A response without trailers gets
+    /// them when a trailer is set; removing one from none leaves none.
     pub(super) fn edit_fields(&mut self, section: Section, edit: Edit) -> Result<(), EditError> {
         match section {
             Section::Request => edit.apply(&mut self.request_mut()?.request.headers),
