@@ -275,13 +275,11 @@ def mode_callgrind(args, setup, targets, emit):
             spans = perf_map(server.pid)
             if spans:  # into the run directory, kept with --keep like the dumps
                 shutil.move(f"/tmp/perf-{server.pid}.map", f"{setup.dir}/perf-{t}.map")
-            guests = {}
+            guests, groups = {}, {}
             for (ob, fn), ir in costs.items():
                 name = guest_name(spans, fn)
                 if name:
                     guests[name] = guests.get(name, 0) + ir
-            groups = {}
-            for (ob, fn), ir in costs.items():
                 g = classify(os.path.basename(ob), fn)
                 groups[g] = groups.get(g, 0) + ir
             top = sorted(costs.items(), key=lambda x: -x[1])[:30]
