@@ -24,7 +24,7 @@ use balance::{Balancer, hash_bytes};
 use breaker::{Breaker, Budget, InFlight};
 use health::{AbortOnDrop, TargetHealth};
 
-pub use client::{ClientError, UpstreamClient};
+pub use client::{ClientError, UpstreamBody, UpstreamClient};
 
 /// A group of interchangeable targets, as configured in the manifest.
 pub struct Upstream {

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Instant as Deadline;
 
+use crate::upstream::UpstreamBody;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use self::retry::Tried;
 use super::error::{ErrorKind, ProxyError};
@@ -169,7 +169,8 @@ impl<'a> Call<'a> {
         }
         let limit = Limit::of_try(self.try_timeout, deadline);
         let on_target = upstream.begin(index);
-        let sending = upstream.client().request(index, request);
+        // Pinned where it is made: the timeout then holds a reference, not a copy of the future.
+        let sending = std::pin::pin!(upstream.client().request(index, request));
         let outcome = match tokio::time::timeout_at(limit.at, sending).await {
             Ok(Ok(response)) => Outcome::Response(Answer {
                 response,
@@ -282,7 +283,7 @@ struct Closed(String, #[source] crate::upstream::ClientError);
 /// An upstream's answer, with the count of the request on its target (for least-request),
 /// which the caller keeps until the response body ends.
 struct Answer {
-    response: Response<Incoming>,
+    response: Response<UpstreamBody>,
     on_target: Option<InFlight>,
     /// The index of the target that answered.
     target: usize,

@@ -6,7 +6,8 @@
 //! What the legacy client did and this one keeps:
 //! - HTTP/1.1 connections are reused one request at a time, most recently used first; one goes
 //!   back to its target's idle list when its response has been read to the end (hyper's
-//!   `ready`), and is dropped after [`IDLE_TIMEOUT`] idle or beyond [`MAX_IDLE_PER_TARGET`].
+//!   `ready`, checked when the response body ends: `body`), and is dropped after
+//!   [`IDLE_TIMEOUT`] idle or beyond [`MAX_IDLE_PER_TARGET`].
 //! - A reused connection that turns out closed before the request was written is not an error:
 //!   the request (given back by hyper, unsent) goes on another connection.
 //! - HTTP/2, by the upstream's `protocol` or by ALPN, shares one connection per target.
@@ -30,6 +31,11 @@ use tokio::sync::Notify;
 use super::connect::Connector;
 use crate::config::UpstreamProtocol;
 use crate::message::body::{BoxError, ProxyBody};
+
+mod body;
+
+use body::Reusable;
+pub use body::UpstreamBody;
 
 /// How long an idle connection stays in the pool.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -108,11 +114,15 @@ impl UpstreamClient {
         &self,
         target: usize,
         mut request: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, ClientError> {
+    ) -> Result<Response<UpstreamBody>, ClientError> {
         loop {
             if let Some(mut h2) = self.pool.h2(target) {
                 if h2.ready().await.is_ok() {
-                    return h2.send_request(request).await.map_err(ClientError::Send);
+                    return h2
+                        .send_request(request)
+                        .await
+                        .map(|response| response.map(UpstreamBody::unpooled))
+                        .map_err(ClientError::Send);
                 }
                 self.pool.forget_h2(target, &h2);
                 continue;
@@ -136,14 +146,11 @@ impl UpstreamClient {
         target: usize,
         mut idle: http1::SendRequest<ProxyBody>,
         mut request: Request<ProxyBody>,
-    ) -> Result<Result<Response<Incoming>, Request<ProxyBody>>, ClientError> {
+    ) -> Result<Result<Response<UpstreamBody>, Request<ProxyBody>>, ClientError> {
         let absolute = request.uri().clone();
         origin_form(&mut request);
         match idle.try_send_request(request).await {
-            Ok(response) => {
-                self.pool.give_back_when_ready(target, idle);
-                Ok(Ok(response))
-            }
+            Ok(response) => Ok(Ok(self.lend(target, idle, response))),
             Err(mut error) => match error.take_message() {
                 Some(mut unsent) => {
                     *unsent.uri_mut() = absolute;
@@ -162,7 +169,7 @@ impl UpstreamClient {
         &self,
         target: usize,
         mut request: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, ClientError> {
+    ) -> Result<Response<UpstreamBody>, ClientError> {
         let uri = request.uri().clone();
         let (made_tx, mut made) = tokio::sync::oneshot::channel();
         let (pool, connector, http2_only) =
@@ -198,6 +205,7 @@ impl UpstreamClient {
                 sender
                     .send_request(request)
                     .await
+                    .map(|response| response.map(UpstreamBody::unpooled))
                     .map_err(ClientError::Send)
             }
             Made::Http1(mut sender) => {
@@ -206,10 +214,25 @@ impl UpstreamClient {
                     .send_request(request)
                     .await
                     .map_err(ClientError::Send)?;
-                self.pool.give_back_when_ready(target, sender);
-                Ok(response)
+                Ok(self.lend(target, sender, response))
             }
         }
+    }
+
+    /// `response`'s body, holding the connection it came on until it ends.
+    fn lend(
+        &self,
+        target: usize,
+        sender: http1::SendRequest<ProxyBody>,
+        response: Response<Incoming>,
+    ) -> Response<UpstreamBody> {
+        self.pool.reap_from_now_on();
+        let connection = Reusable {
+            pool: self.pool.clone(),
+            target,
+            sender,
+        };
+        response.map(|body| UpstreamBody::pooled(body, connection))
     }
 }
 
@@ -305,6 +328,17 @@ impl Pool {
         None
     }
 
+    /// Puts `sender`, whose response has ended, back in `target`'s idle list: at once when
+    /// hyper has made it ready for another request, else when it does (`give_back_when_ready`).
+    fn give_back(self: &Arc<Self>, target: usize, sender: http1::SendRequest<ProxyBody>) {
+        if sender.is_ready() {
+            self.put_idle(target, sender);
+        } else if tokio::runtime::Handle::try_current().is_ok() {
+            self.give_back_when_ready(target, sender);
+        }
+        // Else the runtime is going away, and the connection with it.
+    }
+
     /// Puts `sender` back in `target`'s idle list once its response has been read (hyper's
     /// `ready`); one whose response was abandoned is closed by hyper and dropped here.
     fn give_back_when_ready(
@@ -318,17 +352,21 @@ impl Pool {
             if sender.ready().await.is_err() {
                 return;
             }
-            let Some(pool) = pool.upgrade() else {
-                return;
-            };
-            if let Some(mut slot) = pool.slot(target) {
-                if slot.idle.len() >= MAX_IDLE_PER_TARGET {
-                    slot.idle.remove(0);
-                }
-                slot.idle.push((sender, Instant::now()));
+            if let Some(pool) = pool.upgrade() {
+                pool.put_idle(target, sender);
             }
-            pool.returned(target).notify_one();
         });
+    }
+
+    /// Adds a ready connection to `target`'s idle list, and wakes a request waiting for one.
+    fn put_idle(&self, target: usize, sender: http1::SendRequest<ProxyBody>) {
+        if let Some(mut slot) = self.slot(target) {
+            if slot.idle.len() >= MAX_IDLE_PER_TARGET {
+                slot.idle.remove(0);
+            }
+            slot.idle.push((sender, Instant::now()));
+        }
+        self.returned(target).notify_one();
     }
 
     /// Starts, once, the task that closes connections idle past [`IDLE_TIMEOUT`].

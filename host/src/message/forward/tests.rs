@@ -136,3 +136,27 @@ fn an_http2_request_whose_host_agrees_with_its_authority_or_has_none_passes() {
         assert_eq!(normalize_host(&mut parts), Ok(()), "{hosts:?}");
     }
 }
+
+#[test]
+fn client_addresses_are_written_as_display_writes_them() {
+    for ip in [
+        "0.0.0.0",
+        "1.2.3.4",
+        "9.10.99.100",
+        "255.255.255.255",
+        "127.0.0.1",
+        "::1",
+        "2001:db8::8a2e:370:7334",
+        "::ffff:192.0.2.128",
+    ] {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let mut h = HeaderMap::new();
+        set_forwarded(&mut h, ip, &Scheme::HTTP, None);
+        assert_eq!(h.get("x-forwarded-for").unwrap(), ip.to_string().as_str());
+        set_forwarded(&mut h, ip, &Scheme::HTTP, None);
+        assert_eq!(
+            h.get("x-forwarded-for").unwrap(),
+            format!("{ip}, {ip}").as_str()
+        );
+    }
+}

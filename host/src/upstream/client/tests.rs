@@ -124,3 +124,78 @@ async fn a_connection_the_server_closed_costs_no_request() {
     }
     assert!(accepted.load(Ordering::SeqCst) >= 10);
 }
+
+fn idle_connections(client: &UpstreamClient) -> usize {
+    client.pool.slot(0).map_or(0, |slot| slot.idle.len())
+}
+
+#[tokio::test]
+async fn a_connection_is_idle_again_as_soon_as_its_response_body_ends() {
+    let (address, accepted) = server(usize::MAX).await;
+    let client = client();
+    for _ in 0..20 {
+        assert_eq!(get(&client, &address).await, "ok");
+        assert_eq!(idle_connections(&client), 1, "back without a moment's wait");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_response_dropped_unread_gives_its_connection_back_when_it_was_read_to_the_end() {
+    let (address, accepted) = server(usize::MAX).await;
+    let client = client();
+    for _ in 0..10 {
+        let request = Request::get(format!("http://{address}/"))
+            .body(body::empty())
+            .unwrap();
+        let response = client.request(0, request).await.unwrap();
+        // The two bytes came with the head: hyper has them, and the connection is done.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        drop(response);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(idle_connections(&client), 1);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_response_abandoned_halfway_costs_its_connection_and_no_later_request() {
+    // A body of 4 MiB, far more than one read: dropped after its first frame.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let service = service_fn(|_request| async {
+                    let big = Bytes::from(vec![b'x'; 4 << 20]);
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(big)))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let client = client();
+    for round in 1..=3 {
+        let request = Request::get(format!("http://{address}/"))
+            .body(body::empty())
+            .unwrap();
+        let mut body = client.request(0, request).await.unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap();
+        assert!(first.data_ref().is_some_and(|data| !data.is_empty()));
+        drop(body);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(idle_connections(&client), 0, "a half-read connection is not reused");
+        assert_eq!(accepted.load(Ordering::SeqCst), round);
+    }
+    let request = Request::get(format!("http://{address}/"))
+        .body(body::empty())
+        .unwrap();
+    let whole = client.request(0, request).await.unwrap().into_body();
+    assert_eq!(whole.collect().await.unwrap().to_bytes().len(), 4 << 20);
+    assert_eq!(idle_connections(&client), 1);
+}
