@@ -11,7 +11,7 @@ use crate::config::UpstreamProtocol;
 
 /// Fields that describe one connection, never forwarded (RFC 9110 7.6.1, plus the legacy
 /// `Keep-Alive` and `Proxy-Connection`).
-const HOP_BY_HOP: [HeaderName; 6] = [
+static HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -32,7 +32,7 @@ const VIA_NAME: &str = "portcullis";
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them: one pass over the names, compared without hashing,
     // says so, where removing each would hash and probe the map eight times per message.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    if !headers.keys().any(is_hop_by_hop) {
         return;
     }
     let named: Vec<HeaderName> = connection_options(headers)
@@ -53,6 +53,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+}
+
+/// Whether `name` is one of [`HOP_BY_HOP`], compared against the constants themselves (the
+/// standard ones are an enum compare).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
 /// The options listed in `Connection` (RFC 9110 7.6.1), trimmed: the names of further

@@ -17,6 +17,8 @@ use crate::contract::portcullis::plugin::types;
 
 mod context;
 mod fields;
+
+pub(crate) use fields::FieldNames;
 mod http;
 mod log;
 mod metrics;

@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::budget::Lease;
 use super::exchange::Exchange;
+use super::host::FieldNames;
 use super::output::GuestOutput;
 use crate::contract::Needs;
 use crate::state::Namespace;
@@ -58,6 +59,8 @@ pub(crate) struct InstanceState {
     memory_limit: usize,
     /// The linear memory this instance holds, reserved from the gateway's budget.
     pub(crate) memory: Lease,
+    /// The header names the plugin wrote lately, parsed.
+    pub(crate) field_names: FieldNames,
 }
 
 impl InstanceState {
@@ -95,6 +98,7 @@ impl InstanceState {
             state,
             memory_limit,
             memory,
+            field_names: FieldNames::default(),
         }
     }
 }

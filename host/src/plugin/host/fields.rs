@@ -45,22 +45,68 @@ pub(super) enum Section {
 /// `on-request` wait in the exchange).
 pub(super) use crate::plugin::exchange::FieldEdit as Edit;
 
-impl Edit {
-    /// `set-header name value`, if the field is one a plugin may write.
-    pub(super) fn set(name: &str, value: &str) -> Result<Self, EditError> {
-        let (name, value) = parse_field(name, value)?;
+/// The header names a plugin instance wrote lately, parsed and checked. A plugin writes the same
+/// few names on every call, and a name that is not one of the standard ones costs a validation
+/// and a copy each time it is parsed; a known one is a comparison and a reference count.
+#[derive(Debug, Default)]
+pub(crate) struct FieldNames {
+    names: Vec<HeaderName>,
+    /// Where the next new name goes once the list is full.
+    next: usize,
+}
+
+impl FieldNames {
+    /// More names than a plugin writes in one call, few enough to compare them one by one.
+    const KEPT: usize = 16;
+
+    /// `set-header name value`, if the field is one a plugin may write. The value keeps the
+    /// bytes the guest's string was lifted into.
+    pub(super) fn set(&mut self, name: &str, value: String) -> Result<Edit, EditError> {
+        let (name, value) = self.field(name, value)?;
         Ok(Edit::Set(name, value))
     }
 
     /// `append-header name value`, if the field is one a plugin may write.
-    pub(super) fn append(name: &str, value: &str) -> Result<Self, EditError> {
-        let (name, value) = parse_field(name, value)?;
+    pub(super) fn append(&mut self, name: &str, value: String) -> Result<Edit, EditError> {
+        let (name, value) = self.field(name, value)?;
         Ok(Edit::Append(name, value))
     }
 
     /// `remove-header name`, if the field is one a plugin may write.
-    pub(super) fn remove(name: &str) -> Result<Self, EditError> {
-        Ok(Edit::Remove(parse_name(name)?))
+    pub(super) fn remove(&mut self, name: &str) -> Result<Edit, EditError> {
+        Ok(Edit::Remove(self.name(name)?))
+    }
+
+    fn field(&mut self, name: &str, value: String) -> Result<(HeaderName, HeaderValue), EditError> {
+        // `te: trailers` is the one `TE` value a proxy forwards (gRPC needs it), so a plugin
+        // that turns a request into a gRPC call may set it; any other `TE` stays the gateway's.
+        if name.eq_ignore_ascii_case("te") && value.eq_ignore_ascii_case("trailers") {
+            return Ok((http::header::TE, HeaderValue::from_static("trailers")));
+        }
+        let name = self.name(name)?;
+        let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
+            .map_err(|_| EditError::HeaderValue(name.clone()))?;
+        Ok((name, value))
+    }
+
+    /// `name` parsed, if a plugin may write it. Names are compared without regard to case:
+    /// any spelling of a valid name is valid, and means the same field.
+    fn name(&mut self, name: &str) -> Result<HeaderName, EditError> {
+        if let Some(known) = self
+            .names
+            .iter()
+            .find(|known| known.as_str() == name || known.as_str().eq_ignore_ascii_case(name))
+        {
+            return Ok(known.clone());
+        }
+        let parsed = parse_name(name)?;
+        if self.names.len() < Self::KEPT {
+            self.names.push(parsed.clone());
+        } else if let Some(slot) = self.names.get_mut(self.next) {
+            *slot = parsed.clone();
+            self.next = (self.next + 1) % Self::KEPT;
+        }
+        Ok(parsed)
     }
 }
 
@@ -145,20 +191,13 @@ fn parse_name(name: &str) -> Result<HeaderName, EditError> {
     Ok(name)
 }
 
-fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), EditError> {
-    // `te: trailers` is the one `TE` value a proxy forwards (gRPC needs it), so a plugin that
-    // turns a request into a gRPC call may set it; any other `TE` stays the gateway's.
-    if name.eq_ignore_ascii_case("te") && value.eq_ignore_ascii_case("trailers") {
-        return Ok((http::header::TE, HeaderValue::from_static("trailers")));
-    }
-    let name = parse_name(name)?;
-    let value = HeaderValue::from_str(value).map_err(|_| EditError::HeaderValue(name.clone()))?;
-    Ok((name, value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), EditError> {
+        FieldNames::default().field(name, value.to_owned())
+    }
 
     #[test]
     fn framing_fields_are_the_gateways_but_te_trailers_may_be_set() {
@@ -184,17 +223,17 @@ mod tests {
     fn a_refused_field_says_why_in_the_plugins_terms() {
         let text = |result: Result<Edit, EditError>| result.err().map(|e| e.to_string());
         assert_eq!(
-            text(Edit::set("bad name", "x")).as_deref(),
+            text(FieldNames::default().set("bad name", "x".into())).as_deref(),
             Some("`bad name` is not a valid header name")
         );
         assert_eq!(
-            text(Edit::remove("Content-Length")).as_deref(),
+            text(FieldNames::default().remove("Content-Length")).as_deref(),
             Some(
                 "`content-length` is managed by the gateway (it frames the message); plugins may not change it"
             )
         );
         assert_eq!(
-            text(Edit::append("x-a", "a\nb")).as_deref(),
+            text(FieldNames::default().append("x-a", "a\nb".into())).as_deref(),
             Some("the value given for header `x-a` contains a control character (CR, LF or NUL)")
         );
     }
@@ -202,13 +241,45 @@ mod tests {
     #[test]
     fn an_edit_sets_appends_and_removes_every_value() {
         let mut fields = HeaderMap::new();
+        let mut names = FieldNames::default();
         let edit = |result: Result<Edit, EditError>| result.expect("a field a plugin may write");
-        edit(Edit::append("x-a", "1")).apply(&mut fields);
-        edit(Edit::append("X-A", "2")).apply(&mut fields);
+        edit(names.append("x-a", "1".into())).apply(&mut fields);
+        edit(names.append("X-A", "2".into())).apply(&mut fields);
         assert_eq!(fields.get_all("x-a").iter().count(), 2);
-        edit(Edit::set("x-a", "3")).apply(&mut fields);
+        edit(names.set("x-a", "3".into())).apply(&mut fields);
         assert_eq!(fields.get_all("x-a").iter().collect::<Vec<_>>(), ["3"]);
-        edit(Edit::remove("x-a")).apply(&mut fields);
+        edit(names.remove("x-a")).apply(&mut fields);
         assert!(fields.is_empty());
+    }
+
+    #[test]
+    fn a_name_written_again_is_the_same_field_in_any_case_and_refusals_are_not_remembered() {
+        let mut names = FieldNames::default();
+        // More names than are kept, twice over, each written in two spellings.
+        for round in 0..2 {
+            for i in 0..40 {
+                let lower = format!("x-name-{i}");
+                let upper = lower.to_ascii_uppercase();
+                for spelling in [&lower, &upper] {
+                    match names.set(spelling, format!("{round}")) {
+                        Ok(Edit::Set(name, value)) => {
+                            assert_eq!(name.as_str(), lower);
+                            assert_eq!(value, format!("{round}").as_str());
+                        }
+                        other => panic!("{spelling}: {other:?}"),
+                    }
+                }
+                assert!(names.set("Content-Length", "1".into()).is_err());
+                assert!(names.set("bad name", "1".into()).is_err());
+                assert!(names.set(&lower, "a\r\nb".into()).is_err());
+            }
+        }
+        assert!(names.names.len() <= FieldNames::KEPT);
+        assert!(
+            names
+                .names
+                .iter()
+                .all(|name| name.as_str().starts_with("x-name-"))
+        );
     }
 }

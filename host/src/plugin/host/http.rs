@@ -9,7 +9,7 @@ use http::uri::{PathAndQuery, Uri};
 use http::{Method, StatusCode};
 use wasmtime::component::Resource;
 
-use super::fields::{Edit, Section};
+use super::fields::Section;
 use super::{Body, EditError};
 use crate::contract::portcullis::plugin::http as wit;
 use crate::contract::{Header, RequestHandle, ResponseHandle};
@@ -100,7 +100,8 @@ impl wit::HostRequest for InstanceState {
         name: String,
         value: String,
     ) -> EditResult {
-        Ok(self.edit_fields(Section::Request, Edit::set(&name, &value)?)?)
+        let edit = self.field_names.set(&name, value)?;
+        Ok(self.edit_fields(Section::Request, edit)?)
     }
 
     fn append_header(
@@ -109,11 +110,13 @@ impl wit::HostRequest for InstanceState {
         name: String,
         value: String,
     ) -> EditResult {
-        Ok(self.edit_fields(Section::Request, Edit::append(&name, &value)?)?)
+        let edit = self.field_names.append(&name, value)?;
+        Ok(self.edit_fields(Section::Request, edit)?)
     }
 
     fn remove_header(&mut self, _: Resource<RequestHandle>, name: String) -> EditResult {
-        Ok(self.edit_fields(Section::Request, Edit::remove(&name)?)?)
+        let edit = self.field_names.remove(&name)?;
+        Ok(self.edit_fields(Section::Request, edit)?)
     }
 
     fn body(&mut self, _: Resource<RequestHandle>) -> Option<Vec<u8>> {
@@ -162,7 +165,8 @@ impl wit::HostRequest for InstanceState {
         name: String,
         value: String,
     ) -> EditResult {
-        Ok(self.edit_later_response(Edit::set(&name, &value)?)?)
+        let edit = self.field_names.set(&name, value)?;
+        Ok(self.edit_later_response(edit)?)
     }
 
     fn append_response_header(
@@ -171,11 +175,13 @@ impl wit::HostRequest for InstanceState {
         name: String,
         value: String,
     ) -> EditResult {
-        Ok(self.edit_later_response(Edit::append(&name, &value)?)?)
+        let edit = self.field_names.append(&name, value)?;
+        Ok(self.edit_later_response(edit)?)
     }
 
     fn remove_response_header(&mut self, _: Resource<RequestHandle>, name: String) -> EditResult {
-        Ok(self.edit_later_response(Edit::remove(&name)?)?)
+        let edit = self.field_names.remove(&name)?;
+        Ok(self.edit_later_response(edit)?)
     }
 
     fn drop(&mut self, _: Resource<RequestHandle>) -> wasmtime::Result<()> {
@@ -217,7 +223,8 @@ impl wit::HostResponse for InstanceState {
         name: String,
         value: String,
     ) -> EditResult {
-        Ok(self.edit_fields(Section::Response, Edit::set(&name, &value)?)?)
+        let edit = self.field_names.set(&name, value)?;
+        Ok(self.edit_fields(Section::Response, edit)?)
     }
 
     fn append_header(
@@ -226,11 +233,13 @@ impl wit::HostResponse for InstanceState {
         name: String,
         value: String,
     ) -> EditResult {
-        Ok(self.edit_fields(Section::Response, Edit::append(&name, &value)?)?)
+        let edit = self.field_names.append(&name, value)?;
+        Ok(self.edit_fields(Section::Response, edit)?)
     }
 
     fn remove_header(&mut self, _: Resource<ResponseHandle>, name: String) -> EditResult {
-        Ok(self.edit_fields(Section::Response, Edit::remove(&name)?)?)
+        let edit = self.field_names.remove(&name)?;
+        Ok(self.edit_fields(Section::Response, edit)?)
     }
 
     fn body(&mut self, _: Resource<ResponseHandle>) -> Option<Vec<u8>> {
@@ -262,12 +271,14 @@ impl wit::HostResponse for InstanceState {
         value: String,
     ) -> EditResult {
         self.check_declared(Body::Response, "set-trailer")?;
-        Ok(self.edit_fields(Section::Trailers, Edit::set(&name, &value)?)?)
+        let edit = self.field_names.set(&name, value)?;
+        Ok(self.edit_fields(Section::Trailers, edit)?)
     }
 
     fn remove_trailer(&mut self, _: Resource<ResponseHandle>, name: String) -> EditResult {
         self.check_declared(Body::Response, "remove-trailer")?;
-        Ok(self.edit_fields(Section::Trailers, Edit::remove(&name)?)?)
+        let edit = self.field_names.remove(&name)?;
+        Ok(self.edit_fields(Section::Trailers, edit)?)
     }
 
     fn drop(&mut self, _: Resource<ResponseHandle>) -> wasmtime::Result<()> {

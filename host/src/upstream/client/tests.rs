@@ -189,7 +189,11 @@ async fn a_response_abandoned_halfway_costs_its_connection_and_no_later_request(
         assert!(first.data_ref().is_some_and(|data| !data.is_empty()));
         drop(body);
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(idle_connections(&client), 0, "a half-read connection is not reused");
+        assert_eq!(
+            idle_connections(&client),
+            0,
+            "a half-read connection is not reused"
+        );
         assert_eq!(accepted.load(Ordering::SeqCst), round);
     }
     let request = Request::get(format!("http://{address}/"))
