@@ -11,13 +11,11 @@
 mod config;
 mod headers;
 
-use std::fmt::Write as _;
-
 use portcullis_sdk::state::{self, StateError};
 use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, context, export_plugin};
 
 pub use config::{By, Config, Limit};
-use headers::Outcome;
+use headers::{Fields, Outcome};
 
 /// The context key (shown in the access log) saying why a request was refused or let through
 /// unlimited; not set for requests within their limits.
@@ -66,7 +64,12 @@ impl Plugin for RateLimit {
         let algorithm = self.config.algorithm.algorithm();
         let mut outcomes = Vec::with_capacity(self.limits.len());
         for limit in &self.limits {
-            let key = format!("{client}/{}", limit.period.as_secs());
+            let mut number = itoa::Buffer::new();
+            let seconds = number.format(limit.period.as_secs());
+            let mut key = String::with_capacity(client.len() + 1 + seconds.len());
+            key.push_str(&client);
+            key.push('/');
+            key.push_str(seconds);
             match state::rate_limit(&key, algorithm, limit.count, limit.period, 1) {
                 Ok(decision) => outcomes.push(Outcome {
                     limit: *limit,
@@ -95,23 +98,19 @@ impl Plugin for RateLimit {
         let fields = if self.config.headers {
             headers::fields(&outcomes, &self.policy)
         } else {
-            headers::retry_after(&outcomes)
-                .map(|wait| vec![("retry-after", wait.to_string())])
-                .unwrap_or_default()
+            Fields::retry_after_only(&outcomes)
         };
         if let Some(refused) = outcomes.iter().find(|o| !o.decision.allowed) {
             context::set(CONTEXT_KEY, "refused");
             let message = format!("rate limit exceeded: {}", headers::describe(refused.limit));
             let mut reply = error_reply(req, 429, "too_many_requests", &message);
-            for (name, value) in &fields {
-                reply = reply.header(*name, value.clone());
+            for (name, value) in fields.to_vec() {
+                reply = reply.header(name, value);
             }
             return Ok(Action::Respond(reply));
         }
         if self.config.headers {
-            for (name, value) in &fields {
-                req.set_response_header(name, value)?;
-            }
+            fields.try_each(|name, value| req.set_response_header(name, value))?;
         }
         Ok(Action::Continue)
     }
@@ -148,8 +147,11 @@ impl RateLimit {
                     "the client's {tag} key is longer than {MAX_KEY_PART} bytes"
                 ));
             }
-            // Writing into a String cannot fail.
-            let _ = write!(key, "{tag}{}:{value};", value.len());
+            key.push_str(tag);
+            key.push_str(itoa::Buffer::new().format(value.len()));
+            key.push(':');
+            key.push_str(&value);
+            key.push(';');
         }
         Ok(key)
     }

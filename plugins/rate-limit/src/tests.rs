@@ -88,7 +88,7 @@ fn headers_report_the_limit_closest_to_refusing_and_the_whole_policy() {
         outcome(100, 60, true, 3, 40_000, 0),
     ];
     let limits: Vec<Limit> = outcomes.iter().map(|o| o.limit).collect();
-    let fields = headers::fields(&outcomes, &headers::policy(&limits));
+    let fields = headers::fields(&outcomes, &headers::policy(&limits)).to_vec();
     assert_eq!(
         fields,
         [
@@ -102,7 +102,7 @@ fn headers_report_the_limit_closest_to_refusing_and_the_whole_policy() {
 
 #[test]
 fn a_refusal_adds_retry_after_in_whole_seconds_at_least_one() {
-    let fields = headers::fields(&[outcome(10, 1, false, 0, 900, 1)], "10;w=1");
+    let fields = headers::fields(&[outcome(10, 1, false, 0, 900, 1)], "10;w=1").to_vec();
     assert!(
         fields.contains(&("retry-after", "1".to_owned())),
         "{fields:?}"
@@ -117,6 +117,41 @@ fn a_refusal_adds_retry_after_in_whole_seconds_at_least_one() {
     assert_eq!(
         headers::retry_after(&[outcome(10, 1, true, 3, 900, 0)]),
         None
+    );
+}
+
+#[test]
+fn with_headers_off_a_refusal_still_says_when_to_come_back_and_an_admission_says_nothing() {
+    let refused = [outcome(10, 1, false, 0, 900, 2_500)];
+    assert_eq!(
+        Fields::retry_after_only(&refused).to_vec(),
+        [("retry-after", "3".to_owned())]
+    );
+    let admitted = [outcome(10, 1, true, 4, 900, 0)];
+    assert!(Fields::retry_after_only(&admitted).to_vec().is_empty());
+}
+
+#[test]
+fn numbers_are_written_whole_from_zero_to_the_largest_limit() {
+    let largest = outcome(u32::MAX, 86_400, true, u32::MAX, 86_400_000, 0);
+    assert_eq!(
+        headers::fields(&[largest], "p").to_vec()[..3],
+        [
+            ("ratelimit-limit", "4294967295".to_owned()),
+            ("ratelimit-remaining", "4294967295".to_owned()),
+            ("ratelimit-reset", "86400".to_owned()),
+        ]
+    );
+    let none_left = outcome(1, 1, false, 0, 0, 0);
+    assert_eq!(
+        headers::fields(&[none_left], "p").to_vec(),
+        [
+            ("ratelimit-limit", "1".to_owned()),
+            ("ratelimit-remaining", "0".to_owned()),
+            ("ratelimit-reset", "0".to_owned()),
+            ("ratelimit-policy", "p".to_owned()),
+            ("retry-after", "1".to_owned()),
+        ]
     );
 }
 
