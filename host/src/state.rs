@@ -351,12 +351,13 @@ impl Namespace {
                 key.len()
             )));
         }
-        Ok(format!("{}:{key}", space.tag()))
+        // One allocation and a copy: `format!` took a thousand instructions per state call.
+        Ok([space.tag(), ":", key].concat())
     }
 
     /// `key` under this namespace's Redis prefix.
     fn redis_key(prefix: &str, key: &str) -> String {
-        format!("{prefix}{key}")
+        [prefix, key].concat()
     }
 
     /// Adds `delta` to a counter that expires `window_ms` after its creation (0: never).

@@ -292,7 +292,15 @@ impl Partition {
         change: impl FnOnce(Option<(&Value, Option<u64>)>) -> Result<(R, Option<Stored>), StateError>,
     ) -> Result<R, StateError> {
         let size = key.len() + payload + ENTRY_OVERHEAD;
-        let old_size = self.map.get(key.as_str()).map(|e| e.size);
+        // The common case, a key updated in place within its room (a counter, a rate limit's
+        // window): one lookup, and no key to allocate.
+        let old_size = match self.map.get_mut(key.as_str()) {
+            Some(mut entry) if entry.size >= size => {
+                return self.update(&mut entry, key.len(), now, change);
+            }
+            Some(entry) => Some(entry.size),
+            None => None,
+        };
         let grows = size.saturating_sub(old_size.unwrap_or(0));
         if grows > 0 {
             self.reserve(old_size.is_none(), grows, now)?;
@@ -300,18 +308,7 @@ impl Partition {
         let key: Arc<str> = key.into();
         let inserted = match self.map.entry(key.clone()) {
             MapEntry::Occupied(mut slot) => {
-                let entry = slot.get_mut();
-                entry.referenced.store(true, Ordering::Relaxed);
-                let live = entry.live(now).then_some((&entry.value, entry.expires));
-                let (result, stored) = change(live)?;
-                if let Some(stored) = stored {
-                    let size = key.len() + stored.value.payload() + ENTRY_OVERHEAD;
-                    self.charge(size as isize - entry.size as isize);
-                    entry.size = size;
-                    entry.value = stored.value;
-                    entry.expires = stored.expires;
-                }
-                return Ok(result);
+                return self.update(slot.get_mut(), key.len(), now, change);
             }
             MapEntry::Vacant(slot) => {
                 let (result, stored) = change(None)?;
@@ -336,6 +333,28 @@ impl Partition {
         // The shard lock is released: the ring is locked before the map, never after.
         let (result, generation) = inserted;
         self.remember(key, generation);
+        Ok(result)
+    }
+
+    /// Runs `change` on the existing `entry` (of a key `key_len` bytes long) and stores what it
+    /// returns, if anything, its size charged.
+    fn update<R>(
+        &self,
+        entry: &mut Entry,
+        key_len: usize,
+        now: u64,
+        change: impl FnOnce(Option<(&Value, Option<u64>)>) -> Result<(R, Option<Stored>), StateError>,
+    ) -> Result<R, StateError> {
+        entry.referenced.store(true, Ordering::Relaxed);
+        let live = entry.live(now).then_some((&entry.value, entry.expires));
+        let (result, stored) = change(live)?;
+        if let Some(stored) = stored {
+            let size = key_len + stored.value.payload() + ENTRY_OVERHEAD;
+            self.charge(size as isize - entry.size as isize);
+            entry.size = size;
+            entry.value = stored.value;
+            entry.expires = stored.expires;
+        }
         Ok(result)
     }
 
