@@ -5,7 +5,8 @@
 //! - `conformance`: why a component does not fit the contract, in its author's terms.
 //! - `budget`: the gateway-wide budget of plugin memory, shared by every instance.
 //! - `output`, `store`, `host`: what one instance holds (its output streams first) and the
-//!   imports it may call, one file per WIT interface.
+//!   imports it may call, one file per WIT interface; `field_names`: the rules of the header
+//!   fields a plugin writes, and the names an instance wrote lately.
 //! - `exchange`: the request and response lent to a plugin for one call, with `scratch`, what
 //!   each plugin keeps for the request between its two calls.
 //! - `instance`: one configured plugin and its instances (`request` or `reuse` isolation).
@@ -23,6 +24,7 @@ pub mod chain;
 pub mod conformance;
 pub mod engine;
 pub mod exchange;
+mod field_names;
 mod host;
 pub mod instance;
 pub mod kept;

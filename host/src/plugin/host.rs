@@ -7,18 +7,16 @@
 //! This file holds what the interfaces share: the way to the exchange, and [`EditError`], why an
 //! edit was refused (the WIT `edit-error`, a string for the plugin).
 
-use ::http::HeaderName;
 use ::http::uri::{InvalidUri, InvalidUriParts};
 
 use super::exchange::{Exchange, ResponseState};
+use super::field_names::FieldError;
 use super::store::InstanceState;
 use crate::contract::Phase;
 use crate::contract::portcullis::plugin::types;
 
 mod context;
 mod fields;
-
-pub(crate) use fields::FieldNames;
 mod http;
 mod log;
 mod metrics;
@@ -85,20 +83,21 @@ pub(crate) enum EditError {
     /// Not a final status code.
     #[error("{0} is not a valid final status code (200 to 599)")]
     Status(u16),
-    /// Not a header name.
-    #[error("`{0}` is not a valid header name")]
-    HeaderName(String),
-    /// A field that frames the message (see `fields::MANAGED`).
-    #[error("`{0}` is managed by the gateway (it frames the message); plugins may not change it")]
-    Managed(HeaderName),
-    /// A value with CR, LF or NUL in it.
-    #[error("the value given for header `{0}` contains a control character (CR, LF or NUL)")]
-    HeaderValue(HeaderName),
+    /// A header field a plugin may not write as given.
+    #[error(transparent)]
+    Field(#[from] FieldError),
 }
 
 /// The text the plugin gets, as WIT's `edit-error`.
 impl From<EditError> for String {
     fn from(error: EditError) -> Self {
+        error.to_string()
+    }
+}
+
+/// The text the plugin gets for a refused field.
+impl From<FieldError> for String {
+    fn from(error: FieldError) -> Self {
         error.to_string()
     }
 }

@@ -9,7 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::budget::Lease;
 use super::exchange::Exchange;
-use super::host::FieldNames;
+use super::field_names::FieldNames;
 use super::output::GuestOutput;
 use crate::contract::Needs;
 use crate::state::Namespace;
