@@ -171,23 +171,43 @@ impl Drop for Alive {
     }
 }
 
-/// Measures the time a future spends being polled, each poll counted for at most `cap`: its
-/// time on CPU, for a plugin call. The first poll starts at the call's start, which the caller
-/// read already, and the last poll's end is when the call ended: a call done in one poll (most
-/// are) reads the clock once here.
+/// Which clock measures a plugin call's time on CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CpuClock {
+    /// The monotonic clock around each poll, each poll counted for at most a tick and a half:
+    /// two vDSO reads, tens of nanoseconds. A preempted poll reads high (bounded by the cap).
+    Polls,
+    /// The thread's own CPU clock around each poll: what the kernel gave the thread, whatever
+    /// preempted it. Two system calls per poll (0.3 to 0.7 us each), so only for calls whose
+    /// CPU time decides something: a canary's guard comparing two versions' p99, where one
+    /// preempted call must not roll back a good candidate (or hide a slow one).
+    Thread,
+}
+
+/// Measures the time a future spends on CPU, for a plugin call, with `clock`: by its polls, each
+/// counted for at most `cap`, or by the thread's CPU clock. The first poll starts at the call's
+/// start, which the caller read already, and the last poll's end is when the call ended: a call
+/// done in one poll (most are) reads the monotonic clock once here.
 pub(crate) struct OnCpu<F> {
     inner: F,
     spent: Duration,
     cap: Duration,
+    clock: CpuClock,
     first_poll: Option<std::time::Instant>,
 }
 
 impl<F> OnCpu<F> {
-    pub(crate) fn new(inner: F, cap: Duration, started: std::time::Instant) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        cap: Duration,
+        clock: CpuClock,
+        started: std::time::Instant,
+    ) -> Self {
         Self {
             inner,
             spent: Duration::ZERO,
             cap,
+            clock,
             first_poll: Some(started),
         }
     }
@@ -205,10 +225,79 @@ impl<F: std::future::Future + Unpin> std::future::Future for OnCpu<F> {
             .first_poll
             .take()
             .unwrap_or_else(std::time::Instant::now);
+        let on_thread = (self.clock == CpuClock::Thread).then(thread_cpu);
         let polled = std::pin::Pin::new(&mut self.inner).poll(cx);
         let now = std::time::Instant::now();
-        let polled_for = now.saturating_duration_since(started).min(self.cap);
+        let polled_for = match on_thread {
+            Some(before) => thread_cpu().saturating_sub(before),
+            None => now.saturating_duration_since(started).min(self.cap),
+        };
         self.spent += polled_for;
         polled.map(|output| (output, self.spent, now))
+    }
+}
+
+/// The CPU time the calling thread has used.
+fn thread_cpu() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use super::{CpuClock, OnCpu};
+
+    /// A call that is off CPU for `asleep` (as if the kernel had preempted its thread) and burns
+    /// `burn` on it, in one poll.
+    struct Preempted {
+        asleep: Duration,
+        burn: Duration,
+    }
+
+    impl Future for Preempted {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            std::thread::sleep(self.asleep);
+            let start = Instant::now();
+            let mut spins = 0u64;
+            while start.elapsed() < self.burn {
+                spins = std::hint::black_box(spins + 1);
+            }
+            Poll::Ready(())
+        }
+    }
+
+    fn measure(clock: CpuClock, call: Preempted) -> Duration {
+        let cap = Duration::from_millis(100);
+        let mut on_cpu = std::pin::pin!(OnCpu::new(call, cap, clock, Instant::now()));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match on_cpu.as_mut().poll(&mut cx) {
+            Poll::Ready(((), spent, _)) => spent,
+            Poll::Pending => panic!("one poll"),
+        }
+    }
+
+    #[test]
+    fn the_thread_clock_leaves_out_the_time_the_thread_was_off_cpu_and_the_polls_count_it() {
+        let call = || Preempted {
+            asleep: Duration::from_millis(30),
+            burn: Duration::from_millis(5),
+        };
+        let by_polls = measure(CpuClock::Polls, call());
+        assert!(by_polls >= Duration::from_millis(35), "{by_polls:?}");
+        let on_thread = measure(CpuClock::Thread, call());
+        assert!(
+            on_thread > Duration::ZERO && on_thread < Duration::from_millis(25),
+            "{on_thread:?}: at most the 5 ms burned, not the 30 ms asleep"
+        );
     }
 }

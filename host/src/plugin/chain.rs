@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::account::CpuClock;
 use super::exchange::Exchange;
 use super::instance::{CallCost, CallError, ConfiguredPlugin, Held, Outcome};
 use super::rollout::shadow::Capture;
@@ -173,8 +174,15 @@ impl Chain {
             }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result, cost) =
-                call(version, exchange, Phase::Request, &mut slot.held, started).await;
+            let (back, result, cost) = call(
+                version,
+                exchange,
+                Phase::Request,
+                &mut slot.held,
+                started,
+                clock(step),
+            )
+            .await;
             metrics.plugin_call(index, Phase::Request, cost.wall);
             exchange = back;
             if let Some(canary) = step.canary() {
@@ -259,8 +267,15 @@ impl Chain {
             }
             exchange.slot = index;
             let started = std::time::Instant::now();
-            let (back, result, cost) =
-                call(version, exchange, Phase::Response, &mut slot.held, started).await;
+            let (back, result, cost) = call(
+                version,
+                exchange,
+                Phase::Response,
+                &mut slot.held,
+                started,
+                clock(step),
+            )
+            .await;
             metrics.plugin_call(index, Phase::Response, cost.wall);
             exchange = back;
             if let Some(canary) = step.canary() {
@@ -326,11 +341,12 @@ async fn call(
     phase: Phase,
     held: &mut Held,
     started: std::time::Instant,
+    clock: CpuClock,
 ) -> (Box<Exchange>, Result<Outcome, CallError>, CallCost) {
     let Some(breaker) = &version.breaker else {
         return version
             .plugin
-            .call_costed(exchange, phase, held, started)
+            .call_costed(exchange, phase, held, started, clock)
             .await;
     };
     let admission = breaker.admit();
@@ -342,7 +358,7 @@ async fn call(
     let mut pending = breaker::Pending::new(breaker, admission);
     let (exchange, result, cost) = version
         .plugin
-        .call_costed(exchange, phase, held, started)
+        .call_costed(exchange, phase, held, started, clock)
         .await;
     // The gateway's own capacity (no instance to be had, the memory budget spent) says
     // nothing of the plugin: overload must not open every breaker.
@@ -354,6 +370,15 @@ async fn call(
     });
     pending.record(failed);
     (exchange, result, cost)
+}
+
+/// The clock for a call of `step`: the thread's CPU clock while a canary's guard compares its
+/// versions (a preempted call must not decide a roll-back), the cheap one otherwise.
+fn clock(step: &Step) -> CpuClock {
+    match step.canary() {
+        Some(canary) if canary.state.is_active() => CpuClock::Thread,
+        _ => CpuClock::Polls,
+    }
 }
 
 /// Notes, for the access log, which version of an entry with a canary (or a component from a

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Resource, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::account::{Alive, OnCpu, PluginStats};
+use super::account::{Alive, CpuClock, OnCpu, PluginStats};
 use super::budget::MemoryBudget;
 use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
@@ -289,24 +289,27 @@ impl ConfiguredPlugin {
         held: &mut Held,
     ) -> (Box<Exchange>, Result<Outcome, CallError>) {
         let (exchange, result, _) = self
-            .call_costed(exchange, phase, held, Instant::now())
+            .call_costed(exchange, phase, held, Instant::now(), CpuClock::Polls)
             .await;
         (exchange, result)
     }
 
     /// Like [`call`](Self::call), for a call that began at `started` (the caller's one reading
-    /// of the clock), with what it cost. The call's deadline, its time on CPU and its wall
-    /// time all come from that reading and one more at its end.
-    pub async fn call_costed(
+    /// of the clock), with what it cost, its CPU time read by `clock`. The call's deadline, its
+    /// wall time and (by its polls) its time on CPU all come from that reading and one more at
+    /// its end.
+    pub(crate) async fn call_costed(
         &self,
         exchange: Box<Exchange>,
         phase: Phase,
         held: &mut Held,
         started: Instant,
+        clock: CpuClock,
     ) -> (Box<Exchange>, Result<Outcome, CallError>, CallCost) {
         let _ticking = self.ticker.busy();
         let timed = std::pin::pin!(self.call_timed(exchange, phase, held, started));
-        let ((exchange, result), cpu, ended) = OnCpu::new(timed, EPOCH_TICK * 3 / 2, started).await;
+        let ((exchange, result), cpu, ended) =
+            OnCpu::new(timed, EPOCH_TICK * 3 / 2, clock, started).await;
         let cost = CallCost {
             cpu,
             wall: ended.saturating_duration_since(started),

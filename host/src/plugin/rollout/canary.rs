@@ -133,6 +133,11 @@ impl CanaryState {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the guard is judging: the candidate takes requests and is compared.
+    pub fn is_active(&self) -> bool {
+        self.phase() == Phase::Active
+    }
+
     /// Where it stands.
     pub fn phase(&self) -> Phase {
         Phase::from_u8(self.phase.load(Ordering::Acquire))
