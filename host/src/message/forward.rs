@@ -278,17 +278,22 @@ pub fn set_upstream_host(headers: &mut HeaderMap, protocol: UpstreamProtocol, ho
 }
 
 /// The URI to send upstream: the upstream's scheme, the target's authority, the request's path
-/// and query.
+/// and query. Made of the parts themselves (each a shared reference count), not through
+/// `Uri::builder`, which would parse and copy the path again.
 pub fn upstream_uri(
     scheme: &Scheme,
     target: &Authority,
     path_and_query: Option<&PathAndQuery>,
-) -> Result<Uri, http::Error> {
-    Uri::builder()
-        .scheme(scheme.clone())
-        .authority(target.clone())
-        .path_and_query(path_and_query.map_or("/", PathAndQuery::as_str))
-        .build()
+) -> Result<Uri, http::uri::InvalidUriParts> {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(scheme.clone());
+    parts.authority = Some(target.clone());
+    parts.path_and_query = Some(
+        path_and_query
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use http::header::HOST;
-use http::uri::PathAndQuery;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
@@ -147,13 +147,12 @@ impl UpstreamClient {
         mut idle: http1::SendRequest<ProxyBody>,
         mut request: Request<ProxyBody>,
     ) -> Result<Result<Response<UpstreamBody>, Request<ProxyBody>>, ClientError> {
-        let absolute = request.uri().clone();
-        origin_form(&mut request);
+        let base = origin_form(&mut request);
         match idle.try_send_request(request).await {
             Ok(response) => Ok(Ok(self.lend(target, idle, response))),
             Err(mut error) => match error.take_message() {
                 Some(mut unsent) => {
-                    *unsent.uri_mut() = absolute;
+                    absolute_form(&mut unsent, base);
                     Ok(Err(unsent))
                 }
                 None => Err(ClientError::Send(error.into_error())),
@@ -399,25 +398,36 @@ impl Pool {
 }
 
 /// An HTTP/1.1 request goes in origin form (`/path?query`), with `Host` from its target when
-/// it has none, as the legacy client sent it.
-fn origin_form(request: &mut Request<ProxyBody>) {
-    let uri = request.uri();
-    if uri.authority().is_none() {
-        return;
-    }
-    if !request.headers().contains_key(HOST)
-        && let Some(value) = uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+/// it has none, as the legacy client sent it. Returns the scheme and authority taken off, to
+/// put back should the request have to go on another connection.
+fn origin_form(request: &mut Request<ProxyBody>) -> Option<(Scheme, Authority)> {
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    let authority = parts.authority.take();
+    if let Some(authority) = &authority
+        && !request.headers().contains_key(HOST)
+        && let Ok(value) = HeaderValue::from_str(authority.as_str())
     {
         request.headers_mut().insert(HOST, value);
     }
-    let path = request
-        .uri()
-        .path_and_query()
-        .cloned()
+    let path = parts
+        .path_and_query
+        .take()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     *request.uri_mut() = Uri::from(path);
+    Some((parts.scheme?, authority?))
+}
+
+/// Puts back what [`origin_form`] took off.
+fn absolute_form(request: &mut Request<ProxyBody>, base: Option<(Scheme, Authority)>) {
+    let Some((scheme, authority)) = base else {
+        return;
+    };
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    parts.scheme = Some(scheme);
+    parts.authority = Some(authority);
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
 }
 
 #[cfg(test)]

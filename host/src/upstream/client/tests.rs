@@ -203,3 +203,24 @@ async fn a_response_abandoned_halfway_costs_its_connection_and_no_later_request(
     assert_eq!(whole.collect().await.unwrap().to_bytes().len(), 4 << 20);
     assert_eq!(idle_connections(&client), 1);
 }
+
+#[test]
+fn a_request_taken_to_origin_form_and_back_keeps_its_target_path_and_host() {
+    let mut request = Request::get("http://127.0.0.1:9000/a/b?x=1")
+        .body(body::empty())
+        .unwrap();
+    let base = origin_form(&mut request);
+    assert_eq!(request.uri(), "/a/b?x=1");
+    assert_eq!(request.headers()[HOST], "127.0.0.1:9000");
+    absolute_form(&mut request, base);
+    assert_eq!(request.uri(), "http://127.0.0.1:9000/a/b?x=1");
+
+    // A request that names its own `Host` keeps it.
+    let mut named = Request::get("http://127.0.0.1:9000/")
+        .header(HOST, "api.example.com")
+        .body(body::empty())
+        .unwrap();
+    origin_form(&mut named);
+    assert_eq!(named.uri(), "/");
+    assert_eq!(named.headers()[HOST], "api.example.com");
+}
