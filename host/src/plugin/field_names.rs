@@ -51,6 +51,10 @@ impl FieldNames {
     /// More names than a plugin writes in one call, few enough to compare them one by one.
     const KEPT: usize = 16;
 
+    /// The longest name kept: the cache is the plugin's doing but the host's memory, so a
+    /// plugin writing long names gets them parsed each time instead of a megabyte kept.
+    const LONGEST_KEPT: usize = 64;
+
     /// `set-header name value`, if the field is one a plugin may write. The value keeps the
     /// bytes the guest's string was lifted into.
     pub(crate) fn set(&mut self, name: &str, value: String) -> Result<Edit, FieldError> {
@@ -96,6 +100,9 @@ impl FieldNames {
             return Ok(known.clone());
         }
         let parsed = parse_name(name)?;
+        if name.len() > Self::LONGEST_KEPT {
+            return Ok(parsed);
+        }
         if self.names.len() < Self::KEPT {
             self.names.push(parsed.clone());
         } else if let Some(slot) = self.names.get_mut(self.next) {
@@ -201,6 +208,15 @@ mod tests {
             }
         }
         assert!(names.names.len() <= FieldNames::KEPT);
+        let long = format!("x-{}", "n".repeat(FieldNames::LONGEST_KEPT));
+        match names.set(&long, "1".into()) {
+            Ok(Edit::Set(name, _)) => assert_eq!(name.as_str(), long),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            names.names.iter().all(|name| name.as_str() != long),
+            "not kept"
+        );
         assert!(
             names
                 .names

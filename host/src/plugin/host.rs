@@ -83,9 +83,6 @@ pub(crate) enum EditError {
     /// Not a final status code.
     #[error("{0} is not a valid final status code (200 to 599)")]
     Status(u16),
-    /// A header field a plugin may not write as given.
-    #[error(transparent)]
-    Field(#[from] FieldError),
 }
 
 /// The text the plugin gets, as WIT's `edit-error`.

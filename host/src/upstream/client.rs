@@ -227,7 +227,7 @@ impl UpstreamClient {
     ) -> Response<UpstreamBody> {
         self.pool.reap_from_now_on();
         let connection = Reusable {
-            pool: self.pool.clone(),
+            pool: Arc::downgrade(&self.pool),
             target,
             sender,
         };
@@ -417,14 +417,16 @@ fn origin_form(request: &mut Request<ProxyBody>) -> Option<(Scheme, Authority)> 
     Some((parts.scheme?, authority?))
 }
 
-/// Puts back what [`origin_form`] took off.
+/// Puts back what [`origin_form`] took off (a rare path: a reused connection found closed).
 fn absolute_form(request: &mut Request<ProxyBody>, base: Option<(Scheme, Authority)>) {
     let Some((scheme, authority)) = base else {
         return;
     };
-    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    let mut parts = request.uri().clone().into_parts();
     parts.scheme = Some(scheme);
     parts.authority = Some(authority);
+    // A path, a scheme and an authority always make a URI; were it not so, the request would
+    // keep its origin form, which the next connection's `origin_form` takes as it is.
     if let Ok(uri) = Uri::from_parts(parts) {
         *request.uri_mut() = uri;
     }

@@ -160,3 +160,18 @@ fn client_addresses_are_written_as_display_writes_them() {
         );
     }
 }
+
+#[test]
+fn the_quick_hop_by_hop_check_knows_every_hop_by_hop_field_and_nothing_else() {
+    assert!(HOP_BY_HOP.iter().all(is_hop_by_hop));
+    for end_to_end in [
+        "host",
+        "content-length",
+        "x-forwarded-for",
+        "keep-alive-x",
+        "tea",
+    ] {
+        let name = HeaderName::from_static(end_to_end);
+        assert!(!is_hop_by_hop(&name), "{end_to_end}");
+    }
+}

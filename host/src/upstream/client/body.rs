@@ -1,11 +1,12 @@
-//! The body of an upstream response, which gives its HTTP/1.1 connection back to the pool when
-//! it ends. The connection's own task has by then (nearly always) read the response to the end
-//! and made the connection ready for the next request, so it goes back at once: no task per
-//! request to wait for hyper's `ready`, which a response whose end comes before the connection
-//! is ready, or one that is abandoned, still gets.
+//! The body of an upstream response, which gives its HTTP/1.1 connection back to the pool as
+//! soon as hyper has made it ready for the next request: hyper does once it has read the
+//! response to the end (the rest of the body then waits in this body's channel, so a slow
+//! client does not keep the connection out of the pool), and the body checks at each poll and
+//! at its end. No task per request waits for hyper's `ready`; a response whose end comes before
+//! the connection is ready, or one that is abandoned, still gets one.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::Weak;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -24,13 +25,15 @@ pub struct UpstreamBody {
 
 /// An HTTP/1.1 connection lent to one response, and where it goes back.
 pub(super) struct Reusable {
-    pub(super) pool: Arc<Pool>,
+    /// Weak, as the task it replaces held it: a long stream does not keep a retired
+    /// upstream's pool alive.
+    pub(super) pool: Weak<Pool>,
     pub(super) target: usize,
     pub(super) sender: http1::SendRequest<ProxyBody>,
 }
 
 impl UpstreamBody {
-    /// A body on a connection that is not pooled per response (HTTP/2, an upgrade).
+    /// A body on a connection that is not pooled per response (HTTP/2, shared by requests).
     pub(super) fn unpooled(inner: Incoming) -> Self {
         Self {
             inner,
@@ -47,10 +50,21 @@ impl UpstreamBody {
     }
 
     fn give_back(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            connection
-                .pool
-                .give_back(connection.target, connection.sender);
+        if let Some(connection) = self.connection.take()
+            && let Some(pool) = connection.pool.upgrade()
+        {
+            pool.give_back(connection.target, connection.sender);
+        }
+    }
+
+    /// Gives the connection back if hyper already made it ready (the response read to its end).
+    fn give_back_if_ready(&mut self) {
+        if self
+            .connection
+            .as_ref()
+            .is_some_and(|connection| connection.sender.is_ready())
+        {
+            self.give_back();
         }
     }
 }
@@ -69,7 +83,7 @@ impl Body for UpstreamBody {
             Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.give_back(),
             // The connection broke: hyper closes it.
             Poll::Ready(Some(Err(_))) => self.connection = None,
-            _ => {}
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => self.give_back_if_ready(),
         }
         polled
     }
