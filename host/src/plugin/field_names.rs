@@ -147,9 +147,12 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_in_values_are_refused() {
+    fn control_characters_in_values_are_refused_and_utf8_is_kept_as_its_bytes() {
         assert!(parse_field("x-a", "one\r\nx-b: two").is_err());
         assert!(parse_field("x-a", "fine").is_ok());
+        // Bytes above 0x7f are `obs-text` (RFC 9110 5.5): sent as they are.
+        let (_, value) = parse_field("x-a", "café, tab\there").expect("a UTF-8 value");
+        assert_eq!(value.as_bytes(), "café, tab\there".as_bytes());
     }
 
     #[test]
