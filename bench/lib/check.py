@@ -10,7 +10,7 @@ import time
 
 from .load import start_server
 from .procs import PROCS, log
-from .targets import HOST, TARGETS, UPSTREAM_SEES, base_of, verify
+from .targets import HOST, PLUGIN_CALLS, TARGETS, UPSTREAM_SEES, base_of, plugin_calls_per_request, verify
 
 
 class Echo(http.server.BaseHTTPRequestHandler):
@@ -51,6 +51,13 @@ def mode_check(args, setup, targets):
                     if want and up.get(want[0]) != want[1]:
                         raise RuntimeError(f"the upstream did not get `{want[0]}: {want[1]}`: {up}")
                     line = f"- {TARGETS[t]}: ok; upstream saw {json.dumps(up)}; client got {json.dumps(hdr)}"
+                    declared = PLUGIN_CALLS.get(base_of(t))
+                    if declared is not None:
+                        made = plugin_calls_per_request(t, setup.ports[t], setup.admin_ports[t], args.user_agent)
+                        if made != declared:
+                            raise RuntimeError(f"a request made {made} plugin calls, bench/lib/targets.py's "
+                                               f"PLUGIN_CALLS says {declared}: correct it")
+                        line += f"; {made} plugin calls per request"
                 out.append(line)
                 log(line)
             except RuntimeError as e:

@@ -8,7 +8,7 @@ import re
 import statistics
 import subprocess
 
-from .targets import BASELINE, TARGETS, base_of, screen_target
+from .targets import BASELINE, PLUGIN_CALLS, TARGETS, base_of, screen_target
 from .tools import REPO, which
 
 # Ratio columns, each shown when its reference target was measured in the run.
@@ -65,7 +65,11 @@ def report_load(results, targets, concs, rounds):
                      "ratios taken within each round, then their median:\n")
         head = "| target | req/s | p50 | p99 | server CPU/req |"
         head += "".join(f" req/s ÷ {n} |" for _, n in refs) + "".join(f" CPU/req ÷ {n} |" for _, n in refs)
-        lines += [head, "|---|" + "---:|" * (4 + 2 * len(refs))]
+        # Issue 15's figure: what one plugin call adds to a request, over the route without.
+        per_call = "gateway" in targets
+        if per_call:
+            head += " CPU per plugin call over (b) |"
+        lines += [head, "|---|" + "---:|" * (4 + 2 * len(refs) + per_call)]
         for t in targets:
             rs = by.get((t, c), {})
             if not rs:
@@ -84,7 +88,8 @@ def report_load(results, targets, concs, rounds):
                 f"| {fmt_lat(med(r['p50_us'] for r in rs.values()))} | {fmt_lat(med(r['p99_us'] for r in rs.values()))} "
                 f"| {med(cpu):.1f} µs{spread(cpu)} |"
                 + "".join(f" {ratio(k, 'rps')} |" for k, _ in refs)
-                + "".join(f" {ratio(k, 'cpu_us_per_req')} |" for k, _ in refs))
+                + "".join(f" {ratio(k, 'cpu_us_per_req')} |" for k, _ in refs)
+                + (f" {per_plugin_call(t, rs, by.get(('gateway', c), {}))} |" if per_call else ""))
         lines += ["", "| target | wrk CPU/req | upstream CPU/req | CPU 0 busy (wrk, upstream) | CPU 1 busy (server) "
                   "| server threads | upstream sockets after (ESTAB / TIME_WAIT) | others' CPU (% of a core) |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -103,6 +108,17 @@ def report_load(results, targets, concs, rounds):
                 f"| {med(r['foreign_pct'] for r in rs):.1f} (max abs {max(abs(r['foreign_pct']) for r in rs):.1f}) |")
         lines.append("")
     return "\n".join(lines)
+
+
+def per_plugin_call(target, rounds_of_target, rounds_of_gateway):
+    """(CPU/req of `target` − CPU/req of (b)) ÷ the plugin calls a request makes on `target`, per
+    round, then the median; blank for a target without plugin calls (or another build's)."""
+    calls = PLUGIN_CALLS.get(target)
+    if not calls:
+        return ""
+    out = [(r["cpu_us_per_req"] - g["cpu_us_per_req"]) / calls for rnd, r in rounds_of_target.items()
+           if (g := rounds_of_gateway.get(rnd))]
+    return f"{med(out):.1f} µs" if out else ""
 
 
 def report_rate(results, targets, rate, rounds):

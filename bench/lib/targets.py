@@ -51,6 +51,10 @@ GROUPS = {
     "languages": ["gateway"] + SCREEN,
 }
 KEYED = ("gateway-plugins", "gateway-chain")  # the load generator sends `apikey: bench-key`
+# Plugin calls one request makes on each gateway route: the load report's CPU per plugin call
+# divides by them, and check mode (the CI smoke test) compares them with the gateway's own count
+# (`portcullis_plugin_calls_total`), so a plugin gaining or losing a phase cannot skew the figure.
+PLUGIN_CALLS = {"gateway": 0, "gateway-plugins": 2, "gateway-headers": 1, "gateway-chain": 3}
 # What the target's filter adds to the request, as the upstream must see it (check mode).
 UPSTREAM_SEES = {"gateway-plugins": ("x-consumer", "bench"), "gateway-headers": ("x-path", "/bench/check"),
                  "gateway-chain": ("x-path", "/bench/check"), "envoy-wasm": ("x-wasm-path", "/bench/check")}
@@ -103,8 +107,11 @@ class Setup:
         self.up_port = b
         self.ports = {t: b + 1 + i for i, t in enumerate(TARGETS)}
         self.admin_port = b + 1 + len(TARGETS)  # Envoy's admin listener
-        # The gateway's admin listener, for the targets with the dashboard open.
-        self.dash_ports = {t: b + 2 + len(TARGETS) + i for i, t in enumerate(DASHBOARD)}
+        # The gateway's admin listener: for the targets with the dashboard open, and in check
+        # mode for every gateway target (its plugin calls are counted there).
+        self.admin_ports = {t: b + 2 + len(TARGETS) + i for i, t in enumerate(t for t in TARGETS if is_gateway(t))}
+        with_admin = [t for t in targets if t in DASHBOARD or ("check" in args.modes and is_gateway(t))]
+        self.dash_ports = {t: self.admin_ports[t] for t in DASHBOARD}
         subs = dict(DIR=run_dir, UP_PORT=self.up_port)
         # The gateway watches its manifest's directory: the manifests get one of their own, so
         # that logs, perf data and traces written into the run directory do not wake it.
@@ -116,8 +123,8 @@ class Setup:
                 text = (template("gateway-screen.toml.in", PORT=self.ports[t], WASM=screen_wasm(sc[0]),
                                  ISOLATION=sc[1], **subs) if sc
                         else template(f"{base_of(t)}.toml.in", PORT=self.ports[t], **subs))
-                if t in DASHBOARD:
-                    text += f'\n[admin]\naddress = "{HOST}:{self.dash_ports[t]}"\n'
+                if t in with_admin:
+                    text += f'\n[admin]\naddress = "{HOST}:{self.admin_ports[t]}"\n'
                 self.write(f"manifests/{t}.toml", text)
         # Mem mode holds thousands of idle connections: nginx and haproxy need room for them.
         self.write("nginx.conf", template("nginx.conf.in", PORT=self.ports["nginx"],
@@ -215,3 +222,20 @@ def verify(target, port, user_agent=False):
         if extra:
             raise RuntimeError(f"a filter's header ({', '.join(extra)}) present without the filter: {hdr}")
     return hdr
+
+
+def plugin_calls_per_request(target, port, admin_port, user_agent=False):
+    """Plugin calls one request to `target` makes, by the gateway's own count: its
+    `portcullis_plugin_calls_total` read around one request (the admin API on `admin_port`)."""
+
+    def calls():
+        with urllib.request.urlopen(f"http://{HOST}:{admin_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("portcullis_plugin_calls_total{"))
+
+    before = calls()
+    status, _, _ = fetch(port, request_headers(target, user_agent))
+    if status != 200:
+        raise RuntimeError(f"expected 200, got {status}")
+    return round(calls() - before)
