@@ -6,8 +6,8 @@
 //! What the legacy client did and this one keeps:
 //! - HTTP/1.1 connections are reused one request at a time, most recently used first; one goes
 //!   back to its target's idle list when its response has been read to the end (hyper's
-//!   `ready`, checked at each poll of the response body and at its end: `body`), and is dropped after
-//!   [`IDLE_TIMEOUT`] idle or beyond [`MAX_IDLE_PER_TARGET`].
+//!   `ready`, checked at each poll of the response body and at its end: `body`), and is
+//!   dropped after [`IDLE_TIMEOUT`] idle or beyond [`MAX_IDLE_PER_TARGET`].
 //! - A reused connection that turns out closed before the request was written is not an error:
 //!   the request (given back by hyper, unsent) goes on another connection.
 //! - HTTP/2, by the upstream's `protocol` or by ALPN, shares one connection per target.
