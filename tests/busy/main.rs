@@ -6,41 +6,8 @@
 //! kernel preempted half way is not counted slow, so an equal candidate keeps its place however
 //! loaded the machine is (docs/rollouts.md, "How CPU time is measured").
 
-use portcullis_tests::{Client, EchoUpstream, TestGateway};
-use serde_json::Value;
-
-fn manifest(upstream: &EchoUpstream, plugins: &str) -> String {
-    format!(
-        r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[admin]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-
-{plugins}
-"#,
-        upstream.authority()
-    )
-}
-
-/// The entry `name` of `GET /plugins`.
-async fn plugin(gateway: &TestGateway, name: &str) -> Value {
-    let admin = Client::http1(gateway.running().admin_address().expect("an admin API"));
-    let listing = admin.get("/plugins").await.json();
-    listing["plugins"]
-        .as_array()
-        .and_then(|all| all.iter().find(|p| p["name"] == name))
-        .cloned()
-        .unwrap_or_else(|| panic!("no plugin `{name}` in {listing}"))
-}
+use portcullis_tests::manifest::one_route_with_admin;
+use portcullis_tests::{EchoUpstream, TestGateway};
 
 /// As many busy threads as the process may run on, and one more.
 fn every_core() -> usize {
@@ -93,13 +60,13 @@ wasm = "@MISBEHAVE@"
 config = { mode = "burn", micros = 1000 }
 canary = { config = { mode = "burn", micros = 1000 }, weight = 50, guard = { min-calls = 20, max-p99-ratio = 1.5 } }
 "#;
-    let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, plugins)).await;
     let client = gateway.client();
     let busy = BusyCores::start(every_core());
     for _ in 0..200 {
         assert_eq!(client.get("/").await.status, 200);
     }
     drop(busy);
-    let canary = plugin(&gateway, "even").await["canary"].clone();
+    let canary = gateway.plugin_entry("even").await["canary"].clone();
     assert_eq!(canary["state"], "active", "{canary}");
 }

@@ -12,55 +12,21 @@
 
 use std::time::Duration;
 
+use portcullis_tests::manifest::one_route_with_admin;
 use portcullis_tests::metrics;
-use portcullis_tests::{Client, EchoUpstream, TestGateway};
+use portcullis_tests::{EchoUpstream, TestGateway};
 use serde_json::Value;
 
-fn manifest(upstream: &EchoUpstream, plugins: &str) -> String {
-    format!(
-        r#"
-[listeners.public]
-address = "127.0.0.1:0"
-
-[admin]
-address = "127.0.0.1:0"
-
-[upstreams.echo]
-targets = ["{}"]
-
-[routes.api]
-upstream = "echo"
-match.path-prefix = "/"
-
-{plugins}
-"#,
-        upstream.authority()
-    )
-}
-
-fn admin(gateway: &TestGateway) -> Client {
-    Client::http1(gateway.running().admin_address().expect("an admin API"))
-}
-
-/// The entry `name` of `GET /plugins`.
-async fn plugin(gateway: &TestGateway, name: &str) -> Value {
-    let listing = admin(gateway).get("/plugins").await.json();
-    listing["plugins"]
-        .as_array()
-        .and_then(|all| all.iter().find(|p| p["name"] == name))
-        .cloned()
-        .unwrap_or_else(|| panic!("no plugin `{name}` in {listing}"))
-}
-
 async fn post(gateway: &TestGateway, path: &str) -> (u16, Value) {
-    let response = admin(gateway)
+    let response = gateway
+        .admin_client()
         .send(http::Method::POST, path, &[], bytes::Bytes::new())
         .await;
     (response.status.as_u16(), response.json())
 }
 
 async fn scrape(gateway: &TestGateway) -> Vec<metrics::Sample> {
-    metrics::parse(&admin(gateway).get("/metrics").await.text())
+    metrics::parse(&gateway.admin_client().get("/metrics").await.text())
 }
 
 const TRAPPING_CANARY: &str = r#"
@@ -75,7 +41,7 @@ canary = { config = { mode = "trap" }, weight = 50, guard = { min-calls = 10 } }
 async fn a_canary_that_traps_is_rolled_back_after_the_calls_its_guard_needed_and_stays_rolled_back()
 {
     let upstream = EchoUpstream::start("echo").await;
-    let gateway = TestGateway::start(&manifest(&upstream, TRAPPING_CANARY)).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, TRAPPING_CANARY)).await;
     let client = gateway.client();
     let mut failed = 0;
     for _ in 0..200 {
@@ -88,7 +54,7 @@ async fn a_canary_that_traps_is_rolled_back_after_the_calls_its_guard_needed_and
         "exactly the guard's min-calls failed; every other request was served"
     );
 
-    let audit = plugin(&gateway, "audit").await;
+    let audit = gateway.plugin_entry("audit").await;
     let canary = &audit["canary"];
     assert_eq!(canary["state"], "rolled-back", "{canary}");
     assert_eq!(canary["rollbacks"], 1);
@@ -121,7 +87,7 @@ async fn a_canary_that_traps_is_rolled_back_after_the_calls_its_guard_needed_and
         assert_eq!(client.get("/").await.status, 200);
     }
     assert_eq!(
-        plugin(&gateway, "audit").await["canary"]["state"],
+        gateway.plugin_entry("audit").await["canary"]["state"],
         "rolled-back"
     );
 
@@ -137,7 +103,10 @@ async fn a_canary_that_traps_is_rolled_back_after_the_calls_its_guard_needed_and
         failed += usize::from(client.get("/").await.status == 500);
     }
     assert_eq!(failed, 10);
-    assert_eq!(plugin(&gateway, "audit").await["canary"]["rollbacks"], 2);
+    assert_eq!(
+        gateway.plugin_entry("audit").await["canary"]["rollbacks"],
+        2
+    );
     let (status, _) = post(&gateway, "/plugins/api/nobody/canary/promote").await;
     assert_eq!(status, 404);
 }
@@ -152,7 +121,7 @@ plugin = "headers"
 config = { response.set = { x-version = "stable" } }
 canary = { config = { response.set = { x-version = "candidate" } }, weight = 10 }
 "#;
-    let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, plugins)).await;
     let client = gateway.client();
     let (status, _) = post(&gateway, "/plugins/api/tag/canary/promote").await;
     assert_eq!(status, 200);
@@ -186,10 +155,10 @@ wasm = "@MISBEHAVE@"
 config = { mode = "burn", micros = 2000 }
 canary = { config = { mode = "burn", micros = 6000 }, weight = 50, guard = { min-calls = 20, max-p99-ratio = 1.5 } }
 "#;
-    let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, plugins)).await;
     let client = gateway.client();
     let mut sent = 0;
-    while plugin(&gateway, "slow").await["canary"]["state"] == "active" {
+    while gateway.plugin_entry("slow").await["canary"]["state"] == "active" {
         for _ in 0..10 {
             assert_eq!(client.get("/").await.status, 200);
         }
@@ -197,10 +166,10 @@ canary = { config = { mode = "burn", micros = 6000 }, weight = 50, guard = { min
         assert!(
             sent <= 300,
             "not rolled back after {sent} requests: {}",
-            plugin(&gateway, "slow").await
+            gateway.plugin_entry("slow").await
         );
     }
-    let canary = plugin(&gateway, "slow").await["canary"].clone();
+    let canary = gateway.plugin_entry("slow").await["canary"].clone();
     assert_eq!(canary["state"], "rolled-back");
     let reason = canary["last_trip"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("max-p99-ratio"), "{reason}");
@@ -220,7 +189,7 @@ plugin = "headers"
 config = { response.set = { x-version = "stable" } }
 canary = { config = { response.set = { x-version = "candidate" } }, weight = 50, sticky = "header:x-user" }
 "#;
-    let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, plugins)).await;
     let client = gateway.client();
     let mut versions = std::collections::HashSet::new();
     for user in 0..16 {
@@ -293,7 +262,7 @@ breaker = {{ min-calls = 5, open-for = "60s" }}
 "#
         )
     };
-    let gateway = TestGateway::start(&manifest(&upstream, &plugins("trap"))).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, &plugins("trap"))).await;
     let client = gateway.client();
     for _ in 0..5 {
         assert_eq!(client.get("/").await.status, 500);
@@ -316,7 +285,7 @@ breaker = {{ min-calls = 5, open-for = "60s" }}
         "{body}"
     );
     assert_eq!(client.get("/open").await.status, 200, "fail-open skips it");
-    let guard = plugin(&gateway, "guard").await;
+    let guard = gateway.plugin_entry("guard").await;
     assert_eq!(guard["breaker"]["state"], "open", "{guard}");
     assert_eq!(guard["breaker"]["opened"], 1);
     assert_eq!(guard["breaker"]["refused"], 1);
@@ -330,7 +299,7 @@ breaker = {{ min-calls = 5, open-for = "60s" }}
     assert_eq!(state, Some(1.0), "open");
 
     // The plugin replaced by a reload: a new version, a new breaker, closed.
-    let text = manifest(&upstream, &plugins("none"))
+    let text = one_route_with_admin(&upstream, &plugins("none"))
         .replace("@MISBEHAVE@", portcullis_tests::guests::MISBEHAVE);
     std::fs::write(gateway.dir().join("portcullis.toml"), text).expect("the manifest is written");
     gateway
@@ -342,7 +311,7 @@ breaker = {{ min-calls = 5, open-for = "60s" }}
         assert_eq!(client.get("/").await.status, 200);
     }
     assert_eq!(
-        plugin(&gateway, "guard").await["breaker"]["state"],
+        gateway.plugin_entry("guard").await["breaker"]["state"],
         "closed"
     );
 }
@@ -358,7 +327,7 @@ wasm = "@MISBEHAVE@"
 config = { mode = "none" }
 shadow = { config = { mode = "deny" }, sample = "100%", cpu = "20ms" }
 "#;
-    let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, plugins)).await;
     let client = gateway.client();
     for _ in 0..20 {
         assert_eq!(
@@ -369,7 +338,7 @@ shadow = { config = { mode = "deny" }, sample = "100%", cpu = "20ms" }
     }
     let mut shadow = Value::Null;
     for _ in 0..100 {
-        shadow = plugin(&gateway, "authz").await["shadow"].clone();
+        shadow = gateway.plugin_entry("authz").await["shadow"].clone();
         if shadow["runs"] == 20 {
             break;
         }
@@ -425,7 +394,7 @@ name = "panicker"
 wasm = "@MISBEHAVE@"
 config = { mode = "panic" }
 "#;
-    let gateway = TestGateway::start(&manifest(&upstream, plugins)).await;
+    let gateway = TestGateway::start(&one_route_with_admin(&upstream, plugins)).await;
     let client = gateway.client();
     for _ in 0..30 {
         assert_eq!(client.get("/").await.status, 200);
@@ -434,7 +403,7 @@ config = { mode = "panic" }
         assert_eq!(client.get("/trap").await.status, 500);
         assert_eq!(client.get("/panic").await.status, 500);
     }
-    let burner = plugin(&gateway, "burner").await;
+    let burner = gateway.plugin_entry("burner").await;
     assert_eq!(burner["calls"], 30);
     let cpu = burner["cpu_us"]["p50"].as_f64().expect("a p50");
     let wall = burner["wall_us"]["p50"].as_f64().expect("a p50");
@@ -445,9 +414,9 @@ config = { mode = "panic" }
     assert!(wall >= cpu * 0.9, "wall {wall} us, CPU {cpu} us");
     assert!(burner["live_instances"].as_u64() >= Some(1));
     assert!(burner["memory_high_water_bytes"].as_u64() > Some(0));
-    let trapper = plugin(&gateway, "trapper").await;
+    let trapper = gateway.plugin_entry("trapper").await;
     assert_eq!(trapper["failures_by_kind"]["trap"], 3);
-    let panicker = plugin(&gateway, "panicker").await;
+    let panicker = gateway.plugin_entry("panicker").await;
     assert_eq!(
         (
             &panicker["failures_by_kind"]["panic"],

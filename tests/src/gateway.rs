@@ -117,6 +117,21 @@ impl TestGateway {
         Client::h2c(self.address())
     }
 
+    /// An HTTP/1.1 client for the admin API (the manifest must have `[admin]`).
+    pub fn admin_client(&self) -> Client {
+        Client::http1(self.running().admin_address().expect("an admin API"))
+    }
+
+    /// The entry of plugin `name` in the admin API's `GET /plugins`.
+    pub async fn plugin_entry(&self, name: &str) -> serde_json::Value {
+        let listing = self.admin_client().get("/plugins").await.json();
+        listing["plugins"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no plugin `{name}` in {listing}"))
+    }
+
     /// The running gateway.
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("the gateway is running")

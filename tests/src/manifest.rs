@@ -22,6 +22,14 @@ match.path-prefix = "/"
     )
 }
 
+/// [`one_route`] with the admin API on an ephemeral port too (for `TestGateway::admin_client`).
+pub fn one_route_with_admin(upstream: &EchoUpstream, plugins: &str) -> String {
+    one_route(
+        upstream,
+        &format!("\n[admin]\naddress = \"127.0.0.1:0\"\n{plugins}"),
+    )
+}
+
 /// A manifest with a listener on an ephemeral port, an upstream `pool` of `targets`
 /// (`host:port`) with `upstream` appended to its table, and one route `all` to it matching every
 /// path with `route` appended to its table.
