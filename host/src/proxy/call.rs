@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Instant as Deadline;
 
-use crate::upstream::UpstreamBody;
 use http::{Request, Response, StatusCode};
 
 use self::retry::Tried;
@@ -34,7 +33,7 @@ use crate::message::{error_text, forward};
 use crate::observe::metrics::{Metrics, RouteMetrics};
 use crate::snapshot::RouteRuntime;
 use crate::upstream::breaker::InFlight;
-use crate::upstream::{NoTarget, Upstream};
+use crate::upstream::{NoTarget, Upstream, UpstreamBody};
 
 mod retry;
 pub use retry::MAX_REPLAY_BODY;

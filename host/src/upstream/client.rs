@@ -225,7 +225,6 @@ impl UpstreamClient {
         sender: http1::SendRequest<ProxyBody>,
         response: Response<Incoming>,
     ) -> Response<UpstreamBody> {
-        self.pool.reap_from_now_on();
         let connection = Reusable {
             pool: Arc::downgrade(&self.pool),
             target,
@@ -346,7 +345,6 @@ impl Pool {
         mut sender: http1::SendRequest<ProxyBody>,
     ) {
         let pool = Arc::downgrade(self);
-        self.reap_from_now_on();
         tokio::spawn(async move {
             if sender.ready().await.is_err() {
                 return;
@@ -357,8 +355,10 @@ impl Pool {
         });
     }
 
-    /// Adds a ready connection to `target`'s idle list, and wakes a request waiting for one.
-    fn put_idle(&self, target: usize, sender: http1::SendRequest<ProxyBody>) {
+    /// Adds a ready connection to `target`'s idle list, and wakes a request waiting for one. The
+    /// reaper starts with the first idle connection: before it there is nothing to reap.
+    fn put_idle(self: &Arc<Self>, target: usize, sender: http1::SendRequest<ProxyBody>) {
+        self.reap_from_now_on();
         if let Some(mut slot) = self.slot(target) {
             if slot.idle.len() >= MAX_IDLE_PER_TARGET {
                 slot.idle.remove(0);
