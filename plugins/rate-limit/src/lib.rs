@@ -64,12 +64,8 @@ impl Plugin for RateLimit {
         let algorithm = self.config.algorithm.algorithm();
         let mut outcomes = Vec::with_capacity(self.limits.len());
         for limit in &self.limits {
-            let mut number = itoa::Buffer::new();
-            let seconds = number.format(limit.period.as_secs());
-            let mut key = String::with_capacity(client.len() + 1 + seconds.len());
-            key.push_str(&client);
-            key.push('/');
-            key.push_str(seconds);
+            let mut seconds = itoa::Buffer::new();
+            let key = [client.as_str(), "/", seconds.format(limit.period.as_secs())].concat();
             match state::rate_limit(&key, algorithm, limit.count, limit.period, 1) {
                 Ok(decision) => outcomes.push(Outcome {
                     limit: *limit,
