@@ -57,7 +57,6 @@ async fn wait_for_close(stream: &mut TcpStream, limit: Duration) -> (Duration, V
     }
 }
 
-/// Sends one keep-alive request and reads its whole response (the echo upstream's JSON).
 /// Sends a request's head one byte every 50 ms (120 bytes: six seconds if nothing cuts it
 /// short) until the gateway closes the connection, then waits for the close.
 async fn trickle_until_closed(stream: &mut TcpStream) {
@@ -74,6 +73,7 @@ async fn trickle_until_closed(stream: &mut TcpStream) {
     wait_for_close(stream, Duration::from_secs(5)).await;
 }
 
+/// Sends one keep-alive request and reads its whole response (the echo upstream's JSON).
 async fn request(stream: &mut TcpStream) -> String {
     stream
         .write_all(b"GET /hello HTTP/1.1\r\nhost: example.com\r\n\r\n")
