@@ -65,30 +65,48 @@ impl Window {
         last.saturating_add(period).max(now)
     }
 
-    /// The first time at which a request of `cost` fits, for a state that refuses it now:
+    /// The first time at which a request of `cost` fits, for a state that refuses it at `now`:
     /// never more than one period away, because every counted request stops counting one
-    /// period after it arrived.
+    /// period after it arrived. Found by bisection on [`fits`] itself, not by solving the
+    /// weighting for the time: the closed form, rounded to doubles, could name a microsecond
+    /// at which the decision still refuses (by one ulp), and a client told to come back then
+    /// would be refused again with nothing to wait for.
     fn admits_at(&self, now: u64, limit: u32, period: u64, cost: u32) -> u64 {
-        let need = f64::from(limit) - f64::from(cost);
-        let (curr, period_f) = (self.curr as f64, period as f64);
-        let (start, count, last) = if curr <= need {
-            // In this window, once enough of the previous one has slid out.
-            (self.start, self.prev as f64, self.prev_last)
-        } else {
-            // In the next window, once enough of this one has slid out.
-            (self.start + period, curr, self.curr_last)
+        let fits_at = |t: u64| {
+            let window = Window::at(Some(*self), t, period);
+            fits(window.weighted_prev(t, period), window.curr, limit, cost)
         };
-        let room = if curr <= need { need - curr } else { need };
-        // The largest overlap left at which `count` weighs no more than `room`.
-        let overlap = if count > 0.0 {
-            (room * period_f / count).floor().min(period_f) as u64
+        // A time that refuses and a later one that admits. If this window's own count leaves
+        // room, the request fits in it once the previous window's requests are a period old
+        // (where they weigh exactly 0), or sooner as they slide out; otherwise, in the next
+        // window once this one's requests are a period old (then nothing counts).
+        let (mut refused, mut admitted) = if self.curr + u64::from(cost) <= u64::from(limit) {
+            (now, self.prev_last.saturating_add(period))
         } else {
-            period
+            (
+                self.start + period - 1,
+                self.curr_last.saturating_add(period),
+            )
         };
-        let decayed = start + period - overlap;
-        let expired = last.saturating_add(period);
-        decayed.min(expired).max(start).max(now)
+        // Within one window the weight only falls as time passes, so `fits_at` is false up to
+        // one instant and true from it on: at most 45 steps for the longest period.
+        while admitted > refused + 1 {
+            let mid = refused + (admitted - refused) / 2;
+            if fits_at(mid) {
+                admitted = mid;
+            } else {
+                refused = mid;
+            }
+        }
+        admitted.max(now)
     }
+}
+
+/// Whether a request of `cost` fits beside the weighted previous window and the current count:
+/// the one test the decision and the search for its retry time both make, in the same order of
+/// operations as the Lua script, so that all of them agree to the last bit.
+fn fits(weighted: f64, curr: u64, limit: u32, cost: u32) -> bool {
+    weighted + curr as f64 + f64::from(cost) <= f64::from(limit)
 }
 
 /// GCRA: `tat` is the theoretical arrival time of the next request. Returns the decision and,
@@ -141,8 +159,8 @@ pub(super) fn sliding_window(
     let mut window = Window::at(state, now, period);
     let weighted = window.weighted_prev(now, period);
     let estimate = weighted + window.curr as f64;
-    let (limit_f, cost_f) = (f64::from(limit), f64::from(cost));
-    if estimate + cost_f <= limit_f {
+    let limit_f = f64::from(limit);
+    if fits(weighted, window.curr, limit, cost) {
         if cost > 0 {
             window.curr += u64::from(cost);
             window.curr_last = now;

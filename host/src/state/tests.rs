@@ -125,37 +125,91 @@ fn retry_after_is_exactly_when_the_next_request_is_admitted_and_never_more_than_
     for case in 0..300 {
         let period = (1 + rng.below(120)) * SECOND / (1 + rng.below(4));
         let limit = 1 + rng.below(12) as u32;
-        let mut now = rng.below(10 * period);
-        let (mut tat, mut window) = (None, None);
-        for step in 0..60 {
-            now += rng.below(period / u64::from(limit) + 1);
-            let cost = 1 + rng.below(u64::from(limit).min(3)) as u32;
-            let (g, next_tat) = algo::gcra(tat, now, limit, period, cost);
-            let (w, next_window) = algo::sliding_window(window, now, limit, period, cost);
-            let retry_gcra = |at| algo::gcra(tat, at, limit, period, cost).0.allowed;
-            let retry_window = |at| {
-                algo::sliding_window(window, at, limit, period, cost)
-                    .0
-                    .allowed
-            };
-            for (name, d, admitted) in [
-                ("gcra", g, &retry_gcra as &dyn Fn(u64) -> bool),
-                ("window", w, &retry_window),
-            ] {
-                let at = format!("{name} case {case} step {step}: {d:?} (period {period})");
-                assert!(d.reset_ms * 1000 <= period + 999, "{at}");
-                if d.allowed {
-                    continue;
-                }
-                assert!(d.retry_after_ms > 0, "{at}");
-                assert!(d.retry_after_ms * 1000 <= period + 999, "{at}");
-                assert!(d.retry_after_ms <= d.reset_ms, "{at}");
-                assert!(admitted(now + d.retry_after_ms * 1000), "{at}");
-                assert!(!admitted(now + (d.retry_after_ms - 1) * 1000), "{at}");
+        let now = rng.below(10 * period);
+        let max_step = period / u64::from(limit) + 1;
+        play(&mut rng, case, (limit, period), now, max_step, 3);
+    }
+}
+
+/// The same with limits up to a million and periods up to a year, where the sliding window's
+/// weighting rounds in doubles: the retry time is found on the decision's own arithmetic, so a
+/// client told to come back is admitted then, to the last bit (a fuzzed case was refused again
+/// at its retry time, by one ulp).
+#[test]
+fn retry_after_holds_for_large_limits_and_long_periods() {
+    let mut rng = Lcg(11);
+    for case in 0..300 {
+        let period = (1 + rng.below(MAX_PERIOD_MS)) * 1000;
+        let limit = 1 + rng.below(u64::from(MAX_LIMIT)) as u32;
+        let now = 1_800_000_000 * SECOND + rng.below(period);
+        play(&mut rng, case, (limit, period), now, period / 3, limit);
+    }
+}
+
+/// The case the fuzzer found: a window whose own count refuses, with a period of 135 days, the
+/// closed form named a time at which the previous window still weighed one ulp too much.
+#[test]
+fn a_refused_request_is_admitted_at_its_retry_time_even_where_doubles_round() {
+    let (limit, period, cost) = (423_550, 11_660_486_146_000, 149_821);
+    let window = Some(Window {
+        start: 58_302_430_730_000,
+        prev: 0,
+        curr: 292_919,
+        prev_last: 0,
+        curr_last: 64_781_865_649_967,
+    });
+    let now = 64_781_866_154_473;
+    let (d, _) = algo::sliding_window(window, now, limit, period, cost);
+    assert!(!d.allowed);
+    let retry = now + d.retry_after_ms * 1000;
+    let (again, _) = algo::sliding_window(window, retry, limit, period, cost);
+    assert!(
+        again.allowed,
+        "refused at its retry time: {d:?}, then {again:?}"
+    );
+    let (sooner, _) = algo::sliding_window(window, retry - 1000, limit, period, cost);
+    assert!(!sooner.allowed, "a millisecond sooner is still refused");
+}
+
+/// 60 requests of random costs (up to `max_cost` and the limit), up to `max_step` microseconds
+/// apart, against both algorithms, checking every refusal's retry-after and reset.
+fn play(
+    rng: &mut Lcg,
+    case: usize,
+    (limit, period): (u32, u64),
+    mut now: u64,
+    max_step: u64,
+    max_cost: u32,
+) {
+    let (mut tat, mut window) = (None, None);
+    for step in 0..60 {
+        now += rng.below(max_step);
+        let cost = 1 + rng.below(u64::from(limit.min(max_cost))) as u32;
+        let (g, next_tat) = algo::gcra(tat, now, limit, period, cost);
+        let (w, next_window) = algo::sliding_window(window, now, limit, period, cost);
+        let retry_gcra = |at| algo::gcra(tat, at, limit, period, cost).0.allowed;
+        let retry_window = |at| {
+            algo::sliding_window(window, at, limit, period, cost)
+                .0
+                .allowed
+        };
+        for (name, d, admitted) in [
+            ("gcra", g, &retry_gcra as &dyn Fn(u64) -> bool),
+            ("window", w, &retry_window),
+        ] {
+            let at = format!("{name} case {case} step {step}: {d:?} (period {period})");
+            assert!(d.reset_ms * 1000 <= period + 999, "{at}");
+            if d.allowed {
+                continue;
             }
-            tat = next_tat.or(tat);
-            window = next_window.or(window);
+            assert!(d.retry_after_ms > 0, "{at}");
+            assert!(d.retry_after_ms * 1000 <= period + 999, "{at}");
+            assert!(d.retry_after_ms <= d.reset_ms, "{at}");
+            assert!(admitted(now + d.retry_after_ms * 1000), "{at}");
+            assert!(!admitted(now + (d.retry_after_ms - 1) * 1000), "{at}");
         }
+        tat = next_tat.or(tat);
+        window = next_window.or(window);
     }
 }
 

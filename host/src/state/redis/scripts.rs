@@ -64,9 +64,14 @@ elseif ws == start - period then
   prev = tonumber(stored[3]) or 0
   pl = tonumber(stored[5]) or (start - 1)
 end
+-- The weight at time `t` of the `count` requests of the window before the one starting at
+-- `from`, the last of which arrived at `last`.
+local function weight(count, last, from, t)
+  if count == 0 or t >= last + period then return 0 end
+  return count * (from + period - t) / period
+end
 local function weighted_prev()
-  if prev == 0 or now >= pl + period then return 0 end
-  return prev * (start + period - now) / period
+  return weight(prev, pl, start, now)
 end
 local function whole_at()
   if curr > 0 then return math.max(cl + period, now) end
@@ -87,16 +92,23 @@ if estimate + cost <= limit then
   if remaining < 0 then remaining = 0 end
   return {1, remaining, whole_at() - now, 0}
 end
-local need = limit - cost
-local wstart, count, last, room
-if curr <= need then
-  wstart, count, last, room = start, prev, pl, need - curr
-else
-  wstart, count, last, room = start + period, curr, cl, need
+-- Whether the request fits at `t` (in this window or the next), the test above; bisected for
+-- the first time it does, as `algo::Window::admits_at` explains.
+local function fits_at(t)
+  if t < start + period then return weight(prev, pl, start, t) + curr + cost <= limit end
+  return weight(curr, cl, start + period, t) + cost <= limit
 end
-local overlap = period
-if count > 0 then overlap = math.min(math.floor(room * period / count), period) end
-local at = math.max(math.min(wstart + period - overlap, last + period), wstart, now)
+local refused, admitted
+if curr + cost <= limit then
+  refused, admitted = now, pl + period
+else
+  refused, admitted = start + period - 1, cl + period
+end
+while admitted > refused + 1 do
+  local mid = refused + math.floor((admitted - refused) / 2)
+  if fits_at(mid) then admitted = mid else refused = mid end
+end
+local at = math.max(admitted, now)
 local remaining = math.floor(limit - estimate)
 if remaining < 0 then remaining = 0 end
 return {0, remaining, whole_at() - now, at - now}
