@@ -196,11 +196,13 @@ async fn a_restart_loads_large_plugins_from_the_compilation_cache() {
     }
 }
 
-/// Every compiled artifact under `dir` with its modification time (not the usage statistics
-/// the cache keeps beside them, which each load updates).
+/// Every compiled artifact in the cache at `dir` with its modification time: the files under
+/// `modules/`, without the usage statistics kept beside them (each load updates those). Not the
+/// cache's root either, where wasmtime's cache worker keeps a lock file (`.cleanup.wip-<pid>`)
+/// while it cleans up in the background, and which made this test fail when it ran mid-listing.
 fn files(dir: &Path) -> Vec<(PathBuf, SystemTime)> {
     let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
+    let mut pending = vec![dir.join("modules")];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
