@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
-use portcullis_tests::{Client, EchoUpstream, TestGateway};
+use portcullis_tests::{EchoUpstream, TestGateway};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -34,18 +34,15 @@ match.path-prefix = "/"
     (upstream, gateway)
 }
 
-fn admin(gateway: &TestGateway) -> Client {
-    Client::http1(gateway.running().admin_address().expect("an admin API"))
-}
-
 async fn reload(gateway: &TestGateway, headers: &[(&str, &str)]) -> portcullis_tests::TestResponse {
-    admin(gateway)
+    gateway
+        .admin_client()
         .send(Method::POST, "/reload", headers, Bytes::new())
         .await
 }
 
 async fn reloads_succeeded(gateway: &TestGateway) -> u64 {
-    let status = admin(gateway).get("/status").await.json();
+    let status = gateway.admin_client().get("/status").await.json();
     status["reloads"]["succeeded"]
         .as_u64()
         .expect("a reload count")
@@ -86,12 +83,14 @@ async fn a_foreign_host_cannot_reload_a_loopback_admin_without_a_token() {
 async fn names_listed_in_admin_hosts_are_accepted() {
     let (_upstream, gateway) = start(r#"hosts = ["admin.internal"]"#).await;
 
-    let status = admin(&gateway)
+    let status = gateway
+        .admin_client()
         .get_with("/status", &[("host", "Admin.Internal:9901")])
         .await;
 
     assert_eq!(status.status, 200);
-    let other = admin(&gateway)
+    let other = gateway
+        .admin_client()
         .get_with("/status", &[("host", "other.internal")])
         .await;
     assert_eq!(other.status, 403);
@@ -122,7 +121,8 @@ async fn a_cross_origin_reload_is_refused_and_a_same_origin_one_is_not() {
     .await;
     assert_eq!(same_origin.status, 200, "{}", same_origin.text());
     // Reading is not a change: a GET with a foreign Origin is answered (a page cannot read it).
-    let read = admin(&gateway)
+    let read = gateway
+        .admin_client()
         .get_with("/status", &[("origin", "http://evil.example")])
         .await;
     assert_eq!(read.status, 200);
@@ -168,10 +168,10 @@ async fn the_dashboard_is_served_without_the_token_and_what_it_reads_needs_it() 
     let (_upstream, gateway) = start(&format!(r#"token = "{token}""#)).await;
     let bearer = format!("Bearer {token}");
 
-    let page = admin(&gateway).get("/").await;
-    let script = admin(&gateway).get("/dashboard/app.js").await;
-    let data = admin(&gateway).get("/status").await;
-    let missing = admin(&gateway).get("/dashboard/nothing.js").await;
+    let page = gateway.admin_client().get("/").await;
+    let script = gateway.admin_client().get("/dashboard/app.js").await;
+    let data = gateway.admin_client().get("/status").await;
+    let missing = gateway.admin_client().get("/dashboard/nothing.js").await;
 
     assert_eq!(page.status, 200);
     assert_eq!(
@@ -191,7 +191,8 @@ async fn the_dashboard_is_served_without_the_token_and_what_it_reads_needs_it() 
     );
     assert_eq!(data.status, 401);
     assert_eq!(missing.status, 404);
-    let authorized = admin(&gateway)
+    let authorized = gateway
+        .admin_client()
         .get_with("/status", &[("authorization", bearer.as_str())])
         .await;
     assert_eq!(authorized.status, 200);
@@ -201,12 +202,13 @@ async fn the_dashboard_is_served_without_the_token_and_what_it_reads_needs_it() 
 async fn without_a_token_the_dashboard_keeps_the_host_rule() {
     let (_upstream, gateway) = start("").await;
 
-    let rebound = admin(&gateway)
+    let rebound = gateway
+        .admin_client()
         .get_with("/", &[("host", "rebound.example:9901")])
         .await;
 
     assert_eq!(rebound.status, 403);
-    assert_eq!(admin(&gateway).get("/").await.status, 200);
+    assert_eq!(gateway.admin_client().get("/").await.status, 200);
 }
 
 #[tokio::test]
@@ -216,11 +218,11 @@ async fn the_dashboards_endpoints_give_stats_match_rules_targets_and_the_manifes
         assert_eq!(gateway.client().get("/hello").await.status, 200);
     }
 
-    let stats = admin(&gateway).get("/stats").await.json();
-    let routes = admin(&gateway).get("/routes").await.json();
-    let upstreams = admin(&gateway).get("/upstreams").await.json();
-    let manifest = admin(&gateway).get("/manifest").await.json();
-    let status = admin(&gateway).get("/status").await.json();
+    let stats = gateway.admin_client().get("/stats").await.json();
+    let routes = gateway.admin_client().get("/routes").await.json();
+    let upstreams = gateway.admin_client().get("/upstreams").await.json();
+    let manifest = gateway.admin_client().get("/manifest").await.json();
+    let status = gateway.admin_client().get("/status").await.json();
 
     let all = stats["routes"]
         .as_array()
@@ -285,7 +287,7 @@ config = {{ response = {{ set = {{ x-route = "r{i}" }} }} }}
     for i in 0..200 {
         assert_eq!(gateway.client().get(&format!("/r{i}/x")).await.status, 200);
     }
-    let admin = admin(&gateway);
+    let admin = gateway.admin_client();
     let refresh = ["/status", "/upstreams", "/plugins", "/stats"];
 
     let rounds = 20;

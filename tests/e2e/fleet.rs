@@ -16,7 +16,7 @@ use portcullis::gateway::Running;
 use portcullis::observe::access_log::Overrides;
 use portcullis::reload::etcd;
 use portcullis_tests::etcd::EtcdServer;
-use portcullis_tests::gateway::{runtime, runtime_with_registries};
+use portcullis_tests::gateway::{admin_client, runtime, runtime_with_registries};
 use portcullis_tests::redis::RedisServer;
 use portcullis_tests::registry::{RegistryServer, headers_component};
 use portcullis_tests::tls::TestCa;
@@ -87,12 +87,8 @@ fn public(gateway: &Running) -> Client {
     Client::http1(gateway.address("public").expect("a public listener"))
 }
 
-fn admin(gateway: &Running) -> Client {
-    Client::http1(gateway.admin_address().expect("an admin API"))
-}
-
 async fn status(gateway: &Running) -> serde_json::Value {
-    admin(gateway).get("/status").await.json()
+    admin_client(gateway).get("/status").await.json()
 }
 
 /// Polls `check` every 20 ms until it holds, failing with `what` after `within`.
@@ -476,7 +472,7 @@ async fn push_pulling(
 
 /// The digest of route `api`'s `stamp` entry as the gateway's admin API shows it.
 async fn served_digest(gateway: &Running) -> serde_json::Value {
-    admin(gateway).get("/routes").await.json()["routes"][0]["chain"][0]["digest"].clone()
+    admin_client(gateway).get("/routes").await.json()["routes"][0]["chain"][0]["digest"].clone()
 }
 
 #[tokio::test]

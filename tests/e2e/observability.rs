@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::Method;
 use portcullis::observe::access_log::{AccessLog, Destination, Format};
 use portcullis_tests::metrics::{self, Sample};
-use portcullis_tests::{Client, EchoUpstream, TestGateway, logs};
+use portcullis_tests::{EchoUpstream, TestGateway, logs};
 
 const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -44,12 +44,8 @@ config = {{ response = {{ set = {{ x-seen = "${{method}}" }} }} }}
     )
 }
 
-fn admin(gateway: &TestGateway) -> Client {
-    Client::http1(gateway.running().admin_address().expect("an admin API"))
-}
-
 async fn scrape(gateway: &TestGateway) -> Vec<Sample> {
-    let response = admin(gateway).get("/metrics").await;
+    let response = gateway.admin_client().get("/metrics").await;
     assert_eq!(response.status, 200);
     assert_eq!(
         response.header("content-type"),
@@ -294,7 +290,7 @@ async fn the_admin_api_lists_routes_upstreams_and_plugins() {
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream)).await;
     gateway.client().get("/ok").await;
-    let admin = admin(&gateway);
+    let admin = gateway.admin_client();
 
     let routes = admin.get("/routes").await;
     assert_eq!(routes.status, 200);
@@ -437,7 +433,7 @@ async fn every_endpoint_in_the_openapi_file_answers_on_the_admin_api() {
 
     let upstream = EchoUpstream::start("echo").await;
     let gateway = TestGateway::start(&manifest(&upstream)).await;
-    let admin = admin(&gateway);
+    let admin = gateway.admin_client();
     for (method, path) in &endpoints {
         let method = Method::from_bytes(method.as_bytes()).expect("a method");
         if path.contains('{') {

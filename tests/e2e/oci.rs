@@ -11,7 +11,7 @@ use portcullis::config::OciReference;
 use portcullis::gateway::Running;
 use portcullis::oci::RegistrySettings;
 use portcullis::plugin::Runtime;
-use portcullis_tests::gateway::runtime_with_registries;
+use portcullis_tests::gateway::{admin_client, runtime_with_registries};
 use portcullis_tests::registry::{PASSWORD, RegistryServer, TOKEN_ISSUER, USER, headers_component};
 use portcullis_tests::tls::TestCa;
 use portcullis_tests::{Client, EchoUpstream};
@@ -70,14 +70,10 @@ async fn reload(gateway: &Running, dir: &Path, text: &str) -> Result<u64, String
     match gateway.reload().await {
         Ok(version) => Ok(version),
         Err(_) => {
-            let status = admin(gateway).get("/status").await.json();
+            let status = admin_client(gateway).get("/status").await.json();
             Err(status["reloads"]["last"]["errors"].to_string())
         }
     }
-}
-
-fn admin(gateway: &Running) -> Client {
-    Client::http1(gateway.admin_address().expect("an admin API"))
 }
 
 fn public(gateway: &Running) -> Client {
@@ -86,7 +82,7 @@ fn public(gateway: &Running) -> Client {
 
 /// The `stamp` entry of route `api` as `GET /routes` shows it.
 async fn entry(gateway: &Running) -> serde_json::Value {
-    let routes = admin(gateway).get("/routes").await.json();
+    let routes = admin_client(gateway).get("/routes").await.json();
     routes["routes"][0]["chain"][0].clone()
 }
 
@@ -124,9 +120,9 @@ async fn a_plugin_pushed_to_a_secured_registry_loads_and_is_shown_by_its_digest(
     let shown = entry(&gateway).await;
     assert_eq!(shown["source"], tagged.as_str());
     assert_eq!(shown["digest"], digest.as_str());
-    let plugins = admin(&gateway).get("/plugins").await.json();
+    let plugins = admin_client(&gateway).get("/plugins").await.json();
     assert!(plugins.to_string().contains(&digest), "{plugins}");
-    let metrics = admin(&gateway).get("/metrics").await.text();
+    let metrics = admin_client(&gateway).get("/metrics").await.text();
     let info = metrics
         .lines()
         .find(|l| l.starts_with("portcullis_plugin_source_info{"))

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use portcullis_tests::client::Client;
 use portcullis_tests::metrics;
 use portcullis_tests::{EchoUpstream, TestGateway, logs};
 
@@ -47,22 +46,8 @@ wasm = "@MISBEHAVE@"
     )
 }
 
-fn admin(gateway: &TestGateway) -> Client {
-    Client::http1(gateway.running().admin_address().expect("an admin API"))
-}
-
-/// The admin API's entry for the plugin named `name`.
-async fn plugin_stats(gateway: &TestGateway, name: &str) -> serde_json::Value {
-    let plugins = admin(gateway).get("/plugins").await.json();
-    plugins["plugins"]
-        .as_array()
-        .and_then(|all| all.iter().find(|p| p["name"] == name))
-        .cloned()
-        .unwrap_or_else(|| panic!("no plugin `{name}` in {plugins}"))
-}
-
 async fn memory_used(gateway: &TestGateway) -> f64 {
-    let plugins = admin(gateway).get("/plugins").await.json();
+    let plugins = gateway.admin_client().get("/plugins").await.json();
     plugins["memory"]["used_bytes"]
         .as_f64()
         .unwrap_or_else(|| panic!("memory.used_bytes in {plugins}"))
@@ -117,7 +102,7 @@ config = { mode = "none" }"#,
         "the line gives the budget: {refused}"
     );
 
-    let samples = metrics::parse(&admin(&gateway).get("/metrics").await.text());
+    let samples = metrics::parse(&gateway.admin_client().get("/metrics").await.text());
     let refusals = metrics::value(
         &samples,
         "portcullis_plugin_failures_total",
@@ -158,7 +143,7 @@ config = { mode = "none" }"#,
         assert_eq!(client.get("/normal").await.status, 200);
     }
 
-    let grown = plugin_stats(&gateway, "grows-past-idle").await;
+    let grown = gateway.plugin_entry("grows-past-idle").await;
     assert_eq!(grown["oversized_drops"], 2, "{grown}");
     // Each `on-request` grows its instance, which is dropped when the call ends; the instance
     // left idle is the one the last `on-response` borrowed, which did not grow.
@@ -174,7 +159,7 @@ config = { mode = "none" }"#,
         grown["memory_high_water_bytes"].as_u64() > Some(16 << 20),
         "{grown}"
     );
-    let small = plugin_stats(&gateway, "stays-small").await;
+    let small = gateway.plugin_entry("stays-small").await;
     assert_eq!(small["oversized_drops"], 0, "{small}");
     assert_eq!(small["idle_instances"], 1, "{small}");
     assert_eq!(small["instantiations"], 1, "{small}");
@@ -219,7 +204,7 @@ config = { mode = "none" }"#,
         "the trapped instance is gone; a fresh one starts from no handles"
     );
     assert_eq!(client.get("/normal").await.status, 200);
-    let samples = metrics::parse(&admin(&gateway).get("/metrics").await.text());
+    let samples = metrics::parse(&gateway.admin_client().get("/metrics").await.text());
     assert_eq!(
         metrics::value(
             &samples,

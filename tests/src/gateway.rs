@@ -119,7 +119,7 @@ impl TestGateway {
 
     /// An HTTP/1.1 client for the admin API (the manifest must have `[admin]`).
     pub fn admin_client(&self) -> Client {
-        Client::http1(self.running().admin_address().expect("an admin API"))
+        admin_client(self.running())
     }
 
     /// The entry of plugin `name` in the admin API's `GET /plugins`.
@@ -163,4 +163,10 @@ pub fn options() -> RuntimeOptions {
         no_cache: false,
         ..Default::default()
     }
+}
+
+/// An HTTP/1.1 client for the admin API of `gateway` (its manifest must have `[admin]`), for
+/// gateways started without a [`TestGateway`] (from etcd, from a registry).
+pub fn admin_client(gateway: &Running) -> Client {
+    Client::http1(gateway.admin_address().expect("an admin API"))
 }
