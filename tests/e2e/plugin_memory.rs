@@ -169,6 +169,49 @@ config = { mode = "none" }"#,
     );
 }
 
+/// A plugin that keeps a little memory on every call (as a JavaScript engine's heap does) is
+/// given a fresh instance before its limit, instead of failing one request each time an
+/// instance reaches it: it keeps 1 MiB per request here, with a limit of 16 MiB.
+#[tokio::test]
+async fn a_plugin_keeping_memory_on_every_call_is_recycled_before_its_limit_and_never_fails() {
+    let upstream = EchoUpstream::start("echo").await;
+    let gateway = TestGateway::start(&manifest(
+        &upstream,
+        "",
+        r#"name = "keeps-a-mib"
+memory = "16MiB"
+config = { mode = "grow", mib = 1 }"#,
+        r#"name = "keeps-nothing"
+config = { mode = "none" }"#,
+    ))
+    .await;
+    let client = gateway.client();
+
+    for i in 0..40 {
+        let response = client.get("/slow/0").await;
+        assert_eq!(response.status, 200, "request {i}: {}", response.text());
+    }
+    assert_eq!(client.get("/normal").await.status, 200);
+
+    let keeping = gateway.plugin_entry("keeps-a-mib").await;
+    assert_eq!(keeping["failures"], 0, "{keeping}");
+    // Each instance serves about ten requests before less than a quarter of its room is left.
+    let recycled = keeping["limit_recycles"].as_u64().unwrap_or(0);
+    assert!((2..=8).contains(&recycled), "{keeping}");
+    assert_eq!(keeping["instantiations"], recycled + 1, "{keeping}");
+    assert!(
+        keeping["largest_call_growth_bytes"].as_u64() >= Some(1 << 20),
+        "{keeping}"
+    );
+    assert!(
+        keeping["memory_high_water_bytes"].as_u64() < Some(16 << 20),
+        "{keeping}"
+    );
+    let nothing = gateway.plugin_entry("keeps-nothing").await;
+    assert_eq!(nothing["limit_recycles"], 0, "{nothing}");
+    assert_eq!(nothing["largest_call_growth_bytes"], 0, "{nothing}");
+}
+
 #[tokio::test]
 async fn a_plugin_creating_host_handles_traps_at_the_cap_and_a_fresh_instance_follows() {
     logs::capture();

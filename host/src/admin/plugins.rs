@@ -156,6 +156,8 @@ fn version(version: &Version) -> Value {
         "idle_instances": idle,
         "idle_memory_bytes": idle_bytes,
         "oversized_drops": figures.oversized_drops,
+        "limit_recycles": figures.limit_recycles,
+        "largest_call_growth_bytes": figures.largest_call_growth,
         "cpu_us": { "p50": micros(figures.cpu_p50), "p99": micros(figures.cpu_p99), "mean": mean(figures.cpu_total) },
         "wall_us": { "p50": micros(figures.wall_p50), "p99": micros(figures.wall_p99), "mean": mean(figures.wall_total) },
         "call_time_us": figures.wall_total.as_micros() as u64,

@@ -59,6 +59,13 @@ pub struct PluginStats {
     /// Reused instances dropped at the end of their call instead of kept idle, because their
     /// memory had grown beyond `[plugin-runtime] idle-memory`.
     pub oversized_drops: AtomicU64,
+    /// Reused instances dropped at the end of their call because what was left of their memory
+    /// limit was too little for another call (`instance::near_limit`): a plugin that keeps a
+    /// little memory on every call (a JavaScript engine does) gets a fresh instance instead of
+    /// failing a request at its limit.
+    pub limit_recycles: AtomicU64,
+    /// The most one call has grown an instance's linear memory, in bytes.
+    pub largest_call_growth: AtomicUsize,
     /// Time on CPU per call.
     pub cpu: Histogram,
     /// Wall-clock time per call.
@@ -106,6 +113,8 @@ impl PluginStats {
             live_instances: u64::try_from(self.live_instances.load(Ordering::Relaxed)).unwrap_or(0),
             memory_high_water: self.memory_high_water.load(Ordering::Relaxed) as u64,
             oversized_drops: load(&self.oversized_drops),
+            limit_recycles: load(&self.limit_recycles),
+            largest_call_growth: self.largest_call_growth.load(Ordering::Relaxed) as u64,
             cpu_p50: histogram::quantile(cpu.iter().copied(), 0.5),
             cpu_p99: histogram::quantile(cpu.iter().copied(), 0.99),
             wall_p50: histogram::quantile(wall.iter().copied(), 0.5),
@@ -137,6 +146,10 @@ pub struct Figures {
     pub memory_high_water: u64,
     /// Instances dropped for their size.
     pub oversized_drops: u64,
+    /// Instances recycled before their memory limit.
+    pub limit_recycles: u64,
+    /// The most one call has grown an instance's memory.
+    pub largest_call_growth: u64,
     /// CPU time per call, median.
     pub cpu_p50: Option<Duration>,
     /// CPU time per call, 99th percentile.

@@ -126,6 +126,9 @@ struct Warm {
     uses: u64,
     /// Its linear memory right after `init`: what any instance of the plugin needs.
     baseline: usize,
+    /// Its linear memory when it was last given back (or after `init`): what its next call
+    /// grows it from.
+    at_rest: usize,
     /// Counts it in its plugin's live instances.
     _alive: Alive,
 }
@@ -471,18 +474,30 @@ impl ConfiguredPlugin {
     /// memory resident; the pooling allocator releases a dropped instance's pages). Instances
     /// that demand no longer needs are dropped here, outside the pool's lock. `now` is a recent
     /// reading of the clock, for the pool's window of demand.
-    fn checkin(&self, warm: Warm, now: Instant) {
-        self.stats.saw_memory(warm.memory());
+    fn checkin(&self, mut warm: Warm, now: Instant) {
+        let memory = warm.memory();
+        self.stats.saw_memory(memory);
         if self.isolation != Isolation::Reuse {
             return;
         }
         if warm.uses >= self.max_requests {
             return self.forget(warm);
         }
-        if warm.memory() > warm.baseline.max(self.budget.idle_memory()) {
+        if memory > warm.baseline.max(self.budget.idle_memory()) {
             self.stats.oversized_drops.fetch_add(1, Ordering::Relaxed);
             return self.forget(warm);
         }
+        let grown = memory.saturating_sub(warm.at_rest);
+        let largest = self
+            .stats
+            .largest_call_growth
+            .fetch_max(grown, Ordering::Relaxed)
+            .max(grown);
+        if near_limit(memory, warm.baseline, self.memory, largest) {
+            self.stats.limit_recycles.fetch_add(1, Ordering::Relaxed);
+            return self.forget(warm);
+        }
+        warm.at_rest = memory;
         drop(self.idle.give_back_at(warm, now));
     }
 
@@ -533,6 +548,7 @@ impl ConfiguredPlugin {
                 plugin,
                 uses: 0,
                 baseline: 0,
+                at_rest: 0,
                 _alive: Alive::new(&self.stats),
             },
             Err(e) => {
@@ -548,12 +564,26 @@ impl ConfiguredPlugin {
             Ok(Ok(needs)) => {
                 warm.store.data_mut().needs = needs;
                 warm.baseline = warm.memory();
+                warm.at_rest = warm.baseline;
                 Ok((warm, needs))
             }
             Ok(Err(message)) => Err(InitError::Rejected(message)),
             Err(e) => Err(InitError::Failed(self.classify(warm.store.data(), &e))),
         }
     }
+}
+
+/// Whether a reused instance at `memory` bytes is too close to its `limit` to be lent again:
+/// when what is left is less than twice the most one call of its plugin has grown an instance
+/// (`largest_growth`), or less than a quarter of the room it had after `init` (at `baseline`),
+/// whichever is more. Linear memory never shrinks, so a plugin that keeps a little on every call
+/// (a JavaScript engine's heap does, call after call) would otherwise fail a request when its
+/// instance reaches the limit; recycled here, the next call gets a fresh instance instead. A
+/// single call that grows more than was left still fails, by its failure policy.
+fn near_limit(memory: usize, baseline: usize, limit: usize, largest_growth: usize) -> bool {
+    let room_after_init = limit.saturating_sub(baseline);
+    let headroom = (room_after_init / 4).max(largest_growth.saturating_mul(2));
+    limit.saturating_sub(memory) < headroom
 }
 
 /// The version of a plugin entry: what makes two configured plugins behave alike.

@@ -251,3 +251,35 @@ async fn interleaved_requests_each_get_their_own_response_edits_back() {
     }
     assert_eq!(remaining, ["9", "7"], "b's own figure, then a's");
 }
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn an_instance_is_recycled_when_less_than_a_quarter_of_its_room_after_init_is_left() {
+    // 16 MiB limit, 8 MiB after init: recycled once less than 2 MiB is left.
+    assert!(!near_limit(8 * MIB, 8 * MIB, 16 * MIB, 64 << 10));
+    assert!(!near_limit(14 * MIB, 8 * MIB, 16 * MIB, 64 << 10));
+    assert!(near_limit(14 * MIB + 1, 8 * MIB, 16 * MIB, 64 << 10));
+}
+
+#[test]
+fn an_instance_is_recycled_when_another_call_like_the_largest_might_not_fit() {
+    // Calls have grown an instance by 3 MiB: recycled once less than 6 MiB is left, even though
+    // a quarter of the room (3.75 MiB) is still there.
+    assert!(!near_limit(10 * MIB, MIB, 16 * MIB, 3 * MIB));
+    assert!(near_limit(10 * MIB + 1, MIB, 16 * MIB, 3 * MIB));
+    // A call that may take more than half the room: every instance is used once.
+    assert!(near_limit(MIB, MIB, 16 * MIB, 8 * MIB));
+}
+
+#[test]
+fn an_instance_at_its_limit_is_recycled_unless_no_call_ever_grew_one() {
+    assert!(near_limit(16 * MIB, MIB, 16 * MIB, 0));
+    assert!(
+        near_limit(17 * MIB, MIB, 16 * MIB, 0),
+        "past it (a lower limit after a reload)"
+    );
+    // `init` took all of it, and calls never grow an instance: nothing is needed, it is kept.
+    assert!(!near_limit(16 * MIB, 16 * MIB, 16 * MIB, 0));
+    assert!(near_limit(16 * MIB, 16 * MIB, 16 * MIB, 64 << 10));
+}
