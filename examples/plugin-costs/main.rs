@@ -34,7 +34,8 @@
 //! - **configure**: `ConfiguredPlugin::configure`: link against the host, a first instance and
 //!   `init` with the config (once per plugin per manifest load).
 //! - **request**: one allowed request through `Chain::on_request`, the upstream's response set,
-//!   then `Chain::on_response` (the `screen` policy runs in both phases), with a fresh exchange
+//!   then `Chain::on_response` (which calls a plugin that asked for `on-response`; the `screen`
+//!   examples decide their response header in `on-request` and do not), with a fresh exchange
 //!   each time; median and p99 of `--requests` requests after a tenth as warm-up.
 //!   `isolation = "reuse"` takes a warm instance; `isolation = "request"` creates and `init`s a
 //!   fresh one per request, so the difference of the two is what instantiation costs a request.

@@ -17,6 +17,9 @@ bool exports_portcullis_plugin_handler_init(plugin_string_t *config,
                                             plugin_string_t *err) {
   (void)err;
   plugin_string_free(config);
+  // Each phase is a call per request: leave out ..._NEEDS_ON_RESPONSE if the plugin needs
+  // nothing of the response (a response header known here is set with
+  // portcullis_plugin_http_method_request_set_response_header in on-request).
   *ret = PORTCULLIS_PLUGIN_TYPES_NEEDS_ON_REQUEST | PORTCULLIS_PLUGIN_TYPES_NEEDS_ON_RESPONSE;
   return true;
 }

@@ -9,6 +9,8 @@ export const handler = {
   // Called once per instance with the manifest's config as JSON text. Throw to refuse it.
   init(config) {
     JSON.parse(config);
+    // Each phase is an entry into the engine per request: set onResponse to false if the plugin
+    // needs nothing of the response (req.setResponseHeader in onRequest sets a response header).
     return { onRequest: true, onResponse: true };
   },
 

@@ -14,7 +14,10 @@ from wit_world.imports import http, types
 
 class Handler(exports.Handler):
     def init(self, config: str) -> types.Needs:
-        """Called once per instance with the manifest's config as JSON text."""
+        """Called once per instance with the manifest's config as JSON text. Returns the phases
+        to call: each is an entry into the interpreter per request, so drop ON_RESPONSE if the
+        plugin needs nothing of the response (`req.set_response_header` in on_request sets a
+        response header known from the request)."""
         json.loads(config)
         return types.Needs.ON_REQUEST | types.Needs.ON_RESPONSE
 

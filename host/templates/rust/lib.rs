@@ -24,7 +24,9 @@ impl Plugin for Handler {
         Ok(Self { config })
     }
 
-    /// The phases the gateway calls (and the bodies it buffers for you).
+    /// The phases the gateway calls (and the bodies it buffers for you). Each phase is a call
+    /// into the plugin per request: drop `ON_RESPONSE` if the plugin needs nothing of the
+    /// response (a response header known in `on_request` is `req.set_response_header`).
     fn needs(&self) -> Needs {
         Needs::ON_REQUEST | Needs::ON_RESPONSE
     }

@@ -1,7 +1,8 @@
 //! `screen`: refuses a request whose configured header has a denied value, and tags the others
-//! in the context, which `on_response` turns into an `x-screen` header.
+//! in the context and with an `x-screen` response header. Both are decided in `on_request`, so
+//! the plugin needs no `on_response`: each request enters it once.
 
-use portcullis_sdk::{Action, Error, Plugin, Reply, Request, Response, context, export_plugin};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Reply, Request, context, export_plugin};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -25,6 +26,10 @@ impl Plugin for Screen {
         Ok(Self(config))
     }
 
+    fn needs(&self) -> Needs {
+        Needs::ON_REQUEST
+    }
+
     fn on_request(&self, req: &Request) -> Result<Action, Error> {
         let Config { header, deny } = &self.0;
         if let Some(value) = req.header(header)
@@ -37,14 +42,8 @@ impl Plugin for Screen {
             return Ok(Action::Respond(reply));
         }
         context::set("screen", "allowed");
+        req.set_response_header("x-screen", "allowed")?;
         Ok(Action::Continue)
-    }
-
-    fn on_response(&self, _req: &Request, resp: &Response) -> Result<(), Error> {
-        if let Some(tag) = context::get("screen") {
-            resp.set_header("x-screen", &tag)?;
-        }
-        Ok(())
     }
 }
 
