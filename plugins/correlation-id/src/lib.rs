@@ -4,7 +4,7 @@
 //! request to the upstream, echoed on the response, and written to the request context as
 //! `correlation-id`, so the access log shows it.
 
-use portcullis_sdk::{Action, Error, Needs, Plugin, Request, Response, context, export_plugin};
+use portcullis_sdk::{Action, Error, Needs, Plugin, Request, context, export_plugin};
 use serde::Deserialize;
 
 /// The request context key holding the id (documented; the access log prints it).
@@ -77,12 +77,10 @@ impl Plugin for CorrelationId {
         })
     }
 
+    /// `on-request` only: the echo is decided there too (`set_response_header`), so a request
+    /// enters the plugin once.
     fn needs(&self) -> Needs {
-        if self.echo_downstream {
-            Needs::ON_REQUEST | Needs::ON_RESPONSE
-        } else {
-            Needs::ON_REQUEST
-        }
+        Needs::ON_REQUEST
     }
 
     fn on_request(&self, req: &Request) -> Result<Action, Error> {
@@ -99,16 +97,13 @@ impl Plugin for CorrelationId {
             },
         };
         req.set_header(&self.header, &id)?;
+        if self.echo_downstream {
+            // Made by the host where `on-response` would have made it, on whatever response
+            // the request gets (the upstream's, a later plugin's reply, the gateway's error).
+            req.set_response_header(&self.header, &id)?;
+        }
         context::set(CONTEXT_KEY, &id);
         Ok(Action::Continue)
-    }
-
-    fn on_response(&self, req: &Request, resp: &Response) -> Result<(), Error> {
-        // The request as the plugins left it carries the id this plugin set.
-        if let Some(id) = req.header(&self.header) {
-            resp.set_header(&self.header, &id)?;
-        }
-        Ok(())
     }
 }
 

@@ -10,8 +10,11 @@ fn defaults_use_x_correlation_id_uuids_and_echo_the_id() {
     assert_eq!(p.header, "x-correlation-id");
     assert_eq!(p.generator, Generator::Uuid);
     assert!(p.trust_incoming);
-    assert_eq!(p.needs(), Needs::ON_REQUEST | Needs::ON_RESPONSE);
+    assert!(p.echo_downstream);
+    // The echo is decided in `on-request`: one phase either way.
+    assert_eq!(p.needs(), Needs::ON_REQUEST);
     let quiet = plugin(r#"{"echo-downstream": false, "generator": "request-id"}"#).unwrap();
+    assert!(!quiet.echo_downstream);
     assert_eq!(quiet.needs(), Needs::ON_REQUEST);
     assert_eq!(quiet.generator, Generator::RequestId);
 }
