@@ -36,7 +36,8 @@
 //! - **request**: one allowed request through `Chain::on_request`, the upstream's response set,
 //!   then `Chain::on_response` (which calls a plugin that asked for `on-response`; the `screen`
 //!   examples decide their response header in `on-request` and do not), with a fresh exchange
-//!   each time; median and p99 of `--requests` requests after a tenth as warm-up.
+//!   each time; median, p99 and mean of `--requests` requests after a tenth as warm-up (the
+//!   mean counts what a median hides: an instance recycled, and a new one made, now and then).
 //!   `isolation = "reuse"` takes a warm instance; `isolation = "request"` creates and `init`s a
 //!   fresh one per request, so the difference of the two is what instantiation costs a request.
 
@@ -126,8 +127,16 @@ struct Costs {
     compile: Option<Duration>,
     cached_load: Option<Duration>,
     configure: Duration,
-    reuse: Option<(Duration, Duration)>,
-    request: Option<(Duration, Duration)>,
+    reuse: Option<Timings>,
+    request: Option<Timings>,
+}
+
+/// The measured requests of one isolation mode.
+#[derive(Clone, Copy)]
+struct Timings {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
 }
 
 fn main() {
@@ -175,7 +184,7 @@ fn main() {
         rows.push(measure(&tokio, &args, label, path, &bytes, &config));
     }
     println!(
-        "\n{} compiles, {} configures, {} requests per mode; one thread; medians (p99 in brackets)\n",
+        "\n{} compiles, {} configures, {} requests per mode; one thread; medians (requests: p99 and mean in brackets)\n",
         args.compiles, args.configures, args.requests
     );
     println!(
@@ -184,17 +193,17 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let or_dash = |d: Option<Duration>| d.map_or_else(|| "–".to_string(), time);
-    let with_p99 = |m: Option<(Duration, Duration)>| {
+    let with_p99 = |m: Option<Timings>| {
         m.map_or_else(
             || "–".to_string(),
-            |(p50, p99)| format!("{} ({})", time(p50), time(p99)),
+            |t| format!("{} ({}; {})", time(t.p50), time(t.p99), time(t.mean)),
         )
     };
     for c in &rows {
         let fresh = c
             .request
             .zip(c.reuse)
-            .map(|(request, reuse)| request.0.saturating_sub(reuse.0));
+            .map(|(request, reuse)| request.p50.saturating_sub(reuse.p50));
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             c.label,
@@ -317,21 +326,28 @@ fn measure(
         let before = plugin.stats.figures();
         let mut times = counted_requests(tokio, &chain, &metrics, label, args.requests.max(1));
         let after = plugin.stats.figures();
+        // The mean counts the rare slow request a median hides: an instance recycled (and a new
+        // one made) during the measured requests.
+        let mean = times.iter().sum::<Duration>() / u32::try_from(times.len()).unwrap_or(u32::MAX);
         let p50 = median(&mut times);
         let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
         // In `reuse`, a new instance during the measured requests is a cost to explain: an
         // instance dropped for outgrowing its memory, or recycled after `max-requests`.
         eprintln!(
-            "  request, {:<8}       {} (p99 {}); instances created {}, dropped for their size {}",
+            "  request, {:<8}       {} (p99 {}, mean {}); instances created {}, dropped for their \
+             size {}, recycled before their memory limit {}",
             format!("{mode:?}").to_lowercase(),
             time(p50),
             time(p99),
+            time(mean),
             after.instantiations - before.instantiations,
             after.oversized_drops - before.oversized_drops,
+            after.limit_recycles - before.limit_recycles,
         );
+        let timings = Some(Timings { p50, p99, mean });
         match mode {
-            Mode::Reuse => costs.reuse = Some((p50, p99)),
-            Mode::Request => costs.request = Some((p50, p99)),
+            Mode::Reuse => costs.reuse = timings,
+            Mode::Request => costs.request = timings,
         }
     }
     costs
