@@ -18,10 +18,10 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use wasmtime::Trap;
 use wasmtime::component::{Resource, ResourceTableError};
-use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::account::{Alive, CpuClock, OnCpu, PluginStats};
+use super::account::{CpuClock, OnCpu, PluginStats};
 use super::budget::MemoryBudget;
 use super::engine::{Compiled, EPOCH_TICK, MAX_PLUGIN_MEMORY, Runtime};
 use super::exchange::Exchange;
@@ -32,11 +32,13 @@ use crate::contract::{self as bindings, InstanceLending, Needs, Phase, RequestAc
 use crate::state::{Namespace, StateStore};
 
 mod error;
+mod lifecycle;
 mod pool;
 #[cfg(test)]
 mod tests;
 
 pub use error::{CallError, ConfigureError};
+use lifecycle::{InitError, Warm};
 use pool::Pool;
 
 /// What a call cost: its time on CPU (see `account`) and its wall time.
@@ -116,27 +118,6 @@ impl Held {
     /// Notes a call of `phase` that was not made (its breaker is open).
     pub fn refused(&mut self, phase: Phase) {
         self.failed |= matches!(phase, Phase::Request);
-    }
-}
-
-/// A live instance with its store.
-struct Warm {
-    store: Store<InstanceState>,
-    plugin: bindings::Plugin,
-    uses: u64,
-    /// Its linear memory right after `init`: what any instance of the plugin needs.
-    baseline: usize,
-    /// Its linear memory when it was last given back (or after `init`): what its next call
-    /// grows it from.
-    at_rest: usize,
-    /// Counts it in its plugin's live instances.
-    _alive: Alive,
-}
-
-impl Warm {
-    /// Bytes of linear memory the instance holds.
-    fn memory(&self) -> usize {
-        self.store.data().memory.bytes()
     }
 }
 
@@ -448,142 +429,6 @@ impl ConfiguredPlugin {
             }
         }
     }
-
-    /// An instance for a call: an idle one (`reuse`), else a new one.
-    async fn checkout(&self) -> Result<Warm, CallError> {
-        if self.isolation == Isolation::Reuse
-            && let Some(warm) = self.idle.lend()
-        {
-            return Ok(warm);
-        }
-        let made = match self.instantiate().await {
-            Ok((warm, _)) => Ok(warm),
-            Err(InitError::Rejected(message)) => Err(CallError::Instantiate(format!(
-                "init rejected its config: {message}"
-            ))),
-            Err(InitError::Failed(e)) => Err(e),
-        };
-        if made.is_err() && self.isolation == Isolation::Reuse {
-            self.idle.forget_lent();
-        }
-        made
-    }
-
-    /// Keeps `warm` idle for the next call, unless it is done: `request` isolation, recycled
-    /// after `max-requests`, or grown beyond the idle bound (one large request must not keep its
-    /// memory resident; the pooling allocator releases a dropped instance's pages). Instances
-    /// that demand no longer needs are dropped here, outside the pool's lock. `now` is a recent
-    /// reading of the clock, for the pool's window of demand.
-    fn checkin(&self, mut warm: Warm, now: Instant) {
-        let memory = warm.memory();
-        self.stats.saw_memory(memory);
-        if self.isolation != Isolation::Reuse {
-            return;
-        }
-        if warm.uses >= self.max_requests {
-            return self.forget(warm);
-        }
-        if memory > warm.baseline.max(self.budget.idle_memory()) {
-            self.stats.oversized_drops.fetch_add(1, Ordering::Relaxed);
-            return self.forget(warm);
-        }
-        let grown = memory.saturating_sub(warm.at_rest);
-        let largest = self
-            .stats
-            .largest_call_growth
-            .fetch_max(grown, Ordering::Relaxed)
-            .max(grown);
-        if near_limit(memory, warm.baseline, self.memory, largest) {
-            self.stats.limit_recycles.fetch_add(1, Ordering::Relaxed);
-            return self.forget(warm);
-        }
-        warm.at_rest = memory;
-        drop(self.idle.give_back_at(warm, now));
-    }
-
-    /// Drops an instance that was lent and will not come back (it trapped, was abandoned, or is
-    /// done).
-    fn forget(&self, warm: Warm) {
-        self.stats.saw_memory(warm.memory());
-        if self.isolation == Isolation::Reuse {
-            self.idle.forget_lent();
-        }
-        drop(warm);
-    }
-
-    /// A new instance, with `init` called.
-    async fn instantiate(&self) -> Result<(Warm, Needs), InitError> {
-        // Start-up code and `init` run guest code under the CPU limit too.
-        let _ticking = self.ticker.busy();
-        self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
-        let mut store = Store::new(
-            self.pre.engine(),
-            InstanceState::new(
-                self.tag.clone(),
-                self.memory,
-                self.budget.lease(),
-                self.state.clone(),
-            ),
-        );
-        store.limiter(|state| state);
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            if state.ticks_left == 0 {
-                state.fault = Some(Fault::CpuLimit);
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            state.ticks_left -= 1;
-            // Yield to tokio at every tick, so a slow plugin never holds a worker thread.
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        });
-        store.data_mut().ticks_left = self.cpu_ticks;
-        store.set_epoch_deadline(1);
-
-        let mut warm = match self.pre.instantiate_async(&mut store).await {
-            Ok(plugin) => Warm {
-                store,
-                plugin,
-                uses: 0,
-                baseline: 0,
-                at_rest: 0,
-                _alive: Alive::new(&self.stats),
-            },
-            Err(e) => {
-                let error = match store.data().fault {
-                    Some(_) => self.classify(store.data(), &e),
-                    None => CallError::Instantiate(format!("{e:#}")),
-                };
-                return Err(InitError::Failed(error));
-            }
-        };
-        let handler = warm.plugin.portcullis_plugin_handler();
-        match handler.call_init(&mut warm.store, &self.config).await {
-            Ok(Ok(needs)) => {
-                warm.store.data_mut().needs = needs;
-                warm.baseline = warm.memory();
-                warm.at_rest = warm.baseline;
-                Ok((warm, needs))
-            }
-            Ok(Err(message)) => Err(InitError::Rejected(message)),
-            Err(e) => Err(InitError::Failed(self.classify(warm.store.data(), &e))),
-        }
-    }
-}
-
-/// Whether a reused instance at `memory` bytes is too close to its `limit` to be lent again:
-/// when what is left is less than twice the most one call of its plugin has grown an instance
-/// (`largest_growth`), or less than a quarter of the room it had after `init` (at `baseline`),
-/// whichever is more. Linear memory never shrinks, so a plugin that keeps a little on every call
-/// (a JavaScript engine's heap does, call after call) would otherwise fail a request when its
-/// instance reaches the limit; recycled here, the next call gets a fresh instance instead. A
-/// single call that grows more than was left still fails, by its failure policy.
-fn near_limit(memory: usize, baseline: usize, limit: usize, largest_growth: usize) -> bool {
-    let room_after_init = limit.saturating_sub(baseline);
-    let headroom = (room_after_init / 4).max(largest_growth.saturating_mul(2));
-    limit.saturating_sub(memory) < headroom
 }
 
 /// The version of a plugin entry: what makes two configured plugins behave alike.
@@ -599,11 +444,6 @@ fn version_of(hash: &str, spec: &PluginSpec) -> Arc<str> {
         .map(|b| format!("{b:02x}"))
         .collect::<String>()
         .into()
-}
-
-enum InitError {
-    Rejected(String),
-    Failed(CallError),
 }
 
 async fn invoke(warm: &mut Warm, phase: Phase) -> wasmtime::Result<Result<Outcome, String>> {

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::lifecycle::near_limit;
 use super::*;
 use crate::plugin::testing::{
     BODY_READER_MEMORY, body_reader, configure, large_body, late_marker, ok, request, spec,
