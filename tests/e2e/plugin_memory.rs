@@ -159,6 +159,10 @@ config = { mode = "none" }"#,
         grown["memory_high_water_bytes"].as_u64() > Some(16 << 20),
         "{grown}"
     );
+    assert!(
+        grown["largest_call_growth_bytes"].as_u64() >= Some(16 << 20),
+        "the calls whose instances were dropped count: {grown}"
+    );
     let small = gateway.plugin_entry("stays-small").await;
     assert_eq!(small["oversized_drops"], 0, "{small}");
     assert_eq!(small["idle_instances"], 1, "{small}");

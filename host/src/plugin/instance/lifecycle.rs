@@ -66,6 +66,14 @@ impl ConfiguredPlugin {
     pub(super) fn checkin(&self, mut warm: Warm, now: Instant) {
         let memory = warm.memory();
         self.stats.saw_memory(memory);
+        // Every call that ended counts, whatever becomes of its instance: the largest growths
+        // are those of the calls whose instances are dropped for their size.
+        let grown = memory.saturating_sub(warm.at_rest);
+        let largest = self
+            .stats
+            .largest_call_growth
+            .fetch_max(grown, Ordering::Relaxed)
+            .max(grown);
         if self.isolation != Isolation::Reuse {
             return;
         }
@@ -76,12 +84,6 @@ impl ConfiguredPlugin {
             self.stats.oversized_drops.fetch_add(1, Ordering::Relaxed);
             return self.forget(warm);
         }
-        let grown = memory.saturating_sub(warm.at_rest);
-        let largest = self
-            .stats
-            .largest_call_growth
-            .fetch_max(grown, Ordering::Relaxed)
-            .max(grown);
         if near_limit(memory, warm.baseline, self.memory, largest) {
             self.stats.limit_recycles.fetch_add(1, Ordering::Relaxed);
             return self.forget(warm);
